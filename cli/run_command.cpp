@@ -1,11 +1,146 @@
-// Placeholder until the run subcommand lands (being written in this session).
+// drvm run IMAGE [options]: boot a guest image under KVM until it writes the exit port, halts,
+// faults or times out. Exit statuses: docs/architecture.md.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
 
 #include "commands.hpp"
+#include "options.hpp"
+#include "vmm/boot_layout.hpp"
+#include "vmm/image.hpp"
+#include "vmm/kvm.hpp"
+#include "vmm/machine.hpp"
+#include "vmm/run_outcome.hpp"
+#include "vmm/serial.hpp"
 
 namespace drvm::cli {
-int run_command(Args) {
-  std::fputs("drvm: 'run' is not built yet\n", stderr);
-  return 2;
+
+namespace {
+
+struct RunOptions {
+  std::uint64_t memory = 128ULL << 20;
+  std::string cmdline;
+  std::string serial_file;
+  std::optional<double> timeout;
+  bool trace_io = false;
+  bool help = false;
+};
+
+OptionParser make_parser(RunOptions& options) {
+  OptionParser parser("run");
+  parser.add_value(
+      "--mem", "SIZE",
+      [&options](std::string_view value) {
+        const std::uint64_t size = parse_size("--mem", value);
+        if (size % 4096 != 0 || size < vmm::layout::kMinMemory || size > vmm::layout::kMaxMemory) {
+          throw UsageError(
+              fmt::format("--mem: {} is out of range; give a multiple of 4 KiB "
+                          "from 2M to 3G",
+                          value));
+        }
+        options.memory = size;
+      },
+      "guest RAM (default 128M; bytes or K/M/G, 2M-3G)");
+  parser.add_value(
+      "--cmdline", "STR", [&options](std::string_view value) { options.cmdline = value; },
+      "command line passed in hvm_start_info");
+  parser.add_value(
+      "--serial", "FILE", [&options](std::string_view value) { options.serial_file = value; },
+      "write the guest's serial output to FILE instead of stdout");
+  parser.add_value(
+      "--timeout", "SEC",
+      [&options](std::string_view value) { options.timeout = parse_seconds("--timeout", value); },
+      "stop the guest after SEC seconds of wall time (status 4)");
+  parser.add_flag("--trace-io", &options.trace_io,
+                  "log unhandled port I/O and MMIO accesses to stderr");
+  parser.add_flag("--help", &options.help, "show this help");
+  return parser;
 }
+
+void print_help(const OptionParser& parser) {
+  fmt::print(stdout,
+             "usage: drvm run IMAGE [options]\n"
+             "\n"
+             "Boots IMAGE (a PVH ELF, or an ELF64 entered in long mode) under KVM. The guest's\n"
+             "COM1 output goes to stdout; drvm's messages go to stderr.\n"
+             "\n"
+             "options:\n{}"
+             "\n"
+             "exit status: (v << 1) | 1 when the guest writes v to port 0xf4; 2 usage or setup\n"
+             "error; 4 timeout; 6 guest halted; 8 triple fault; 10 internal error.\n"
+             "Environment: DRVM_KVM_DEVICE overrides the KVM device path (default /dev/kvm).\n",
+             parser.option_help());
+}
+
+int report_setup_error(const std::string& message) {
+  fmt::print(stderr, "drvm: {}\n", message);
+  return vmm::status::kUsage;
+}
+
+}  // namespace
+
+int run_command(Args args) {
+  RunOptions options;
+  const OptionParser parser = make_parser(options);
+  std::vector<std::string_view> positionals;
+  try {
+    positionals = parser.parse(args);
+  } catch (const UsageError& error) {
+    return report_setup_error(error.what());
+  }
+  if (options.help) {
+    print_help(parser);
+    return 0;
+  }
+  if (positionals.size() != 1) {
+    return report_setup_error(
+        positionals.empty()
+            ? "run: no image given; usage: drvm run IMAGE [options] (see drvm run --help)"
+            : fmt::format("run: more than one image given ('{}', '{}'); give exactly one",
+                          positionals[0], positionals[1]));
+  }
+
+  try {
+    const vmm::BootImage image = vmm::read_image(std::string(positionals.front()));
+    vmm::Fd serial_file;
+    if (!options.serial_file.empty()) {
+      serial_file = vmm::Fd{
+          ::open(options.serial_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+      if (!serial_file.valid()) {
+        return report_setup_error(fmt::format("--serial: cannot open {}: {}; check the path",
+                                              options.serial_file, std::strerror(errno)));
+      }
+    }
+    const vmm::System system = vmm::System::open();
+    vmm::MachineConfig config;
+    config.memory_size = options.memory;
+    config.cmdline = options.cmdline;
+    config.trace_io = options.trace_io;
+    config.serial_out_fd = serial_file.valid() ? serial_file.get() : STDOUT_FILENO;
+    config.serial_in_fd = vmm::usable_serial_input(STDIN_FILENO) ? STDIN_FILENO : -1;
+    config.log = stderr;
+
+    vmm::Machine machine(system, config);
+    machine.boot(image);
+    std::optional<std::chrono::duration<double>> timeout;
+    if (options.timeout) timeout = std::chrono::duration<double>(*options.timeout);
+    const vmm::RunOutcome outcome = machine.run(timeout);
+    std::fputs(outcome.report.c_str(), stderr);
+    return outcome.status;
+  } catch (const vmm::SetupError& error) {
+    return report_setup_error(error.what());
+  } catch (const vmm::KvmError& error) {
+    fmt::print(stderr, "drvm: KVM setup failed: {}; check dmesg and the host's KVM support\n",
+               error.what());
+    return vmm::status::kUsage;
+  }
+}
+
 }  // namespace drvm::cli

@@ -1,0 +1,172 @@
+// BreakpointManager: event lifecycle, states and time accounting.
+#include "bpcore/manager.hpp"
+
+namespace drvm::bp {
+
+BreakpointManager::BreakpointManager(const ManagerConfig& config, Clock* clock)
+    : own_clock_(clock ? nullptr : std::make_unique<SteadyClock>()),
+      clock_(clock ? clock : own_clock_.get()),
+      constraints_(config.layout, config.vcpus),
+      vcpus_(config.vcpus) {
+  for (VcpuId v = 0; v < config.vcpus; ++v) {
+    vcpus_[v].guest = std::make_unique<GuestDrFile>(*this, v);
+  }
+}
+
+BreakpointManager::~BreakpointManager() = default;
+
+BreakpointManager::Record* BreakpointManager::find(EventId id) {
+  if (id.index >= records_.size()) return nullptr;
+  Record& r = records_[id.index];
+  return r.live && r.generation == id.generation ? &r : nullptr;
+}
+
+const BreakpointManager::Record* BreakpointManager::find(EventId id) const {
+  return const_cast<BreakpointManager*>(this)->find(id);
+}
+
+std::vector<std::uint32_t>& BreakpointManager::list_of(const Record& r) {
+  const VcpuId v = r.spec.binding.vcpu;
+  return v == kAllVcpus ? all_vcpu_events_ : vcpus_[v].events;
+}
+
+void BreakpointManager::mark_dirty(const Record& r) {
+  const VcpuId v = r.spec.binding.vcpu;
+  if (v == kAllVcpus) {
+    ++global_changes_;
+  } else {
+    vcpus_[v].dirty = true;
+  }
+}
+
+void BreakpointManager::account(Record& r, std::uint64_t now) {
+  const std::uint64_t delta = now - r.stamp;
+  if (r.state == EventState::kInactive || r.state == EventState::kActive) r.time_enabled += delta;
+  if (r.state == EventState::kActive) r.time_running += delta;
+  r.stamp = now;
+}
+
+void BreakpointManager::set_state(Record& r, EventState state, std::uint64_t now) {
+  account(r, now);
+  r.state = state;
+}
+
+Result<EventId> BreakpointManager::create(const EventSpec& spec) {
+  if (auto valid = validate(spec.attr); !valid) return valid.error();
+  const Binding& b = spec.binding;
+  const bool all = b.vcpu == kAllVcpus;
+  if ((all && b.scope == Scope::kVcpu) || (!all && b.vcpu >= vcpus())) return Error::kBadVcpu;
+  const PoolIndex pool = layout().pool_of(spec.attr.type);
+  if (spec.weight == 0 || spec.weight > layout().pool_size(pool)) return Error::kBadWeight;
+  if (spec.pinned) {
+    if (auto reserved = constraints_.reserve(b, pool, spec.weight); !reserved) {
+      return reserved.error();
+    }
+  }
+
+  std::uint32_t index;
+  if (free_records_.empty()) {
+    index = static_cast<std::uint32_t>(records_.size());
+    records_.emplace_back();
+  } else {
+    index = free_records_.back();
+    free_records_.pop_back();
+  }
+  Record& r = records_[index];
+  r.spec = spec;
+  r.pool = pool;
+  r.live = true;
+  r.state = spec.disabled ? EventState::kOff : EventState::kInactive;
+  r.guest_slot = kNoGuestSlot;
+  r.serial = next_serial_++;
+  r.count = 0;
+  r.period_left = spec.sample_period;
+  r.time_enabled = 0;
+  r.time_running = 0;
+  r.stamp = clock_->now_ns();
+  r.placements = 0;
+  auto& list = list_of(r);
+  r.list_pos = static_cast<std::uint32_t>(list.size());
+  list.push_back(index);
+  mark_dirty(r);
+  return EventId{index, r.generation};
+}
+
+Result<void> BreakpointManager::destroy(EventId id) {
+  Record* r = find(id);
+  if (!r) return Error::kUnknownEvent;
+  if (r->spec.pinned) constraints_.release(r->spec.binding, r->pool, r->spec.weight);
+  auto& list = list_of(*r);
+  const std::uint32_t moved = list.back();
+  list[r->list_pos] = moved;
+  records_[moved].list_pos = r->list_pos;
+  list.pop_back();
+  mark_dirty(*r);
+  r->live = false;
+  ++r->generation;  // stale ids (and stale slot maps) no longer resolve
+  r->spec.on_overflow = {};
+  free_records_.push_back(id.index);
+  return {};
+}
+
+Result<void> BreakpointManager::enable(EventId id) {
+  Record* r = find(id);
+  if (!r) return Error::kUnknownEvent;
+  if (r->state == EventState::kOff || r->state == EventState::kError) {
+    set_state(*r, EventState::kInactive, clock_->now_ns());
+    mark_dirty(*r);
+  }
+  return {};
+}
+
+Result<void> BreakpointManager::disable(EventId id) {
+  Record* r = find(id);
+  if (!r) return Error::kUnknownEvent;
+  if (r->state != EventState::kOff) {
+    set_state(*r, EventState::kOff, clock_->now_ns());
+    mark_dirty(*r);
+  }
+  return {};
+}
+
+Result<void> BreakpointManager::modify(EventId id, const BpAttr& attr) {
+  Record* r = find(id);
+  if (!r) return Error::kUnknownEvent;
+  if (auto valid = validate(attr); !valid) return valid.error();
+  const PoolIndex pool = layout().pool_of(attr.type);
+  if (r->spec.weight > layout().pool_size(pool)) return Error::kBadWeight;
+  if (r->spec.pinned) {
+    if (auto moved = constraints_.modify(r->spec.binding, r->pool, pool, r->spec.weight); !moved) {
+      return moved;
+    }
+  }
+  r->spec.attr = attr;
+  r->pool = pool;
+  mark_dirty(*r);
+  return {};
+}
+
+Result<EventReading> BreakpointManager::read(EventId id) {
+  Record* r = find(id);
+  if (!r) return Error::kUnknownEvent;
+  Record snapshot = *r;
+  account(snapshot, clock_->now_ns());
+  return EventReading{snapshot.count, snapshot.time_enabled, snapshot.time_running};
+}
+
+Result<EventState> BreakpointManager::state(EventId id) const {
+  const Record* r = find(id);
+  if (!r) return Error::kUnknownEvent;
+  return r->state;
+}
+
+const EventSpec* BreakpointManager::spec(EventId id) const {
+  const Record* r = find(id);
+  return r ? &r->spec : nullptr;
+}
+
+void BreakpointManager::set_guest_slot(EventId id, unsigned slot) {
+  if (Record* r = find(id)) r->guest_slot = static_cast<std::int8_t>(slot);
+}
+
+}  // namespace drvm::bp

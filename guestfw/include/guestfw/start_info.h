@@ -1,0 +1,42 @@
+/* The PVH boot information (xen/include/public/arch-x86/hvm/start_info.h layout) and the command
+ * line it carries. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HVM_START_MAGIC_VALUE 0x336ec578
+
+struct hvm_start_info {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t flags;
+  uint32_t nr_modules;
+  uint64_t modlist_paddr;
+  uint64_t cmdline_paddr;
+  uint64_t rsdp_paddr;
+  /* version >= 1 */
+  uint64_t memmap_paddr;
+  uint32_t memmap_entries;
+  uint32_t reserved;
+};
+
+#define HVM_MEMMAP_TYPE_RAM 1
+
+struct hvm_memmap_table_entry {
+  uint64_t addr;
+  uint64_t size;
+  uint32_t type;
+  uint32_t reserved;
+};
+
+/* The start_info the VMM passed, or NULL (ELF64 boot, or a bad magic). */
+const struct hvm_start_info* guest_start_info(void);
+/* The memory map entries (count in *count), or NULL when there is none. */
+const struct hvm_memmap_table_entry* guest_memmap(uint32_t* count);
+/* The command line; "" when there is none. */
+const char* guest_cmdline(void);
+/* Finds "key=value" among the space-separated words of the command line and copies value into
+ * buffer (truncated to size - 1 characters). Returns false when key is absent. */
+bool guest_cmdline_option(const char* key, char* buffer, size_t size);

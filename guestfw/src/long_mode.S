@@ -1,0 +1,66 @@
+/* What both boot paths share: the GDT, the identity page tables (static data, so building them
+ * costs the guest no instructions) and the first 64-bit code. */
+#include "guestfw/boot_state.h"
+
+  .section .data.boot_page_tables, "aw", @progbits
+  .balign 4096
+  .globl guestfw_pml4
+guestfw_pml4:
+  .quad guestfw_pdpt + 0x3        /* present, writable */
+  .fill 511, 8, 0
+guestfw_pdpt:
+  .quad guestfw_page_directories + 0x0003
+  .quad guestfw_page_directories + 0x1003
+  .quad guestfw_page_directories + 0x2003
+  .quad guestfw_page_directories + 0x3003
+  .fill 508, 8, 0
+guestfw_page_directories:         /* 2048 entries of 2 MiB: 0-4 GiB */
+  .set page, 0
+  .rept 2048
+  .quad (page << 21) | 0x83       /* present, writable, 2 MiB page */
+  .set page, page + 1
+  .endr
+
+  .data
+  .balign 16
+guestfw_gdt:
+  .quad 0
+  .quad 0x00af9a000000ffff        /* GUESTFW_CODE_SELECTOR: 64-bit code */
+  .quad 0x00cf92000000ffff        /* GUESTFW_DATA_SELECTOR: flat data */
+guestfw_gdt_end:
+  .balign 8
+  .globl guestfw_gdt_pointer
+guestfw_gdt_pointer:              /* 32-bit lgdt reads limit + 4 bytes of base, 64-bit 8 bytes */
+  .word guestfw_gdt_end - guestfw_gdt - 1
+  .quad guestfw_gdt
+
+  .text
+  .code64
+  .globl guestfw_long_mode_start
+  .type guestfw_long_mode_start, @function
+/* RDI = physical address of hvm_start_info, or 0. */
+guestfw_long_mode_start:
+  mov $GUESTFW_DATA_SELECTOR, %eax
+  mov %eax, %ds
+  mov %eax, %es
+  mov %eax, %ss
+  mov %eax, %fs
+  mov %eax, %gs
+  mov $__stack_top, %rsp
+  mov %rdi, %rbx
+  mov $__bss_start, %edi
+  mov $__bss_end, %ecx
+  sub %edi, %ecx
+  shr $3, %ecx
+  xor %eax, %eax
+  rep stosq
+  mov %rbx, %rdi
+  xor %ebp, %ebp
+  call guestfw_start
+1:
+  cli
+  hlt
+  jmp 1b
+  .size guestfw_long_mode_start, . - guestfw_long_mode_start
+
+  .section .note.GNU-stack, "", @progbits

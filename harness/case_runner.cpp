@@ -1,0 +1,84 @@
+#include "harness/case_runner.hpp"
+
+#include <fmt/format.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace drvm::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A private directory for one run's --stat-output file, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "drvm-test-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) {
+      throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::optional<std::string> read_whole_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& config,
+                                       const fs::path& stat_file) {
+  std::vector<std::string> argv = {config.drvm.string(), "run", test.image.string()};
+  if (test.mem_mib) {
+    argv.insert(argv.end(), {"--mem", fmt::format("{}M", *test.mem_mib)});  // binary units
+  }
+  if (!test.cmdline.empty()) argv.insert(argv.end(), {"--cmdline", test.cmdline});
+  argv.insert(argv.end(), {"--timeout", fmt::format("{}", test.timeout_s)});
+  if (!test.events.empty()) {
+    for (const EventExpectation& event : test.events) {
+      argv.insert(argv.end(), {"--event", event.spec});
+    }
+    argv.insert(argv.end(), {"--stat", "--json", "--stat-output", stat_file.string()});
+  }
+  return argv;
+}
+
+CaseRun run_case(const Case& test, const RunnerConfig& config) {
+  CaseRun run;
+  try {
+    std::optional<TempDir> stat_dir;
+    if (!test.events.empty()) stat_dir.emplace();
+    const fs::path stat_file = stat_dir ? stat_dir->path() / "stat.json" : fs::path();
+    run.argv = run_arguments(test, config, stat_file);
+    const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(test.timeout_s));
+    run.child = run_child({run.argv, timeout + config.kill_margin, config.capture_limit});
+    run.outcome = classify(run.child.wait_status, run.child.killed_at_deadline);
+    if (stat_dir) run.stat_json = read_whole_file(stat_file);
+  } catch (const std::exception& e) {
+    // Runs on a worker thread: report, never terminate the harness.
+    run.start_error = fmt::format("cannot run {}: {}", config.drvm.string(), e.what());
+  }
+  return run;
+}
+
+}  // namespace drvm::harness

@@ -1,0 +1,39 @@
+// Runs one case as a `drvm run` child process with the case's flags.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/child_process.hpp"
+#include "harness/manifest.hpp"
+#include "harness/outcome.hpp"
+
+namespace drvm::harness {
+
+struct RunnerConfig {
+  std::filesystem::path drvm;  // the drvm executable whose `run` subcommand boots the images
+  // The hard deadline is the case's timeout plus this margin: time for drvm to start, notice its
+  // own timeout and print its report. Only a drvm that hangs reaches it.
+  std::chrono::milliseconds kill_margin{10000};
+  std::size_t capture_limit = 16u << 20;
+};
+
+struct CaseRun {
+  std::vector<std::string> argv;  // what was run, for --verbose and failure reports
+  ChildResult child;
+  Outcome outcome;
+  std::optional<std::string> start_error;  // drvm could not be started at all
+  std::optional<std::string> stat_json;    // --stat-output contents, when events were asked for
+};
+
+// `drvm run IMAGE [--mem MIB"M"] [--cmdline S] --timeout SEC [--event SPEC... --stat --json
+// --stat-output FILE]`; the serial output is captured from stdout.
+std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& config,
+                                       const std::filesystem::path& stat_file);
+
+CaseRun run_case(const Case& test, const RunnerConfig& config);
+
+}  // namespace drvm::harness

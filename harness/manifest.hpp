@@ -1,0 +1,91 @@
+// Suite manifests: the TOML files `drvm test` reads. A manifest lists cases (an image, how to boot
+// it, what must happen); parsing validates everything up front so that a typo fails before any
+// guest runs, with the file, line and key in the message.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace drvm::harness {
+
+// How a run may end, as far as a manifest can expect it.
+enum class ExpectedOutcome { Exit, Halt, Timeout, Fault };
+
+std::string_view to_string(ExpectedOutcome outcome);
+
+struct Expectation {
+  ExpectedOutcome outcome = ExpectedOutcome::Exit;
+  // The value the guest writes to the exit port; only meaningful for Exit. nullopt: any value.
+  std::optional<unsigned> exit_value = 0;
+};
+
+// A regular expression (ECMAScript) matched against each line of the serial output.
+struct LinePattern {
+  std::string source;
+  std::regex regex;
+};
+
+struct SerialExpectation {
+  std::optional<std::filesystem::path> golden;  // absolute; compared byte for byte
+  std::vector<LinePattern> require;             // each must match at least one line
+  std::vector<LinePattern> forbid;              // none may match any line
+};
+
+// An inclusive range of expected event counts (`count = N` gives min == max == N).
+struct CountRange {
+  std::uint64_t min = 0;
+  std::uint64_t max = 0;
+  bool contains(std::uint64_t n) const { return n >= min && n <= max; }
+};
+
+struct EventExpectation {
+  std::string spec;  // passed verbatim to `drvm run --event`
+  CountRange count;
+};
+
+struct Case {
+  std::string name;
+  std::string location;         // "file:line" of the [[case]] table, for reports
+  std::filesystem::path image;  // absolute
+  std::string cmdline;          // empty: no --cmdline
+  std::optional<std::uint64_t> mem_mib;
+  double timeout_s = 0;  // always > 0: every run has a wall-clock limit
+  Expectation expect;
+  SerialExpectation serial;
+  std::vector<EventExpectation> events;
+};
+
+struct Suite {
+  std::string name;            // `name` key, or the manifest's file stem
+  std::filesystem::path file;  // the manifest as given
+  std::vector<Case> cases;
+};
+
+// A manifest that cannot be used. what(): "FILE:LINE:COLUMN: KEY: problem".
+class ManifestError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Looks up an environment variable for `${NAME}` expansion in image paths.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup process_environment();
+
+// Reads and validates a manifest. Relative paths resolve against the manifest's directory.
+Suite load_manifest(const std::filesystem::path& file,
+                    const EnvLookup& env = process_environment());
+
+// The same for manifest text already in memory (`file` names it in errors and anchors paths).
+Suite parse_manifest(std::string_view text, const std::filesystem::path& file,
+                     const EnvLookup& env = process_environment());
+
+inline constexpr double kDefaultTimeoutSeconds = 10.0;
+
+}  // namespace drvm::harness

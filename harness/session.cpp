@@ -1,0 +1,192 @@
+#include "harness/session.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "harness/console_report.hpp"
+#include "harness/junit_report.hpp"
+#include "harness/manifest.hpp"
+#include "harness/tap_report.hpp"
+
+namespace drvm::harness {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Worker threads report here; the calling thread consumes, so reports need no locking.
+struct Event {
+  std::size_t index;
+  std::optional<CaseRun> run;  // empty: the case started
+};
+
+class EventQueue {
+ public:
+  void push(Event event) {
+    {
+      std::lock_guard lock(mutex_);
+      events_.push_back(std::move(event));
+    }
+    ready_.notify_one();
+  }
+  Event pop() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !events_.empty(); });
+    Event event = std::move(events_.front());
+    events_.pop_front();
+    return event;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Event> events_;
+};
+
+int usage_error(Io io, std::string_view message) {
+  fmt::print(io.err, "drvm: test: {}; run 'drvm test --help' for usage\n", message);
+  return kExitUsage;
+}
+
+}  // namespace
+
+std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsigned jobs,
+                                  const RunnerConfig& config, bool update_golden,
+                                  const std::function<void(const SelectedCase&)>& on_start,
+                                  const std::function<void(const CaseResult&)>& on_finish) {
+  std::vector<CaseResult> results(cases.size());
+  EventQueue queue;
+  std::atomic<std::size_t> next{0};
+  std::vector<std::jthread> workers;
+  const std::size_t threads = std::min<std::size_t>(std::max(jobs, 1u), cases.size());
+  for (std::size_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (std::size_t i = next++; i < cases.size(); i = next++) {
+        queue.push({i, std::nullopt});
+        queue.push({i, run_case(*cases[i].test, config)});
+      }
+    });
+  }
+  for (std::size_t done = 0; done < cases.size();) {
+    Event event = queue.pop();
+    const SelectedCase& selected = cases[event.index];
+    if (!event.run) {
+      on_start(selected);
+      continue;
+    }
+    CaseResult& result = results[event.index];
+    result.selected = selected;
+    result.run = std::move(*event.run);
+    // Judged here, on one thread, so that --update-golden never writes a file concurrently.
+    result.verdict = judge(*selected.test, result.run, update_golden);
+    on_finish(result);
+    ++done;
+  }
+  return results;
+}
+
+namespace {
+
+int run_test_command(std::span<const std::string_view> args, const fs::path& self, Io io) {
+  auto parsed = parse_options(args);
+  if (auto* error = std::get_if<std::string>(&parsed)) return usage_error(io, *error);
+  const Options& options = std::get<Options>(parsed);
+  if (options.help) {
+    std::fputs(kTestUsage, io.out);
+    return kExitAllPassed;
+  }
+  // Human-readable output goes to stdout unless stdout carries TAP.
+  std::FILE* human = options.tap ? io.err : io.out;
+
+  std::vector<Suite> suites;
+  try {
+    for (const fs::path& manifest : options.manifests) suites.push_back(load_manifest(manifest));
+  } catch (const ManifestError& e) {
+    fmt::print(io.err, "drvm: test: bad manifest: {}\n", e.what());
+    return kExitUsage;
+  }
+
+  RunnerConfig config;
+  config.drvm = options.runner.value_or(self);
+  config.kill_margin = options.kill_margin;
+  if (::access(config.drvm.c_str(), X_OK) != 0) {
+    return usage_error(io, fmt::format("cannot execute {}", config.drvm.string()));
+  }
+  if (options.junit) {
+    const fs::path dir = fs::absolute(*options.junit).parent_path();
+    std::error_code ignored;
+    if (!fs::is_directory(dir, ignored)) {
+      return usage_error(io, fmt::format("--junit {}: directory {} does not exist",
+                                         options.junit->string(), dir.string()));
+    }
+  }
+
+  const auto filtered = filter_cases(suites, options.filters);
+  if (filtered.empty()) {
+    return usage_error(
+        io, fmt::format("--filter {} matches no case", fmt::join(options.filters, " --filter ")));
+  }
+  const auto cases = shard_cases(filtered, options.shard);
+  if (options.shard.count > 1) {
+    fmt::print(human, "shard {}/{}: {} of {} cases\n", options.shard.index, options.shard.count,
+               cases.size(), filtered.size());
+  }
+
+  const auto start = Clock::now();
+  Progress progress(io.err, isatty(fileno(io.err)) == 1 && !options.verbose, cases.size());
+  const auto results = run_cases(
+      cases, options.jobs, config, options.update_golden,
+      [&](const SelectedCase& c) { progress.started(c.full_name()); },
+      [&](const CaseResult& result) {
+        progress.finished(result);
+        if (options.verbose) fmt::print(human, "{}", verbose_details(result));
+      });
+  progress.done();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+
+  bool all_passed = true;
+  for (const CaseResult& result : results) {
+    if (result.verdict.passed) continue;
+    all_passed = false;
+    fmt::print(human, "\n{}", failure_details(result));
+  }
+  fmt::print(human, "\n{}\n", summary_line(results, wall));
+  std::fflush(human);
+
+  if (options.tap) {
+    fmt::print(io.out, "{}", tap_report(results));
+    std::fflush(io.out);
+  }
+  if (options.junit) {
+    std::ofstream out(*options.junit, std::ios::binary | std::ios::trunc);
+    out << junit_xml(results, current_junit_context());
+    out.flush();
+    if (!out) {
+      fmt::print(io.err, "drvm: test: cannot write --junit {}: {}; check the path\n",
+                 options.junit->string(),
+                 std::error_code(errno, std::generic_category()).message());
+      return kExitUsage;
+    }
+  }
+  return all_passed ? kExitAllPassed : kExitSomeFailed;
+}
+
+}  // namespace
+
+int test_main(std::span<const std::string_view> args, const fs::path& self, Io io) {
+  try {
+    return run_test_command(args, self, io);
+  } catch (const std::exception& e) {
+    fmt::print(io.err, "drvm: test: {}; please report this as a drvm bug\n", e.what());
+    return kExitUsage;
+  }
+}
+
+}  // namespace drvm::harness

@@ -1,0 +1,37 @@
+// `drvm test` from command line to exit status: load the manifests, select the cases, run them
+// in parallel, report.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "harness/case_result.hpp"
+#include "harness/options.hpp"
+
+namespace drvm::harness {
+
+inline constexpr int kExitAllPassed = 0;
+inline constexpr int kExitSomeFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+struct Io {
+  std::FILE* out = stdout;
+  std::FILE* err = stderr;
+};
+
+// Runs every case of `cases` on `jobs` worker threads; `on_start` and `on_finish` are called on
+// the calling thread, in the order things happen. Results come back in the order of `cases`.
+std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsigned jobs,
+                                  const RunnerConfig& config, bool update_golden,
+                                  const std::function<void(const SelectedCase&)>& on_start,
+                                  const std::function<void(const CaseResult&)>& on_finish);
+
+// The whole command; `self` is the drvm executable that runs the cases unless --runner is given.
+int test_main(std::span<const std::string_view> args, const std::filesystem::path& self,
+              Io io = {});
+
+}  // namespace drvm::harness

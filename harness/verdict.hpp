@@ -1,0 +1,29 @@
+// Judges one finished run against its case's expectations.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/case_runner.hpp"
+#include "harness/manifest.hpp"
+
+namespace drvm::harness {
+
+struct Verdict {
+  bool passed = false;
+  // The case did not get to run as intended (drvm refused it, crashed or hung): a JUnit <error>
+  // rather than a <failure>.
+  bool error = false;
+  std::vector<std::string> reasons;  // one line each, why it failed
+  std::string serial_diff;           // golden vs actual, unified style; empty when not compared
+  bool golden_updated = false;       // --update-golden rewrote the golden file
+};
+
+inline constexpr const char* kEventsUnavailable =
+    "event counting needs drvm run --event (not available in this build)";
+
+// With `update_golden`, a golden file that differs (or is missing) is rewritten from the actual
+// output when the run otherwise ended as expected; the case then passes on that account.
+Verdict judge(const Case& test, const CaseRun& run, bool update_golden);
+
+}  // namespace drvm::harness

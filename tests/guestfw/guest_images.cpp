@@ -1,0 +1,94 @@
+#include "guest_images.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <vector>
+
+#include "elf_symbols.hpp"
+
+namespace drvm::test {
+namespace {
+
+// selftest.elf's cases in the order they run.
+const std::vector<std::string> kSelftestCases = {
+    "boot_long_mode_active",
+    "boot_identity_page_tables",
+    "boot_stack_works",
+    "boot_bss_zeroed_and_data_loaded",
+    "boot_start_info_magic",
+    "boot_memmap_covers_image",
+    "boot_cmdline_readable",
+    "serial_transmitter_ready",
+    "format_signed_decimal",
+    "format_unsigned_and_hex",
+    "format_width_and_padding",
+    "format_strings_chars_pointers",
+    "format_snprintf_truncates",
+    "exception_catch_without_fault",
+    "exception_breakpoint_resumes_after_int3",
+    "exception_invalid_opcode",
+    "exception_divide_error",
+    "exception_general_protection_noncanonical",
+    "exception_page_fault_read_sets_cr2",
+    "exception_page_fault_write_error_code",
+    "exception_handler_moves_rip",
+    "exception_catch_nests",
+};
+
+std::uint64_t symbol(const std::string& image, const char* name) {
+  const auto address = elf_symbol_address(guest_image_path(image), name);
+  if (!address) throw std::runtime_error(fmt::format("{}.elf has no symbol {}", image, name));
+  return *address;
+}
+
+}  // namespace
+
+std::string guest_image_path(const std::string& name) {
+  return std::string(DRVM_GUEST_DIR) + "/" + name + ".elf";
+}
+
+std::string hello_output(const std::string& cmdline) {
+  std::string text = "drvm guestfw: hello from the guest\n";
+  if (!cmdline.empty()) text += "cmdline: " + cmdline + "\n";
+  return text;
+}
+
+std::string selftest_output(const std::string& filter) {
+  std::string text;
+  int passed = 0;
+  for (const std::string& name : kSelftestCases) {
+    if (name.find(filter) == std::string::npos) continue;
+    text += "PASS " + name + "\n";
+    ++passed;
+  }
+  return text + fmt::format("summary: {} passed, 0 failed, 0 skipped\n", passed);
+}
+
+const char* const kHaltOutput = "halt.elf: halting with interrupts disabled\n";
+const char* const kSpinOutput = "spin.elf: spinning with interrupts disabled\n";
+const char* const kTripleFaultOutput = "triplefault.elf: loading an empty IDT and executing ud2\n";
+const char* const kIoPortOutput =
+    "ioport.elf: accessing unclaimed I/O ports\n"
+    "inb 0x80: 0xff\n"
+    "inw 0x1234: 0xffff\n"
+    "inl 0x1234: 0xffffffff\n"
+    "outb 0x80: 0x42\n";
+
+std::string fault_output(std::uint64_t pushed_rflags) {
+  // fault_general_protection.S loads these before reading through RAX (non-canonical): #GP(0).
+  return fmt::format(
+      "fault.elf: taking an unexpected #GP\n"
+      "guestfw: unexpected exception 13 (#GP general protection), error code 0x0\n"
+      "RIP={:016x} RSP={:016x} RFLAGS={:016x} CS=0008 SS=0010\n"
+      "RAX=8000000000000000 RBX=1111111111111111 RCX=2222222222222222 RDX=3333333333333333\n"
+      "RSI=4444444444444444 RDI=5555555555555555 RBP=6666666666666666 R8 =8888888888888888\n"
+      "R9 =9999999999999999 R10=aaaaaaaaaaaaaaaa R11=bbbbbbbbbbbbbbbb R12=cccccccccccccccc\n"
+      "R13=dddddddddddddddd R14=eeeeeeeeeeeeeeee R15=ffffffffffffffff\n"
+      "CR0=0000000080000011 CR2=0000000000000000 CR3={:016x} CR4=0000000000000020\n"
+      "DR6=00000000ffff0ff0 DR7=0000000000000400\n",
+      symbol("fault", "fault_gp_instruction"), symbol("fault", "fault_stack_top"), pushed_rflags,
+      symbol("fault", "guestfw_pml4"));
+}
+
+}  // namespace drvm::test

@@ -1,0 +1,35 @@
+// What each guestfw image must print and how its run must end, shared by the QEMU and the drvm
+// tests so both VMMs are held to the same serial output.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+
+namespace drvm::test {
+
+// build/guest/NAME.elf
+std::string guest_image_path(const std::string& name);
+
+// (v << 1) | 1, as QEMU's isa-debug-exit and drvm report a guest exit-port write of v.
+constexpr int exit_port_status(std::uint32_t value) { return static_cast<int>(((value << 1) | 1) & 0xff); }
+
+// guestfw's exit values (guestfw/include/guestfw/exit.h).
+constexpr std::uint32_t kGuestSuccess = 0;
+constexpr std::uint32_t kGuestUnexpectedException = 0x7f;
+
+std::string hello_output(const std::string& cmdline = "");
+// Every case of selftest.elf whose name contains filter, each passing, and the summary.
+std::string selftest_output(const std::string& filter = "");
+extern const char* const kHaltOutput;
+extern const char* const kSpinOutput;
+extern const char* const kTripleFaultOutput;
+extern const char* const kIoPortOutput;
+// fault.elf's banner and register dump. The addresses come from the image's symbols; rflags is what
+// the VMM saves for a fault: QEMU TCG does not set RFLAGS.RF in the pushed image, hardware and KVM
+// do (SDM: faults other than instruction breakpoints set RF in the saved RFLAGS).
+std::string fault_output(std::uint64_t pushed_rflags);
+constexpr std::uint64_t kFaultRflagsQemuTcg = 0x2;
+constexpr std::uint64_t kFaultRflagsHardware = 0x10002;
+
+}  // namespace drvm::test

@@ -1,0 +1,98 @@
+// Boots every guestfw image under `drvm run` and checks it prints exactly what it prints under QEMU
+// (guest_images.cpp, checked against QEMU by qemu_images_test.cpp) and ends with the status
+// docs/architecture.md gives.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "guest_images.hpp"
+#include "process.hpp"
+
+namespace drvm::test {
+namespace {
+
+// drvm run's own outcomes (docs/architecture.md).
+constexpr int kStatusTimeout = 4;
+constexpr int kStatusHalted = 6;
+constexpr int kStatusTripleFault = 8;
+
+class VmImages : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is missing or not usable";
+  }
+
+  static ProcessResult drvm_run(const std::string& image, std::vector<std::string> options = {}) {
+    std::vector<std::string> argv = {DRVM_BINARY, "run", guest_image_path(image)};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return run_process(argv, {.timeout = std::chrono::seconds(20)});
+  }
+};
+
+TEST_F(VmImages, HelloPrintsBannerAndExitsWithZero) {
+  const ProcessResult run = drvm_run("hello");
+  EXPECT_EQ(run.stdout_text, hello_output());
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(VmImages, HelloEchoesTheCommandLine) {
+  const ProcessResult run = drvm_run("hello", {"--cmdline", "greeting=hi verbose"});
+  EXPECT_EQ(run.stdout_text, hello_output("greeting=hi verbose"));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+// The ELF64 path (no PVH note, entered in long mode): drvm only, QEMU cannot boot it.
+TEST_F(VmImages, HelloElf64BootsInLongMode) {
+  const ProcessResult run = drvm_run("hello-elf64");
+  EXPECT_EQ(run.stdout_text, hello_output());
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(VmImages, SelftestPassesEveryCase) {
+  const ProcessResult run = drvm_run("selftest");
+  EXPECT_EQ(run.stdout_text, selftest_output());
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(VmImages, SelftestFilterRunsOnlyMatchingCases) {
+  const ProcessResult run = drvm_run("selftest", {"--cmdline", "filter=exception_page_fault"});
+  EXPECT_EQ(run.stdout_text, selftest_output("exception_page_fault"));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(VmImages, HaltIsReportedAsGuestHalted) {
+  const ProcessResult run = drvm_run("halt");
+  EXPECT_EQ(run.stdout_text, kHaltOutput);
+  EXPECT_EQ(run.exit_status, kStatusHalted) << describe(run);
+}
+
+TEST_F(VmImages, SpinEndsAtTheTimeout) {
+  const ProcessResult run = drvm_run("spin", {"--timeout", "1"});
+  EXPECT_EQ(run.stdout_text, kSpinOutput);
+  EXPECT_EQ(run.exit_status, kStatusTimeout) << describe(run);
+}
+
+TEST_F(VmImages, TripleFaultIsReported) {
+  const ProcessResult run = drvm_run("triplefault");
+  EXPECT_EQ(run.stdout_text, kTripleFaultOutput);
+  EXPECT_EQ(run.exit_status, kStatusTripleFault) << describe(run);
+  EXPECT_FALSE(run.stderr_text.empty()) << "drvm reports a triple fault with the vCPU's registers";
+}
+
+TEST_F(VmImages, UnclaimedPortsReadAllOnes) {
+  const ProcessResult run = drvm_run("ioport");
+  EXPECT_EQ(run.stdout_text, kIoPortOutput);
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+// Only RFLAGS.RF in the saved frame differs from QEMU TCG's dump (see guest_images.hpp).
+TEST_F(VmImages, FaultPrintsTheGuestRegisterDump) {
+  const ProcessResult run = drvm_run("fault");
+  EXPECT_EQ(run.stdout_text, fault_output(kFaultRflagsHardware));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestUnexpectedException)) << describe(run);
+}
+
+}  // namespace
+}  // namespace drvm::test

@@ -1,0 +1,265 @@
+#include "harness/manifest.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "test_support.hpp"
+
+namespace drvm::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kManifest = "/suites/demo.toml";
+
+EnvLookup fake_env(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    const auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+Suite parse(std::string_view text, const EnvLookup& env = fake_env({})) {
+  return parse_manifest(text, kManifest, env);
+}
+
+// The error message for `text`, which must be rejected.
+std::string error_of(std::string_view text, const EnvLookup& env = fake_env({})) {
+  try {
+    parse(text, env);
+  } catch (const ManifestError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted:\n" << text;
+  return {};
+}
+
+TEST(Manifest, ParsesEveryKey) {
+  const Suite suite = parse(R"(
+name = "firmware"
+
+[defaults]
+mem = 64
+timeout = 2.5
+cmdline = "console=ttyS0"
+serial.forbid = ["PANIC"]
+
+[[case]]
+name = "boot"
+image = "../build/guest/hello.elf"
+expect.exit = 3
+serial.golden = "golden/boot.txt"
+serial.require = ['^hello', 'world$']
+
+[[case]]
+image = "/abs/spin.elf"
+timeout = 1
+mem = 16
+cmdline = ""
+expect.outcome = "timeout"
+
+[[case]]
+name = "count"
+image = "img.elf"
+events = [{spec = "mem:counter:w", count = 10}, {spec = "mem:0x1000/4:rw", min = 2}]
+)");
+  EXPECT_EQ(suite.name, "firmware");
+  ASSERT_EQ(suite.cases.size(), 3u);
+
+  const Case& boot = suite.cases[0];
+  EXPECT_EQ(boot.name, "boot");
+  EXPECT_EQ(boot.location, "/suites/demo.toml:10");
+  EXPECT_EQ(boot.image, fs::path("/build/guest/hello.elf"));
+  EXPECT_EQ(boot.mem_mib, 64u);
+  EXPECT_DOUBLE_EQ(boot.timeout_s, 2.5);
+  EXPECT_EQ(boot.cmdline, "console=ttyS0");
+  EXPECT_EQ(boot.expect.outcome, ExpectedOutcome::Exit);
+  EXPECT_EQ(boot.expect.exit_value, 3u);
+  EXPECT_EQ(boot.serial.golden, fs::path("/suites/golden/boot.txt"));
+  ASSERT_EQ(boot.serial.require.size(), 2u);
+  EXPECT_EQ(boot.serial.require[1].source, "world$");
+  // A case key replaces the default as a whole, so serial.forbid from [defaults] is gone.
+  EXPECT_TRUE(boot.serial.forbid.empty());
+
+  const Case& spin = suite.cases[1];
+  EXPECT_EQ(spin.name, "spin");  // the image's stem when no name is given
+  EXPECT_EQ(spin.image, fs::path("/abs/spin.elf"));
+  EXPECT_DOUBLE_EQ(spin.timeout_s, 1.0);
+  EXPECT_EQ(spin.mem_mib, 16u);
+  EXPECT_EQ(spin.cmdline, "");
+  EXPECT_EQ(spin.expect.outcome, ExpectedOutcome::Timeout);
+  EXPECT_FALSE(spin.expect.exit_value);
+  ASSERT_EQ(spin.serial.forbid.size(), 1u);  // inherited from [defaults]
+  EXPECT_EQ(spin.serial.forbid[0].source, "PANIC");
+
+  const Case& count = suite.cases[2];
+  ASSERT_EQ(count.events.size(), 2u);
+  EXPECT_EQ(count.events[0].spec, "mem:counter:w");
+  EXPECT_EQ(count.events[0].count.min, 10u);
+  EXPECT_EQ(count.events[0].count.max, 10u);
+  EXPECT_EQ(count.events[1].count.min, 2u);
+  EXPECT_TRUE(count.events[1].count.contains(1u << 30));
+  EXPECT_FALSE(count.events[1].count.contains(1));
+}
+
+TEST(Manifest, DefaultsWithoutAnyExpectation) {
+  const Suite suite = parse("[[case]]\nimage = 'a.elf'\n");
+  EXPECT_EQ(suite.name, "demo");  // the file stem
+  const Case& c = suite.cases.at(0);
+  EXPECT_EQ(c.expect.outcome, ExpectedOutcome::Exit);
+  EXPECT_EQ(c.expect.exit_value, 0u);
+  EXPECT_DOUBLE_EQ(c.timeout_s, kDefaultTimeoutSeconds);
+  EXPECT_FALSE(c.mem_mib);
+  EXPECT_FALSE(c.serial.golden);
+}
+
+TEST(Manifest, OutcomeExitWithoutValueAcceptsAnyValue) {
+  const Suite suite = parse("[[case]]\nimage = 'a.elf'\nexpect.outcome = 'exit'\n");
+  EXPECT_FALSE(suite.cases[0].expect.exit_value);
+  const Suite both = parse("[[case]]\nimage='a.elf'\nexpect = {outcome = 'exit', exit = 5}\n");
+  EXPECT_EQ(both.cases[0].expect.exit_value, 5u);
+}
+
+TEST(Manifest, ExpandsEnvironmentVariablesInImagePaths) {
+  const auto env = fake_env({{"GUEST", "/build/guest"}});
+  EXPECT_EQ(parse("[[case]]\nimage = '${GUEST}/hello.elf'\n", env).cases[0].image,
+            fs::path("/build/guest/hello.elf"));
+  EXPECT_EQ(parse("[[case]]\nimage = '${UNSET:-../out}/hello.elf'\n", env).cases[0].image,
+            fs::path("/out/hello.elf"));
+  EXPECT_EQ(parse("[[case]]\nimage = '${GUEST:-/other}/x.elf'\n", env).cases[0].image,
+            fs::path("/build/guest/x.elf"));
+}
+
+TEST(Manifest, LoadsFromDiskAndResolvesRelativeToTheManifest) {
+  testing::ScratchDir dir;
+  const auto file = dir.write("sub/suite.toml", "[[case]]\nimage = 'img/a.elf'\n");
+  const Suite suite = load_manifest(file);
+  EXPECT_EQ(suite.cases[0].image, dir.path() / "sub/img/a.elf");
+}
+
+struct BadManifest {
+  const char* what;
+  const char* text;
+  const char* expected;  // "LINE:COLUMN: KEY: problem" fragment
+};
+
+class ManifestErrors : public ::testing::TestWithParam<BadManifest> {};
+
+TEST_P(ManifestErrors, NameFileLineAndKey) {
+  const BadManifest& bad = GetParam();
+  const std::string message = error_of(bad.text);
+  EXPECT_EQ(message.rfind("/suites/demo.toml:", 0), 0u) << message;
+  EXPECT_NE(message.find(bad.expected), std::string::npos)
+      << "message: " << message << "\nexpected to contain: " << bad.expected;
+}
+
+const BadManifest kBadManifests[] = {
+    {"not TOML", "[[case]\nimage='a'\n", ":1:"},
+    {"unknown top-level key", "nmae = 'x'\n[[case]]\nimage='a'\n",
+     ":1:1: nmae: unknown key; did you mean 'name'?"},
+    {"unknown key far from any", "[[case]]\nimage='a'\nfrobnicate = 1\n",
+     ":3:1: case[0].frobnicate: unknown key; expected one of: name, image"},
+    {"typo in a case key", "[[case]]\nimage='a'\ntimout = 3\n",
+     ":3:1: case[0].timout: unknown key; did you mean 'timeout'?"},
+    {"name in defaults", "[defaults]\nname='x'\n[[case]]\nimage='a'\n",
+     ":2:1: defaults.name: unknown key"},
+    {"suite name not a string", "name = 3\n[[case]]\nimage='a'\n", ":1:8: name: must be a"},
+    {"defaults not a table", "defaults = 3\n[[case]]\nimage='a'\n", "defaults: must be a table"},
+    {"no cases", "name = 'x'\n", "case: the manifest has no [[case]] tables"},
+    {"case not an array of tables", "case = 3\n", "case: must be [[case]] tables"},
+    {"case not a table", "case = [1]\n", "case[0]: must be a table"},
+    {"missing image", "[[case]]\nname='x'\n", ":1:1: case[0]: needs 'image'"},
+    {"image not a string", "[[case]]\nimage=3\n", ":2:7: case[0].image: must be a string"},
+    {"empty image", "[[case]]\nimage=''\n", "case[0].image: must not be empty"},
+    {"unset variable", "[[case]]\nimage='${NOPE}/a'\n",
+     "case[0].image: environment variable NOPE is not set"},
+    {"unclosed variable", "[[case]]\nimage='${NOPE/a'\n", "without a closing '}'"},
+    {"bad variable name", "[[case]]\nimage='${A-B}/a'\n", "bad variable '${A-B}'"},
+    {"name with slash", "[[case]]\nimage='a'\nname='a/b'\n",
+     ":3:6: case[0].name: must be a non-empty"},
+    {"duplicate name", "[[case]]\nimage='a'\n[[case]]\nimage='b'\nname='a'\n",
+     ":5:6: case[1].name: duplicate case name 'a'"},
+    {"duplicate default name", "[[case]]\nimage='x/a'\n[[case]]\nimage='y/a'\n",
+     "case[1].name: duplicate case name 'a'"},
+    {"cmdline not a string", "[[case]]\nimage='a'\ncmdline=1\n",
+     ":3:9: case[0].cmdline: must be a string"},
+    {"mem zero", "[[case]]\nimage='a'\nmem=0\n", ":3:5: case[0].mem: must be an integer from 1"},
+    {"mem string", "[[case]]\nimage='a'\nmem='64M'\n", "case[0].mem: must be an integer"},
+    {"mem in defaults", "[defaults]\nmem=-1\n[[case]]\nimage='a'\n", ":2:5: case[0].mem:"},
+    {"timeout zero", "[[case]]\nimage='a'\ntimeout=0\n",
+     "case[0].timeout: must be a number of seconds"},
+    {"timeout negative", "[[case]]\nimage='a'\ntimeout=-1.5\n", "case[0].timeout: must be"},
+    {"timeout string", "[[case]]\nimage='a'\ntimeout='5s'\n", "case[0].timeout: must be"},
+    {"timeout huge", "[[case]]\nimage='a'\ntimeout=1e9\n", "case[0].timeout: must be"},
+    {"expect not a table", "[[case]]\nimage='a'\nexpect=0\n", "case[0].expect: must be a table"},
+    {"expect empty", "[[case]]\nimage='a'\nexpect={}\n",
+     "case[0].expect: needs 'exit' or 'outcome'"},
+    {"expect typo", "[[case]]\nimage='a'\nexpect.exitt=0\n",
+     "case[0].expect.exitt: unknown key; did you mean 'exit'?"},
+    {"exit too large", "[[case]]\nimage='a'\nexpect.exit=128\n",
+     ":3:13: case[0].expect.exit: must be an integer from 0 to 127"},
+    {"exit negative", "[[case]]\nimage='a'\nexpect.exit=-1\n", "case[0].expect.exit: must be"},
+    {"exit not integer", "[[case]]\nimage='a'\nexpect.exit='0'\n", "case[0].expect.exit: must be"},
+    {"unknown outcome", "[[case]]\nimage='a'\nexpect.outcome='crash'\n",
+     "case[0].expect.outcome: unknown outcome 'crash'; expected exit, halt, timeout or fault"},
+    {"outcome not string", "[[case]]\nimage='a'\nexpect.outcome=1\n",
+     "case[0].expect.outcome: must be a string"},
+    {"exit contradicts outcome", "[[case]]\nimage='a'\nexpect={outcome='halt', exit=0}\n",
+     "case[0].expect.exit: an exit value contradicts outcome 'halt'"},
+    {"serial not a table", "[[case]]\nimage='a'\nserial='x'\n", "case[0].serial: must be a table"},
+    {"serial typo", "[[case]]\nimage='a'\nserial.requires=[]\n",
+     "case[0].serial.requires: unknown key; did you mean 'require'?"},
+    {"golden not a string", "[[case]]\nimage='a'\nserial.golden=1\n",
+     "case[0].serial.golden: must be a string"},
+    {"require not an array", "[[case]]\nimage='a'\nserial.require='x'\n",
+     "case[0].serial.require: must be an array"},
+    {"require element not a string", "[[case]]\nimage='a'\nserial.require=['ok', 3]\n",
+     "case[0].serial.require[1]: must be a string"},
+    {"bad regex", "[[case]]\nimage='a'\nserial.forbid=['(unclosed']\n",
+     ":3:16: case[0].serial.forbid[0]: bad regular expression '(unclosed'"},
+    {"events not an array", "[[case]]\nimage='a'\nevents='mem:x'\n",
+     "case[0].events: must be an array of tables"},
+    {"event not a table", "[[case]]\nimage='a'\nevents=['mem:x']\n",
+     "case[0].events[0]: must be a table"},
+    {"event without spec", "[[case]]\nimage='a'\nevents=[{count=1}]\n",
+     "case[0].events[0]: needs 'spec'"},
+    {"event typo", "[[case]]\nimage='a'\nevents=[{spec='mem:x', cnt=1}]\n",
+     "case[0].events[0].cnt: unknown key"},
+    {"bad event spec", "[[case]]\nimage='a'\nevents=[{spec='mem:x:q', count=1}]\n",
+     "case[0].events[0].spec: access 'q' in event 'mem:x:q' must be r, w, rw or x"},
+    {"event without count", "[[case]]\nimage='a'\nevents=[{spec='mem:x'}]\n",
+     "case[0].events[0]: needs 'count' or 'min'/'max'"},
+    {"event count and min", "[[case]]\nimage='a'\nevents=[{spec='mem:x', count=1, min=0}]\n",
+     "case[0].events[0].count: give either 'count' or 'min'/'max'"},
+    {"event negative count", "[[case]]\nimage='a'\nevents=[{spec='mem:x', count=-1}]\n",
+     "case[0].events[0].count: must be an integer from 0"},
+    {"event min above max", "[[case]]\nimage='a'\nevents=[{spec='mem:x', min=5, max=2}]\n",
+     "case[0].events[0].max: must not be less than 'min'"},
+    {"events through [[case.events]]",
+     "[[case]]\nimage='a'\n[[case.events]]\nspec='io:1'\ncount=1\n",
+     ":4:6: case[0].events[0].spec: event 'io:1' must start with 'mem:'"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, ManifestErrors, ::testing::ValuesIn(kBadManifests),
+                         [](const auto& info) {
+                           std::string name = info.param.what;
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
+
+TEST(Manifest, MissingFileIsAManifestError) {
+  try {
+    load_manifest("/nonexistent/suite.toml");
+    FAIL() << "loaded a missing file";
+  } catch (const ManifestError& e) {
+    EXPECT_STREQ(e.what(),
+                 "/nonexistent/suite.toml: cannot read the manifest: No such file or directory");
+  }
+}
+
+}  // namespace
+}  // namespace drvm::harness

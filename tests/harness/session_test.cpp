@@ -1,0 +1,342 @@
+// Whole `drvm test` runs against fake_drvm, which stands in for `drvm run`.
+#include "harness/session.hpp"
+
+#include <gtest/gtest.h>
+#include <stdio.h>
+
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
+#include <set>
+
+#include "harness/verdict.hpp"
+#include "test_support.hpp"
+
+namespace drvm::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Ran {
+  int status;
+  std::string out, err;
+};
+
+class Session : public ::testing::Test {
+ protected:
+  // `drvm test ARGS --runner fake_drvm`, with its output captured.
+  Ran run(std::vector<std::string> args) {
+    args.insert(args.end(), {"--runner", DRVM_FAKE_DRVM, "--kill-margin", "300"});
+    std::vector<std::string_view> views(args.begin(), args.end());
+    char* out_buffer = nullptr;
+    char* err_buffer = nullptr;
+    std::size_t out_size = 0, err_size = 0;
+    FILE* out = open_memstream(&out_buffer, &out_size);
+    FILE* err = open_memstream(&err_buffer, &err_size);
+    const int status = test_main(views, "/nonexistent/drvm", {out, err});
+    std::fclose(out);
+    std::fclose(err);
+    Ran ran{status, std::string(out_buffer, out_size), std::string(err_buffer, err_size)};
+    std::free(out_buffer);
+    std::free(err_buffer);
+    return ran;
+  }
+
+  std::string manifest(const std::string& text) { return dir.write("suite.toml", text).string(); }
+
+  testing::ScratchDir dir;
+};
+
+TEST_F(Session, AllPassing) {
+  dir.write("hello.script", "out hello\\r\nout PASS boot\nout summary: 1 passed, 0 failed\n");
+  dir.write("golden/hello.txt", "hello\r\nPASS boot\nsummary: 1 passed, 0 failed\n");
+  dir.write("three.script", "exit 7\n");
+  const Ran ran = run({manifest(R"(
+[[case]]
+name = "hello"
+image = "hello.script"
+serial.golden = "golden/hello.txt"
+serial.require = ['^PASS boot$', 'summary: \d+ passed, 0 failed']
+serial.forbid = ['^FAIL']
+
+[[case]]
+name = "three"
+image = "three.script"
+expect.exit = 3
+)")});
+  EXPECT_EQ(ran.status, kExitAllPassed) << ran.out << ran.err;
+  EXPECT_NE(ran.out.find("2 passed, 0 failed (2 cases,"), std::string::npos) << ran.out;
+  // Not a terminal: one plain progress line per case.
+  EXPECT_NE(ran.err.find("PASS suite/hello"), std::string::npos) << ran.err;
+  EXPECT_NE(ran.err.find("PASS suite/three"), std::string::npos) << ran.err;
+}
+
+TEST_F(Session, FailuresSayWhy) {
+  dir.write("wrong_exit.script",
+            "out booting\nerr drvm: guest wrote 7\nerr RAX=0000000000000007\nexit 15\n");
+  dir.write("diff.script", "out line 1\nout line two\nout line 3\n");
+  dir.write("golden/diff.txt", "line 1\nline 2\nline 3\n");
+  dir.write("patterns.script", "out PASS a\nout FAIL b: value 3\n");
+  const Ran ran = run({manifest(R"(
+[[case]]
+image = "wrong_exit.script"
+
+[[case]]
+image = "diff.script"
+serial.golden = "golden/diff.txt"
+
+[[case]]
+image = "patterns.script"
+serial.require = ['^summary:']
+serial.forbid = ['^FAIL']
+)")});
+  EXPECT_EQ(ran.status, kExitSomeFailed);
+  const std::string& out = ran.out;
+  EXPECT_NE(out.find("FAIL suite/wrong_exit ("), std::string::npos) << out;
+  EXPECT_NE(out.find("  expected exit value 0, got exit value 7 (status 15)\n"), std::string::npos);
+  EXPECT_NE(out.find("  command: " DRVM_FAKE_DRVM " run "), std::string::npos) << out;
+  EXPECT_NE(out.find("  drvm stderr:\n    drvm: guest wrote 7\n    RAX=0000000000000007\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("    booting\n"), std::string::npos) << "the serial tail is shown";
+  EXPECT_NE(out.find("serial output differs from golden file"), std::string::npos);
+  EXPECT_NE(out.find("    @@ -1,3 +1,3 @@\n     line 1\n    -line 2\n    +line two\n     line 3\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  no serial line matches required /^summary:/\n"), std::string::npos);
+  EXPECT_NE(out.find("  serial line 2 matches forbidden /^FAIL/: FAIL b: value 3\n"),
+            std::string::npos);
+  EXPECT_NE(out.find("0 passed, 3 failed (3 cases,"), std::string::npos) << out;
+}
+
+TEST_F(Session, TimeoutsHangsAndCrashes) {
+  dir.write("spin.script", "out spinning\nspin\n");
+  dir.write("hang.script", "out stuck\nhang\n");
+  dir.write("crash.script", "err about to crash\nsignal 11\n");
+  const Ran ran = run({manifest(R"(
+[defaults]
+timeout = 0.2
+
+[[case]]
+name = "expected_timeout"
+image = "spin.script"
+expect.outcome = "timeout"
+
+[[case]]
+name = "unexpected_timeout"
+image = "spin.script"
+
+[[case]]
+image = "hang.script"
+expect.outcome = "timeout"
+
+[[case]]
+image = "crash.script"
+)"),
+                       "-j", "4"});
+  EXPECT_EQ(ran.status, kExitSomeFailed);
+  const std::string& out = ran.out;
+  EXPECT_EQ(out.find("suite/expected_timeout ("), std::string::npos) << "it passed:\n" << out;
+  EXPECT_NE(out.find("FAIL suite/unexpected_timeout"), std::string::npos) << out;
+  EXPECT_NE(out.find("expected exit value 0, got timeout (status 4)"), std::string::npos);
+  EXPECT_NE(out.find("ERROR suite/hang ("), std::string::npos) << out;
+  EXPECT_NE(out.find("expected timeout, got hung: drvm did not end by the hard deadline"),
+            std::string::npos);
+  EXPECT_NE(out.find("ERROR suite/crash ("), std::string::npos) << out;
+  EXPECT_NE(out.find("got crash: drvm killed by signal 11 (SIGSEGV)"), std::string::npos);
+  EXPECT_NE(out.find("1 passed, 1 failed, 2 errors (4 cases,"), std::string::npos) << out;
+}
+
+TEST_F(Session, PassesTheCaseFlagsToDrvmRun) {
+  const fs::path args = dir.path() / "args.txt";
+  dir.write("a.script", "args " + args.string() + "\n");
+  ASSERT_EQ(run({manifest(R"(
+[[case]]
+image = "a.script"
+mem = 32
+cmdline = "console=ttyS0 quiet"
+timeout = 1.5
+)")})
+                .status,
+            kExitAllPassed);
+  EXPECT_EQ(testing::read_file(args), std::string(DRVM_FAKE_DRVM) + "\nrun\n" +
+                                          (dir.path() / "a.script").string() +
+                                          "\n--mem\n32M\n--cmdline\nconsole=ttyS0 quiet\n"
+                                          "--timeout\n1.5\n");
+}
+
+TEST_F(Session, EventsNeedDrvmRunSupport) {
+  const fs::path args = dir.path() / "args.txt";
+  dir.write("plain.script", "out hi\n");
+  dir.write("accepting.script", "accept-events\nstat {}\nargs " + args.string() + "\n");
+  const Ran ran = run({manifest(R"(
+[[case]]
+image = "plain.script"
+events = [{spec = "mem:counter:w", count = 3}]
+
+[[case]]
+image = "accepting.script"
+events = [{spec = "mem:counter:w", count = 3}, {spec = "mem:0x1000/4", min = 1}]
+)")});
+  EXPECT_EQ(ran.status, kExitSomeFailed);
+  EXPECT_NE(ran.out.find(std::string("ERROR suite/plain (")), std::string::npos) << ran.out;
+  EXPECT_NE(ran.out.find(std::string("  ") + kEventsUnavailable + "\n"), std::string::npos)
+      << ran.out;
+  EXPECT_NE(ran.out.find("event counts cannot be checked"), std::string::npos) << ran.out;
+  const std::string passed = testing::read_file(args);
+  EXPECT_NE(passed.find("--event\nmem:counter:w\n--event\nmem:0x1000/4\n--stat\n--json\n"
+                        "--stat-output\n"),
+            std::string::npos)
+      << passed;
+}
+
+TEST_F(Session, JunitAndTapReports) {
+  dir.write("ok.script", "out fine\n");
+  dir.write("bad.script", "out \\x1b[31mred\\x00\nexit 6\n");
+  const fs::path junit = dir.path() / "junit.xml";
+  const Ran ran = run({manifest(R"(
+[[case]]
+image = "ok.script"
+[[case]]
+image = "bad.script"
+)"),
+                       "--junit", junit.string(), "--tap"});
+  EXPECT_EQ(ran.status, kExitSomeFailed);
+  // TAP alone on stdout; the human report moves to stderr.
+  EXPECT_EQ(ran.out.rfind("TAP version 13\n1..2\nok 1 - suite/ok\nnot ok 2 - suite/bad\n", 0), 0u)
+      << ran.out;
+  EXPECT_NE(ran.err.find("FAIL suite/bad"), std::string::npos);
+
+  boost::property_tree::ptree tree;
+  boost::property_tree::read_xml(junit.string(), tree);
+  EXPECT_EQ(tree.get<int>("testsuites.<xmlattr>.tests"), 2);
+  EXPECT_EQ(tree.get<int>("testsuites.<xmlattr>.failures"), 1);
+  std::vector<std::string> outputs;
+  for (const auto& [key, node] : tree.get_child("testsuites.testsuite")) {
+    if (key == "testcase") outputs.push_back(node.get<std::string>("system-out"));
+  }
+  EXPECT_EQ(outputs, (std::vector<std::string>{"fine\n", "\\x1b[31mred\\x00\n"}));
+}
+
+TEST_F(Session, UpdateGolden) {
+  dir.write("a.script", "out new output\n");
+  dir.write("halt.script", "out halted output\nexit 6\n");
+  const fs::path changed = dir.write("golden/a.txt", "old output\n");
+  const fs::path missing = dir.path() / "golden/new/b.txt";
+  const fs::path kept = dir.write("golden/halt.txt", "old halt\n");
+  const std::string suite = manifest(R"(
+[[case]]
+image = "a.script"
+serial.golden = "golden/a.txt"
+[[case]]
+name = "b"
+image = "a.script"
+serial.golden = "golden/new/b.txt"
+[[case]]
+image = "halt.script"
+serial.golden = "golden/halt.txt"
+)");
+  const Ran before = run({suite});
+  EXPECT_EQ(before.status, kExitSomeFailed);
+  EXPECT_NE(before.out.find("golden/new/b.txt does not exist or is unreadable; run with "
+                            "--update-golden to create it"),
+            std::string::npos)
+      << before.out;
+
+  const Ran update = run({suite, "--update-golden"});
+  EXPECT_EQ(update.status, kExitSomeFailed) << "the halting case still fails";
+  EXPECT_EQ(testing::read_file(changed), "new output\n");
+  EXPECT_EQ(testing::read_file(missing), "new output\n");
+  EXPECT_EQ(testing::read_file(kept), "old halt\n") << "a run that ended wrongly updates nothing";
+  EXPECT_NE(update.out.find("not updated: the run did not end as expected"), std::string::npos);
+  EXPECT_NE(update.out.find("2 passed, 1 failed (3 cases,"), std::string::npos) << update.out;
+  EXPECT_NE(update.out.find("2 golden files updated"), std::string::npos) << update.out;
+
+  EXPECT_EQ(run({suite, "--filter", "a", "--filter", "b"}).status, kExitAllPassed);
+}
+
+TEST_F(Session, ShardsCoverEveryCaseOnce) {
+  std::string text;
+  for (int i = 0; i < 7; ++i)
+    text += "[[case]]\nname = 'c" + std::to_string(i) + "'\nimage = 'ok.script'\n";
+  dir.write("ok.script", "out ok\n");
+  const std::string suite = manifest(text);
+  std::multiset<std::string> seen;
+  for (const char* shard : {"1/3", "2/3", "3/3"}) {
+    const Ran ran = run({suite, "--shard", shard, "--tap", "-j", "2"});
+    ASSERT_EQ(ran.status, kExitAllPassed) << ran.err;
+    std::istringstream lines(ran.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("ok ", 0) == 0) seen.insert(line.substr(line.find(" - ") + 3));
+    }
+  }
+  EXPECT_EQ(seen.size(), 7u);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(seen.count("suite/c" + std::to_string(i)), 1u) << i;
+}
+
+TEST_F(Session, CasesRunInParallel) {
+  // Each case waits for the other's file: they pass only when -j 2 runs them at the same time.
+  const auto a = dir.path() / "a.flag", b = dir.path() / "b.flag";
+  dir.write("a.script", "touch " + a.string() + "\nawait " + b.string() + "\n");
+  dir.write("b.script", "touch " + b.string() + "\nawait " + a.string() + "\n");
+  const Ran ran = run({manifest("[defaults]\ntimeout = 20\n[[case]]\nimage = 'a.script'\n"
+                                "[[case]]\nimage = 'b.script'\n"),
+                       "-j", "2"});
+  EXPECT_EQ(ran.status, kExitAllPassed) << ran.out;
+}
+
+TEST_F(Session, VerboseShowsEveryCase) {
+  dir.write("ok.script", "out guest says hi\nerr drvm says hi\n");
+  const Ran ran = run({manifest("[[case]]\nimage = 'ok.script'\n"), "--verbose"});
+  EXPECT_EQ(ran.status, kExitAllPassed);
+  EXPECT_NE(ran.out.find("--- suite/ok\n  command: "), std::string::npos) << ran.out;
+  EXPECT_NE(ran.out.find("    guest says hi\n"), std::string::npos);
+  EXPECT_NE(ran.out.find("    drvm says hi\n"), std::string::npos);
+}
+
+TEST_F(Session, UsageAndManifestErrorsExitWith2) {
+  dir.write("ok.script", "out ok\n");
+  const std::string good = manifest("[[case]]\nimage = 'ok.script'\n");
+  const auto bad = dir.write("bad.toml", "[[case]]\nimage = 'ok.script'\ntimout = 1\n");
+
+  Ran ran = run({bad.string()});
+  EXPECT_EQ(ran.status, kExitUsage);
+  EXPECT_EQ(ran.err, "drvm: test: bad manifest: " + bad.string() +
+                         ":3:1: case[0].timout: unknown key; did you mean 'timeout'?\n");
+
+  ran = run({good, "--filter", "nomatch*"});
+  EXPECT_EQ(ran.status, kExitUsage);
+  EXPECT_EQ(ran.err,
+            "drvm: test: --filter nomatch* matches no case; run 'drvm test --help' for usage\n");
+
+  ran = run({good, "--junit", "/nonexistent-dir/junit.xml"});
+  EXPECT_EQ(ran.status, kExitUsage);
+  EXPECT_NE(ran.err.find("directory /nonexistent-dir does not exist"), std::string::npos);
+
+  ran = run({good, "--bogus"});
+  EXPECT_EQ(ran.status, kExitUsage);
+  EXPECT_EQ(ran.err, "drvm: test: unknown option '--bogus'; run 'drvm test --help' for usage\n");
+
+  ran = run({(dir.path() / "missing.toml").string()});
+  EXPECT_EQ(ran.status, kExitUsage);
+  EXPECT_NE(ran.err.find("missing.toml: cannot read the manifest: No such file"),
+            std::string::npos);
+
+  std::vector<std::string_view> no_runner = {good};
+  FILE* sink = std::fopen("/dev/null", "w");
+  EXPECT_EQ(test_main(no_runner, "/nonexistent/drvm", {sink, sink}), kExitUsage);
+  std::fclose(sink);
+
+  ran = run({"--help"});
+  EXPECT_EQ(ran.status, kExitAllPassed);
+  EXPECT_NE(ran.out.find("usage: drvm test MANIFEST... [options]"), std::string::npos);
+}
+
+TEST_F(Session, ABadImageIsAnErrorNotAPass) {
+  const Ran ran = run({manifest("[[case]]\nimage = 'missing.elf'\n")});
+  EXPECT_EQ(ran.status, kExitSomeFailed);
+  EXPECT_NE(ran.out.find("got error: drvm run refused the case (status 2)"), std::string::npos);
+  EXPECT_NE(ran.out.find("drvm: run: cannot open image"), std::string::npos) << ran.out;
+}
+
+}  // namespace
+}  // namespace drvm::harness

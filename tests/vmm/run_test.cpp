@@ -1,0 +1,311 @@
+// VM tests: `drvm run` on hand-assembled images and on the guestfw images, checking serial
+// output, exit status and drvm's reports.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "elf_builder.hpp"
+#include "run_drvm.hpp"
+
+namespace drvm::test {
+namespace {
+
+bool have_kvm() {
+  return ::access("/dev/kvm", R_OK | W_OK) == 0;
+}
+
+#define REQUIRE_KVM() \
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is missing or not accessible"
+
+using Code = std::vector<std::uint8_t>;
+
+// Machine code valid in both 32-bit and 64-bit mode.
+Code print(const std::string& text) {
+  Code code{0x66, 0xba, 0xf8, 0x03};  // mov dx, 0x3f8
+  for (char c : text) {
+    code.insert(code.end(), {0xb0, static_cast<std::uint8_t>(c), 0xee});  // mov al, c; out dx, al
+  }
+  return code;
+}
+Code exit_with(std::uint8_t value) {
+  return {0xb0, value, 0xe6, 0xf4};
+}  // mov al, v; out 0xf4, al
+Code operator+(Code a, const Code& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string image(const std::string& stem, const Code& code, bool pvh = true, bool is64 = true) {
+  TestElf elf;
+  elf.is64 = is64;
+  elf.pvh_note = pvh;
+  elf.pvh_entry = 0x100000;
+  elf.entry = 0x100000;
+  elf.segments.push_back({0x100000, code, 0x1000});
+  return write_temp_file(stem + ".elf", elf.build());
+}
+
+std::string guest(const std::string& name) {
+  return std::string(DRVM_GUEST_DIR) + "/" + name;
+}
+
+TEST(RunTest, PvhSerialAndExitPort) {
+  REQUIRE_KVM();
+  const auto path = image("hello", print("hi there\n") + exit_with(0x21));
+  const auto r = run_drvm({"run", path});
+  EXPECT_EQ(r.out, "hi there\n");
+  EXPECT_EQ(r.status, (0x21 << 1) | 1);
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(RunTest, Elf32PvhImageBoots) {
+  REQUIRE_KVM();
+  const auto path = image("hello32", print("x") + exit_with(0), true, false);
+  const auto r = run_drvm({"run", path});
+  EXPECT_EQ(r.out, "x");
+  EXPECT_EQ(r.status, 1);
+}
+
+TEST(RunTest, Elf64WithoutNoteRunsInLongMode) {
+  REQUIRE_KVM();
+  // mov rax, 0x4100000000000042; shr rax, 56 leaves 'A' in AL only in 64-bit mode.
+  const Code code = Code{0x66, 0xba, 0xf8, 0x03, 0x48, 0xb8, 0x42, 0,    0,   0,
+                         0,    0,    0,    0x41, 0x48, 0xc1, 0xe8, 0x38, 0xee} +
+                    exit_with(3);
+  const auto r = run_drvm({"run", image("long", code, false)});
+  EXPECT_EQ(r.out, "A");
+  EXPECT_EQ(r.status, 7);
+}
+
+TEST(RunTest, CmdlineReachesStartInfo) {
+  REQUIRE_KVM();
+  // mov esi, [ebx+24] (cmdline_paddr); print bytes until NUL; exit 0.
+  const Code code = Code{0x8b, 0x73, 0x18, 0x8a, 0x06, 0x84, 0xc0, 0x74, 0x08,
+                         0x66, 0xba, 0xf8, 0x03, 0xee, 0x46, 0xeb, 0xf2} +
+                    exit_with(0);
+  const auto r = run_drvm(
+      {"run", image("cmdline", code, true, false), "--cmdline", "console=ttyS0 answer=42"});
+  EXPECT_EQ(r.out, "console=ttyS0 answer=42");
+  EXPECT_EQ(r.status, 1);
+}
+
+TEST(RunTest, WideExitPortWritesKeepLowStatusBits) {
+  REQUIRE_KVM();
+  // mov eax, 0x12345; out 0xf4, eax -> (0x12345 << 1 | 1) & 0xff = 0x8b
+  const auto r = run_drvm({"run", image("wide", {0xb8, 0x45, 0x23, 0x01, 0x00, 0xe7, 0xf4})});
+  EXPECT_EQ(r.status, 0x8b);
+}
+
+TEST(RunTest, HaltWithInterruptsDisabled) {
+  REQUIRE_KVM();
+  const auto r = run_drvm({"run", image("halt", {0xfa, 0xf4})});
+  EXPECT_EQ(r.status, 6);
+  EXPECT_NE(r.err.find("drvm: guest halted"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("interrupts disabled"), std::string::npos) << r.err;
+}
+
+TEST(RunTest, TimeoutStopsASpinningGuest) {
+  REQUIRE_KVM();
+  const auto r = run_drvm({"run", image("spin", {0xeb, 0xfe}), "--timeout", "0.5"});
+  EXPECT_EQ(r.status, 4);
+  EXPECT_NE(r.err.find("drvm: timeout"), std::string::npos) << r.err;
+  EXPECT_GE(r.seconds, 0.45);
+  EXPECT_LT(r.seconds, 5.0);
+}
+
+TEST(RunTest, TripleFaultReportsRegistersAndInstruction) {
+  REQUIRE_KVM();
+  // ud2 with no IDT: #UD cannot be delivered -> triple fault.
+  const auto r = run_drvm({"run", image("ud2", print("before\n") + Code{0x0f, 0x0b}, true, false)});
+  EXPECT_EQ(r.status, 8) << r.err;
+  EXPECT_EQ(r.out, "before\n");
+  EXPECT_NE(r.err.find("triple fault"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("RAX="), std::string::npos);
+  EXPECT_NE(r.err.find("CR0="), std::string::npos);
+  EXPECT_NE(r.err.find("DR7="), std::string::npos);
+  EXPECT_NE(r.err.find("ud2"), std::string::npos) << r.err;
+}
+
+TEST(RunTest, UnknownPortsReadAllOnesAndAreTraced) {
+  REQUIRE_KVM();
+  // in al, 0x80; out 0x80, al; mov dx, 0xf4; out dx, al -> exit value 0xff.
+  const Code code{0xe4, 0x80, 0xe6, 0x80, 0x66, 0xba, 0xf4, 0x00, 0xee};
+  const auto path = image("ioport", code);
+  const auto quiet = run_drvm({"run", path});
+  EXPECT_EQ(quiet.status, 0xff);
+  EXPECT_EQ(quiet.err, "");
+  const auto traced = run_drvm({"run", path, "--trace-io"});
+  EXPECT_EQ(traced.status, 0xff);
+  EXPECT_NE(traced.err.find("drvm: io: in  port=0x0080 size=1 value=0xff"), std::string::npos)
+      << traced.err;
+  EXPECT_NE(traced.err.find("drvm: io: out port=0x0080 size=1 value=0xff"), std::string::npos);
+}
+
+TEST(RunTest, UnmappedMmioReadsAllOnes) {
+  REQUIRE_KVM();
+  // mov eax, [0xfee00000] (above RAM, no slot); out 0xf4, al -> 0xff
+  const Code code{0xa1, 0x00, 0x00, 0xe0, 0xfe, 0xe6, 0xf4};
+  const auto r = run_drvm({"run", image("mmio", code, true, false), "--trace-io"});
+  EXPECT_EQ(r.status, 0xff) << r.err;
+  EXPECT_NE(r.err.find("drvm: mmio: read  addr=0xfee00000 size=4 value=0xffffffff"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(RunTest, SerialFileReceivesOutput) {
+  REQUIRE_KVM();
+  const std::string serial = temp_path("serial.txt");
+  const auto r =
+      run_drvm({"run", image("tofile", print("to file\n") + exit_with(0)), "--serial", serial});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(slurp(serial), "to file\n");
+  ::unlink(serial.c_str());
+}
+
+TEST(RunTest, UartRegistersReadBack) {
+  REQUIRE_KVM();
+  // Write 0x5a to SCR (0x3ff), read it back, exit with it; LSR (0x3fd) must be 0x60.
+  const Code code{0x66, 0xba, 0xff, 0x03, 0xb0, 0x5a, 0xee, 0xec, 0x88, 0xc3,  // scr -> bl
+                  0x66, 0xba, 0xfd, 0x03, 0xec,                                // lsr -> al
+                  0x3c, 0x60, 0x75, 0x04, 0x88, 0xd8, 0xe6, 0xf4,              // == 0x60: exit bl
+                  0xb0, 0x00, 0xe6, 0xf4};
+  const auto r = run_drvm({"run", image("uart", code)});
+  EXPECT_EQ(r.status, (0x5a << 1 | 1) & 0xff);
+}
+
+TEST(RunTest, BadImagesAreRefusedWithOneLine) {
+  const auto junk = write_temp_file("junk.elf", std::vector<std::byte>(64, std::byte{7}));
+  struct Case {
+    std::string path;
+    std::string expected;
+  } cases[] = {
+      {"/nonexistent/x.elf", "No such file"},
+      {junk, "not an ELF file"},
+      {image("nonote32", exit_with(0), false, false), "32-bit ELF without a PVH entry note"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_drvm({"run", c.path});
+    EXPECT_EQ(r.status, 2) << c.path;
+    EXPECT_EQ(r.err.rfind("drvm: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+TEST(RunTest, SegmentOutsideMemoryDependsOnMem) {
+  REQUIRE_KVM();
+  TestElf elf;
+  elf.pvh_entry = 0x5000000;  // 80 MiB
+  elf.segments.push_back({0x5000000, exit_with(0), 0x1000});
+  const auto path = write_temp_file("high.elf", elf.build());
+  const auto small = run_drvm({"run", path, "--mem", "64M"});
+  EXPECT_EQ(small.status, 2);
+  EXPECT_NE(small.err.find("outside guest memory"), std::string::npos) << small.err;
+  EXPECT_EQ(run_drvm({"run", path, "--mem", "96M"}).status, 1);
+}
+
+TEST(RunTest, UsageErrors) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"run"},
+           {"run", "a.elf", "--bogus"},
+           {"run", "a.elf", "--timeout"},
+           {"run", "a.elf", "--timeout", "soon"},
+           {"run", "a.elf", "--mem", "12Q"},
+           {"run", "a.elf", "--mem", "1M"},
+           {"run", "a.elf", "b.elf"},
+       }) {
+    const auto r = run_drvm(args);
+    EXPECT_EQ(r.status, 2) << args.back();
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  const auto help = run_drvm({"run", "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--timeout"), std::string::npos);
+}
+
+TEST(RunTest, KvmDeviceFailuresAreSetupErrors) {
+  const auto path = image("dev", exit_with(0));
+  const auto missing = run_drvm({"run", path}, {"DRVM_KVM_DEVICE=/nonexistent/kvm"});
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.err.find("drvm: cannot open /nonexistent/kvm"), std::string::npos)
+      << missing.err;
+  const auto not_kvm = run_drvm({"run", path}, {"DRVM_KVM_DEVICE=/dev/null"});
+  EXPECT_EQ(not_kvm.status, 2);
+  EXPECT_NE(not_kvm.err.find("not a KVM device"), std::string::npos) << not_kvm.err;
+}
+
+// --- guestfw images (built into DRVM_GUEST_DIR by guestfw/) ---
+
+DrvmResult run_guest(const std::string& name, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"run", guest(name)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_drvm(args);
+}
+
+TEST(GuestfwTest, HelloPrintsBannerAndCmdline) {
+  REQUIRE_KVM();
+  const auto r = run_guest("hello.elf", {"--cmdline", "drvm-cmdline-probe"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  EXPECT_NE(r.out.find("drvm-cmdline-probe"), std::string::npos) << r.out;
+}
+
+TEST(GuestfwTest, HelloElf64BootsInLongMode) {
+  REQUIRE_KVM();
+  const auto r = run_guest("hello-elf64.elf");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_FALSE(r.out.empty());
+}
+
+TEST(GuestfwTest, SelftestPasses) {
+  REQUIRE_KVM();
+  const auto r = run_guest("selftest.elf", {"--timeout", "60"});
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("summary: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" 0 failed"), std::string::npos) << r.out;
+}
+
+TEST(GuestfwTest, HaltImageHalts) {
+  REQUIRE_KVM();
+  const auto r = run_guest("halt.elf", {"--timeout", "30"});
+  EXPECT_EQ(r.status, 6) << r.err;
+  EXPECT_NE(r.err.find("guest halted"), std::string::npos);
+}
+
+TEST(GuestfwTest, SpinImageTimesOut) {
+  REQUIRE_KVM();
+  const auto r = run_guest("spin.elf", {"--timeout", "0.5"});
+  EXPECT_EQ(r.status, 4) << r.err;
+  EXPECT_LT(r.seconds, 5.0);
+}
+
+TEST(GuestfwTest, TriplefaultImageIsReported) {
+  REQUIRE_KVM();
+  const auto r = run_guest("triplefault.elf", {"--timeout", "30"});
+  EXPECT_EQ(r.status, 8) << r.err;
+  EXPECT_NE(r.err.find("RIP="), std::string::npos);
+  EXPECT_NE(r.err.find("code: 0x"), std::string::npos) << r.err;
+}
+
+TEST(GuestfwTest, IoportImageSeesAllOnes) {
+  REQUIRE_KVM();
+  const auto r = run_guest("ioport.elf", {"--trace-io", "--timeout", "30"});
+  EXPECT_EQ(r.status % 2, 1) << r.err;
+  EXPECT_NE(r.err.find("drvm: io: in "), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("ff"), std::string::npos) << r.out;
+}
+
+TEST(GuestfwTest, FaultImageDumpsFromInsideTheGuest) {
+  REQUIRE_KVM();
+  const auto r = run_guest("fault.elf", {"--timeout", "30"});
+  EXPECT_EQ(r.status % 2, 1) << r.err;  // the guest's own handler reports and exits
+  EXPECT_FALSE(r.out.empty());
+}
+
+}  // namespace
+}  // namespace drvm::test

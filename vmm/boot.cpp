@@ -1,0 +1,161 @@
+#include "vmm/boot.hpp"
+
+#include <fmt/format.h>
+#include <cstring>
+
+#include "vmm/boot_layout.hpp"
+
+namespace drvm::vmm {
+
+namespace {
+
+// Segment descriptor flags: type/S/DPL/P in the access byte, G/DB/L in the flags nibble.
+constexpr std::uint64_t descriptor(std::uint32_t base, std::uint32_t limit, std::uint8_t access,
+                                   std::uint8_t flags) {
+  return (std::uint64_t{limit} & 0xffff) | ((std::uint64_t{base} & 0xffffff) << 16) |
+         (std::uint64_t{access} << 40) | ((std::uint64_t{limit} >> 16 & 0xf) << 48) |
+         (std::uint64_t{flags} << 52) | ((std::uint64_t{base} >> 24) << 56);
+}
+
+constexpr std::uint8_t kAccessCode = 0x9b;  // present, ring 0, code, execute/read, accessed
+constexpr std::uint8_t kAccessData = 0x93;  // present, ring 0, data, read/write, accessed
+constexpr std::uint8_t kAccessTss = 0x8b;   // present, busy 32/64-bit TSS
+constexpr std::uint8_t kFlagsCode64 = 0xa;  // G, L
+constexpr std::uint8_t kFlagsFlat32 = 0xc;  // G, D/B
+constexpr std::uint32_t kTssLimit = 0x67;
+
+template <typename T>
+void put(GuestMemory& memory, std::uint64_t gpa, const T& value) {
+  std::memcpy(memory.host(gpa, sizeof(T)), &value, sizeof(T));
+}
+
+kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code64, bool db) {
+  kvm_segment s{};
+  s.base = 0;
+  s.limit = 0xffffffff;
+  s.selector = selector;
+  s.type = type;
+  s.present = 1;
+  s.dpl = 0;
+  s.db = db ? 1 : 0;
+  s.s = 1;
+  s.l = code64 ? 1 : 0;
+  s.g = 1;
+  return s;
+}
+
+constexpr std::uint64_t kCr0Pe = 1u << 0;
+constexpr std::uint64_t kCr0Mp = 1u << 1;
+constexpr std::uint64_t kCr0Et = 1u << 4;
+constexpr std::uint64_t kCr0Ne = 1u << 5;
+constexpr std::uint64_t kCr0Wp = 1u << 16;
+constexpr std::uint64_t kCr0Pg = 1u << 31;
+constexpr std::uint64_t kCr4Pae = 1u << 5;
+constexpr std::uint64_t kCr4Osfxsr = 1u << 9;
+constexpr std::uint64_t kCr4Osxmmexcpt = 1u << 10;
+constexpr std::uint64_t kEferLme = 1u << 8;
+constexpr std::uint64_t kEferLma = 1u << 10;
+
+}  // namespace
+
+std::vector<HvmMemmapEntry> boot_memory_map(std::uint64_t mem_size) {
+  return {
+      {0, layout::kBootAreaEnd, kMemmapReserved, 0},
+      {layout::kBootAreaEnd, layout::kLegacyHoleStart - layout::kBootAreaEnd, kMemmapRam, 0},
+      {layout::kLegacyHoleStart, layout::kLegacyHoleEnd - layout::kLegacyHoleStart, kMemmapReserved,
+       0},
+      {layout::kLegacyHoleEnd, mem_size - layout::kLegacyHoleEnd, kMemmapRam, 0},
+  };
+}
+
+void write_boot_structures(GuestMemory& memory, EntryMode mode, const std::string& cmdline) {
+  if (cmdline.size() + 1 > layout::kCmdlineMax || cmdline.find('\0') != std::string::npos) {
+    throw SetupError(
+        fmt::format("--cmdline: {} bytes is too long (at most {}) or contains NUL; "
+                    "shorten the command line",
+                    cmdline.size(), layout::kCmdlineMax - 1));
+  }
+  const std::uint64_t gdt[] = {
+      0,
+      descriptor(0, 0xfffff, kAccessCode, kFlagsCode64),
+      descriptor(0, 0xfffff, kAccessCode, kFlagsFlat32),
+      descriptor(0, 0xfffff, kAccessData, kFlagsFlat32),
+      descriptor(static_cast<std::uint32_t>(layout::kTss), kTssLimit, kAccessTss, 0),
+      0,  // upper half of the 16-byte TSS descriptor in long mode (base bits 63:32 = 0)
+  };
+  put(memory, layout::kGdt, gdt);
+
+  const auto memmap = boot_memory_map(memory.size());
+  std::memcpy(memory.host(layout::kMemmap, memmap.size() * sizeof(HvmMemmapEntry)), memmap.data(),
+              memmap.size() * sizeof(HvmMemmapEntry));
+  std::memcpy(memory.host(layout::kCmdline, cmdline.size() + 1), cmdline.c_str(),
+              cmdline.size() + 1);
+  HvmStartInfo info{};
+  info.magic = kHvmStartMagic;
+  info.version = 1;
+  info.cmdline_paddr = layout::kCmdline;
+  info.memmap_paddr = layout::kMemmap;
+  info.memmap_entries = static_cast<std::uint32_t>(memmap.size());
+  put(memory, layout::kStartInfo, info);
+
+  if (mode == EntryMode::kLong64) {
+    // Identity map 0-4 GiB with 2 MiB pages (present, writable): RAM plus the 32-bit MMIO area.
+    put(memory, layout::kPml4, std::uint64_t{layout::kPdpt | 0x3});
+    for (std::uint64_t gib = 0; gib < 4; ++gib) {
+      const std::uint64_t directory = layout::kPageDirectories + gib * 0x1000;
+      put(memory, layout::kPdpt + gib * 8, std::uint64_t{directory | 0x3});
+      for (std::uint64_t i = 0; i < 512; ++i) {
+        const std::uint64_t frame = (gib << 30) | (i << 21);
+        put(memory, directory + i * 8, std::uint64_t{frame | 0x83});  // P, RW, PS
+      }
+    }
+  }
+}
+
+InitialCpuState initial_cpu_state(EntryMode mode, std::uint64_t entry, const kvm_sregs& base) {
+  InitialCpuState state{};
+  state.sregs = base;
+  kvm_sregs& s = state.sregs;
+  const bool long_mode = mode == EntryMode::kLong64;
+  s.cs = long_mode ? segment(layout::kCode64Selector, 0xb, true, false)
+                   : segment(layout::kCode32Selector, 0xb, false, true);
+  const kvm_segment data = segment(layout::kDataSelector, 0x3, false, true);
+  s.ds = s.es = s.fs = s.gs = s.ss = data;
+  s.tr = kvm_segment{};
+  s.tr.base = layout::kTss;
+  s.tr.limit = kTssLimit;
+  s.tr.selector = layout::kTssSelector;
+  s.tr.type = 0xb;
+  s.tr.present = 1;
+  s.ldt = kvm_segment{};
+  s.ldt.unusable = 1;
+  s.ldt.type = 0x2;
+  s.gdt.base = layout::kGdt;
+  s.gdt.limit = 6 * 8 - 1;
+  s.idt.base = 0;
+  s.idt.limit = 0;
+  if (long_mode) {
+    s.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
+    s.cr3 = layout::kPml4;
+    s.cr4 = kCr4Pae | kCr4Osfxsr | kCr4Osxmmexcpt;
+    s.efer = kEferLme | kEferLma;
+  } else {
+    // PVH ABI: CR0.PE set, paging off, CR4 clear, EFER clear.
+    s.cr0 = kCr0Pe | kCr0Et;
+    s.cr3 = 0;
+    s.cr4 = 0;
+    s.efer = 0;
+  }
+  state.regs = kvm_regs{};
+  state.regs.rip = entry;
+  state.regs.rflags = 0x2;  // only the reserved bit 1
+  if (long_mode) {
+    state.regs.rsp = layout::kStackTop;
+    state.regs.rsi = layout::kStartInfo;  // harmless hint for ELF64 guests that want it
+  } else {
+    state.regs.rbx = layout::kStartInfo;
+  }
+  return state;
+}
+
+}  // namespace drvm::vmm

@@ -1,0 +1,60 @@
+// Boot-time guest state: the hvm_start_info block with memory map and command line (PVH), the
+// GDT and TSS, long-mode identity page tables (ELF64), and the initial vCPU registers for each
+// entry mode. Addresses come from boot_layout.hpp.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vmm/guest_memory.hpp"
+#include "vmm/image.hpp"
+
+namespace drvm::vmm {
+
+// Xen's public/arch-x86/hvm/start_info.h, version 1.
+constexpr std::uint32_t kHvmStartMagic = 0x336ec578;
+struct HvmStartInfo {
+  std::uint32_t magic;
+  std::uint32_t version;
+  std::uint32_t flags;
+  std::uint32_t nr_modules;
+  std::uint64_t modlist_paddr;
+  std::uint64_t cmdline_paddr;
+  std::uint64_t rsdp_paddr;
+  std::uint64_t memmap_paddr;
+  std::uint32_t memmap_entries;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(HvmStartInfo) == 56);
+
+struct HvmMemmapEntry {
+  std::uint64_t addr;
+  std::uint64_t size;
+  std::uint32_t type;  // 1 = RAM, 2 = reserved (E820 numbering)
+  std::uint32_t reserved;
+};
+static_assert(sizeof(HvmMemmapEntry) == 24);
+
+constexpr std::uint32_t kMemmapRam = 1;
+constexpr std::uint32_t kMemmapReserved = 2;
+
+// The memory map drvm reports for a guest with mem_size bytes of RAM.
+std::vector<HvmMemmapEntry> boot_memory_map(std::uint64_t mem_size);
+
+// Writes GDT, TSS, start_info, memory map, command line and (for kLong64) the page tables.
+// Throws SetupError when the command line is too long.
+void write_boot_structures(GuestMemory& memory, EntryMode mode, const std::string& cmdline);
+
+// Initial registers for the bootstrap vCPU.
+struct InitialCpuState {
+  kvm_regs regs;
+  kvm_sregs sregs;
+};
+// base is the vCPU's current sregs (so fields drvm does not set, such as the APIC base, keep
+// KVM's defaults).
+InitialCpuState initial_cpu_state(EntryMode mode, std::uint64_t entry, const kvm_sregs& base);
+
+}  // namespace drvm::vmm

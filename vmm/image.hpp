@@ -1,0 +1,54 @@
+// Guest image parsing: PVH ELF (32- or 64-bit, with a XEN_ELFNOTE_PHYS32_ENTRY note) entered in
+// 32-bit protected mode, or ELF64 without the note entered in long mode at e_entry. Parsing is
+// pure (bytes in, BootImage out) so unit tests can feed it hand-made broken files.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vmm/guest_memory.hpp"
+#include "vmm/kvm.hpp"
+
+namespace drvm::vmm {
+
+// A refused image; what() is the one-line report (without "drvm: ").
+class ImageError : public SetupError {
+ public:
+  using SetupError::SetupError;
+};
+
+enum class EntryMode : std::uint8_t {
+  kPvh32,   // PVH: 32-bit protected mode, paging off, EBX = hvm_start_info
+  kLong64,  // ELF64 without PVH note: long mode with identity page tables
+};
+
+struct LoadSegment {
+  std::uint64_t file_offset = 0;
+  std::uint64_t file_size = 0;
+  std::uint64_t gpa = 0;  // p_paddr
+  std::uint64_t mem_size = 0;
+};
+
+struct BootImage {
+  std::string name;  // the path, for messages
+  EntryMode mode = EntryMode::kPvh32;
+  std::uint64_t entry = 0;
+  std::vector<LoadSegment> segments;
+  std::vector<std::byte> bytes;  // the whole file
+};
+
+// XEN_ELFNOTE_PHYS32_ENTRY, from Xen's public/elfnote.h.
+constexpr std::uint32_t kPvhEntryNoteType = 18;
+
+// Throws ImageError naming the problem.
+BootImage parse_image(std::vector<std::byte> bytes, const std::string& name);
+BootImage read_image(const std::string& path);
+
+// Copies the segments into guest memory and zeroes their bss parts. Throws ImageError when a
+// segment does not fit in RAM or overlaps drvm's boot area (see boot_layout.hpp).
+void load_image(const BootImage& image, GuestMemory& memory);
+
+}  // namespace drvm::vmm

@@ -1,0 +1,179 @@
+// A virtual machine ready to run: the KVM VM, guest memory and its memslot map, the devices
+// (COM1, the exit port), and one VcpuRunner (a thread) per vCPU.
+//
+// Exit dispatch: each vCPU thread calls Machine::dispatch_exit() after every KVM_RUN exit. An
+// installed ExitInterceptor sees the exit first (debug engines: KVM_EXIT_DEBUG, MMIO on protected
+// pages, emulation failures at planted INT3s); when it declines, port I/O goes to handle_io(),
+// MMIO to handle_mmio() (the single MMIO dispatch point), and everything else to the default
+// handling, which ends the run with a report for anything unexpected.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vmm/guest_memory.hpp"
+#include "vmm/image.hpp"
+#include "vmm/kvm.hpp"
+#include "vmm/memory_map.hpp"
+#include "vmm/paging.hpp"
+#include "vmm/run_outcome.hpp"
+#include "vmm/serial.hpp"
+
+namespace drvm::vmm {
+
+class Machine;
+
+struct MachineConfig {
+  std::uint64_t memory_size = 128ULL << 20;
+  std::string cmdline;
+  unsigned vcpu_count = 1;
+  bool trace_io = false;    // log unhandled port I/O and MMIO on `log`
+  int serial_out_fd = 1;    // COM1 transmit
+  int serial_in_fd = -1;    // COM1 receive; -1 for none
+  std::FILE* log = stderr;  // drvm's own messages (--trace-io lines)
+};
+
+// What the run loop does after an interceptor handled an exit.
+enum class ExitAction : std::uint8_t {
+  kResume,  // enter the guest again
+  kPause,   // park this vCPU (outside KVM_RUN) until VcpuRunner::resume()
+};
+
+// Hook for the debug engines and the gdb stub. Both methods run on the vCPU's own thread.
+class ExitInterceptor {
+ public:
+  virtual ~ExitInterceptor() = default;
+  // Before every KVM_RUN (arm debug registers, guest-debug flags, event injection).
+  virtual void before_run(class VcpuRunner& /*vcpu*/) {}
+  // After every exit. Return an action to claim the exit, or nullopt for default handling. To
+  // end the whole run, call Machine::finish() and return kResume.
+  virtual std::optional<ExitAction> on_exit(class VcpuRunner& vcpu, kvm_run& run) = 0;
+};
+
+// Per-vCPU exit counters (indexed by KVM_EXIT_*; larger reasons land in the last bucket).
+struct ExitCounters {
+  static constexpr std::size_t kBuckets = 64;
+  std::array<std::uint64_t, kBuckets> by_reason{};
+  std::uint64_t total = 0;
+};
+
+// One vCPU, its thread, and its per-vCPU state.
+class VcpuRunner {
+ public:
+  VcpuRunner(Machine& machine, unsigned index);
+  ~VcpuRunner();
+  VcpuRunner(const VcpuRunner&) = delete;
+  VcpuRunner& operator=(const VcpuRunner&) = delete;
+
+  unsigned index() const { return vcpu_.index(); }
+  Vcpu& vcpu() { return vcpu_; }
+  Machine& machine() { return machine_; }
+  const ExitCounters& counters() const { return counters_; }
+
+  // Pause from another thread: returns once the vCPU is parked outside KVM_RUN (or the run has
+  // ended). While paused, other threads may use vcpu() (registers, debug state). Never call from
+  // the vCPU's own thread: return ExitAction::kPause from the interceptor instead.
+  void pause();
+  void resume();
+  bool paused() const;
+  // Makes KVM_RUN return promptly (immediate_exit + a signal to the thread).
+  void kick();
+
+ private:
+  friend class Machine;
+  void start();
+  void join();
+  void thread_main();
+  void park();  // waits while a pause is requested
+
+  Machine& machine_;
+  Vcpu vcpu_;
+  std::thread thread_;
+  std::atomic<bool> pause_requested_{false};
+  mutable std::mutex pause_mutex_;
+  std::condition_variable pause_changed_;
+  bool parked_ = false;
+  std::atomic<bool> thread_running_{false};
+  ExitCounters counters_;
+};
+
+class Machine {
+ public:
+  Machine(const System& system, MachineConfig config);
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  // Loads the image, writes the boot structures and sets the bootstrap vCPU's registers.
+  void boot(const BootImage& image);
+  // Runs every started vCPU until the run ends; timeout is wall-clock.
+  RunOutcome run(std::optional<std::chrono::duration<double>> timeout = std::nullopt);
+  // Ends the run (first caller wins) from any thread, including a vCPU thread.
+  void finish(RunOutcome outcome);
+  bool finishing() const { return finishing_.load(std::memory_order_acquire); }
+
+  // Install before run() or while every vCPU is paused.
+  void set_interceptor(ExitInterceptor* interceptor) { interceptor_ = interceptor; }
+  ExitInterceptor* interceptor() const { return interceptor_; }
+  void pause_all();
+  void resume_all();
+
+  const System& system() const { return system_; }
+  Vm& vm() { return vm_; }
+  GuestMemory& memory() { return memory_; }
+  MemoryMap& memory_map() { return memory_map_; }
+  const MachineConfig& config() const { return config_; }
+  std::size_t vcpu_count() const { return vcpus_.size(); }
+  VcpuRunner& vcpu(std::size_t index) { return *vcpus_.at(index); }
+
+  // Guest virtual memory through vCPU `index`'s current paging state.
+  VirtualAccess read_virtual(std::size_t index, std::uint64_t address, std::span<std::byte> out);
+  VirtualAccess write_virtual(std::size_t index, std::uint64_t address,
+                              std::span<const std::byte> in);
+
+  // The dispatch points (called on the vCPU's thread).
+  ExitAction dispatch_exit(VcpuRunner& vcpu);
+  void handle_io(VcpuRunner& vcpu, kvm_run& run);
+  void handle_mmio(VcpuRunner& vcpu, kvm_run& run);
+
+ private:
+  std::uint64_t port_read(std::uint16_t port, unsigned size);
+  void port_write(VcpuRunner& vcpu, std::uint16_t port, unsigned size, std::uint32_t value);
+  ExitAction default_exit(VcpuRunner& vcpu, kvm_run& run);
+  void fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status, const std::string& headline,
+            std::span<const std::uint8_t> instruction_bytes = {});
+
+  const System& system_;
+  MachineConfig config_;
+  Vm vm_;
+  GuestMemory memory_;
+  MemoryMap memory_map_;
+  SerialOutput serial_out_;
+  Uart16550 com1_;
+  std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
+  std::vector<bool> started_;
+  ExitInterceptor* interceptor_ = nullptr;
+
+  std::mutex finish_mutex_;
+  std::condition_variable finished_cv_;
+  std::atomic<bool> finishing_{false};
+  std::optional<RunOutcome> outcome_;
+};
+
+// Name of a KVM_EXIT_* reason ("KVM_EXIT_IO"), or "unknown exit reason N".
+std::string exit_reason_name(std::uint32_t reason);
+
+}  // namespace drvm::vmm

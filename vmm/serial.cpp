@@ -1,0 +1,139 @@
+#include "vmm/serial.hpp"
+
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace drvm::vmm {
+
+namespace {
+constexpr std::size_t kFlushThreshold = 4096;
+
+// Register offsets from the base port.
+constexpr std::uint16_t kData = 0;  // RBR / THR, or DLL with DLAB
+constexpr std::uint16_t kIer = 1;   // or DLM with DLAB
+constexpr std::uint16_t kIirFcr = 2;
+constexpr std::uint16_t kLcr = 3;
+constexpr std::uint16_t kMcr = 4;
+constexpr std::uint16_t kLsr = 5;
+constexpr std::uint16_t kMsr = 6;
+constexpr std::uint16_t kScr = 7;
+
+constexpr std::uint8_t kLsrDataReady = 0x01;
+constexpr std::uint8_t kLsrThrEmpty = 0x20;
+constexpr std::uint8_t kLsrTransmitterEmpty = 0x40;
+constexpr std::uint8_t kIirNoInterrupt = 0x01;
+constexpr std::uint8_t kIirFifosEnabled = 0xc0;
+constexpr std::uint8_t kMsrConnected = 0xb0;  // DCD, DSR, CTS
+}  // namespace
+
+void SerialOutput::put(std::uint8_t byte) {
+  std::lock_guard lock(mutex_);
+  buffer_.push_back(static_cast<char>(byte));
+  if (byte == '\n' || buffer_.size() >= kFlushThreshold) flush_locked();
+}
+
+void SerialOutput::flush() {
+  std::lock_guard lock(mutex_);
+  flush_locked();
+}
+
+void SerialOutput::flush_locked() {
+  std::size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the reader went away: drop the output, the guest keeps running
+    done += static_cast<std::size_t>(n);
+  }
+  buffer_.clear();
+}
+
+bool usable_serial_input(int fd) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return false;
+  return S_ISFIFO(info.st_mode) || (S_ISCHR(info.st_mode) && ::isatty(fd));
+}
+
+bool Uart16550::input_ready() {
+  if (!input_.empty()) return true;
+  if (input_fd_ < 0) return false;
+  pollfd request{input_fd_, POLLIN, 0};
+  if (::poll(&request, 1, 0) <= 0) return false;
+  std::uint8_t chunk[256];
+  const ssize_t n = ::read(input_fd_, chunk, sizeof chunk);
+  if (n <= 0) {
+    if (n == 0 || (errno != EINTR && errno != EAGAIN)) input_fd_ = -1;  // EOF or error: stop
+    return false;
+  }
+  input_.insert(input_.end(), chunk, chunk + n);
+  return true;
+}
+
+std::uint8_t Uart16550::read(std::uint16_t offset) {
+  switch (offset) {
+    case kData:
+      if (dlab()) return dll_;
+      if (input_ready()) {
+        const std::uint8_t byte = input_.front();
+        input_.pop_front();
+        return byte;
+      }
+      return 0;
+    case kIer:
+      return dlab() ? dlm_ : ier_;
+    case kIirFcr:
+      return kIirNoInterrupt | ((fcr_ & 0x01) != 0 ? kIirFifosEnabled : 0);
+    case kLcr:
+      return lcr_;
+    case kMcr:
+      return mcr_;
+    case kLsr:
+      // Transmission is instantaneous, so the transmitter is always empty.
+      return kLsrThrEmpty | kLsrTransmitterEmpty | (input_ready() ? kLsrDataReady : 0);
+    case kMsr:
+      return kMsrConnected;
+    case kScr:
+      return scr_;
+    default:
+      return 0xff;
+  }
+}
+
+void Uart16550::write(std::uint16_t offset, std::uint8_t value) {
+  switch (offset) {
+    case kData:
+      if (dlab()) {
+        dll_ = value;
+      } else {
+        output_.put(value);
+      }
+      break;
+    case kIer:
+      if (dlab()) {
+        dlm_ = value;
+      } else {
+        ier_ = value & 0x0f;
+      }
+      break;
+    case kIirFcr:
+      fcr_ = value;
+      if ((value & 0x02) != 0) input_.clear();  // receive FIFO reset
+      break;
+    case kLcr:
+      lcr_ = value;
+      break;
+    case kMcr:
+      mcr_ = value & 0x1f;
+      break;
+    case kScr:
+      scr_ = value;
+      break;
+    default:
+      break;  // LSR and MSR are read-only
+  }
+}
+
+}  // namespace drvm::vmm

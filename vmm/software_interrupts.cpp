@@ -1,0 +1,66 @@
+#include "vmm/software_interrupts.hpp"
+
+#include <array>
+#include <cstddef>
+
+#include "vmm/paging.hpp"
+
+namespace drvm::vmm {
+namespace {
+
+constexpr std::uint8_t kGeneralProtection = 13;
+constexpr std::uint64_t kEferLma = 1u << 10;
+
+// DPL of IDT gate `vector`, or nullopt when the gate lies outside the IDT or memory.
+std::optional<unsigned> gate_dpl(const PhysicalMemory& memory, const PagingState& paging,
+                                 const kvm_sregs& sregs, std::uint8_t vector) {
+  const unsigned gate_size = (sregs.efer & kEferLma) ? 16 : 8;
+  const std::uint64_t offset = std::uint64_t{vector} * gate_size;
+  if (offset + gate_size - 1 > sregs.idt.limit) return std::nullopt;
+  std::array<std::byte, 8> low{};
+  if (!read_virtual(memory, paging, sregs.idt.base + offset, low).ok()) return std::nullopt;
+  return (std::to_integer<unsigned>(low[5]) >> 5) & 3;  // access byte bits 6:5
+}
+
+}  // namespace
+
+std::optional<SoftwareInterrupt> decode_software_interrupt(const std::uint8_t* bytes,
+                                                           std::size_t size) {
+  if (size >= 1 && bytes[0] == 0xcc) return SoftwareInterrupt{3, 1};
+  if (size >= 2 && bytes[0] == 0xcd) return SoftwareInterrupt{bytes[1], 2};
+  return std::nullopt;
+}
+
+bool deliver_software_interrupt(Vcpu& vcpu, const PhysicalMemory& memory) {
+  const kvm_sregs sregs = vcpu.sregs();
+  if ((sregs.cr0 & 1) == 0) return false;  // real mode: KVM delivers through the IVT itself
+  kvm_regs regs = vcpu.regs();
+  const PagingState paging = PagingState::from(sregs);
+  std::array<std::byte, 2> raw{};
+  const auto fetched = read_virtual(memory, paging, sregs.cs.base + regs.rip, raw);
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(raw.data());
+  const auto interrupt = decode_software_interrupt(bytes, fetched.transferred);
+  if (!interrupt) return false;
+
+  kvm_vcpu_events events = vcpu.events();
+  events.exception.injected = 1;
+  events.exception.has_error_code = 0;
+  events.exception.nr = interrupt->vector;
+  events.exception.error_code = 0;
+  // INT3/INT n check the gate's DPL against CPL; a violation is #GP with the IDT-flavoured
+  // selector error code, reported at the instruction (a fault), not after it.
+  const unsigned cpl = sregs.cs.selector & 3;
+  const auto dpl = gate_dpl(memory, paging, sregs, interrupt->vector);
+  if (dpl && cpl > *dpl) {
+    events.exception.nr = kGeneralProtection;
+    events.exception.has_error_code = 1;
+    events.exception.error_code = (std::uint32_t{interrupt->vector} << 3) | 2;
+  } else {
+    regs.rip += interrupt->length;  // a trap: the handler returns past the instruction
+    vcpu.set_regs(regs);
+  }
+  vcpu.set_events(events);
+  return true;
+}
+
+}  // namespace drvm::vmm
