@@ -362,6 +362,7 @@ CommandOutcome CommandHandler::legacy_resume(std::string_view args, bool step, b
     address_text = address_part;
   }
   const ThreadId thread = continue_thread();
+  if (!valid_thread(thread)) return error(kErrNoSuchThread);
   if (!address_text.empty()) {
     const auto address = parse_hex_number(address_text);
     if (!address) return error(kErrInvalid);
@@ -375,15 +376,10 @@ CommandOutcome CommandHandler::legacy_resume(std::string_view args, bool step, b
   }
   CommandOutcome outcome;
   outcome.next = CommandOutcome::Next::kResume;
-  const int count = target_.thread_count();
   // A plain step moves only the selected thread; a continue runs them all.
-  outcome.resume.actions.assign(static_cast<std::size_t>(std::max(count, 0)),
+  outcome.resume.actions.assign(static_cast<std::size_t>(target_.thread_count()),
                                 step ? ThreadAction::kStayStopped : ThreadAction::kContinue);
-  if (step && valid_thread(thread)) {
-    outcome.resume.actions[static_cast<std::size_t>(thread) - 1] = ThreadAction::kStep;
-  }
-  if (!step && count == 0) return error(kErrNoSuchThread);
-  if (step && !valid_thread(thread)) return error(kErrNoSuchThread);
+  if (step) outcome.resume.actions[static_cast<std::size_t>(thread) - 1] = ThreadAction::kStep;
   return outcome;
 }
 

@@ -23,6 +23,8 @@ using asio::ip::tcp;
 using Logger = std::function<void(std::string_view)>;
 
 constexpr std::size_t kReadChunk = 16 * 1024;
+// Replies waiting for a client that does not read; beyond this the stub stops reading requests.
+constexpr std::size_t kMaxUnsentOutput = 1024 * 1024;
 
 std::string describe(const tcp::socket& socket) {
   boost::system::error_code error;
@@ -103,7 +105,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     session_->receive(std::string_view(buffer_.data(), size));
     flush();
-    if (!session_->finished()) read();
+    read_unless_backlogged();
+  }
+
+  // A client that sends requests but never reads the replies only fills its own socket.
+  void read_unless_backlogged() {
+    if (session_->finished() || !socket_.is_open()) return;
+    read_paused_ = pending_.size() + in_flight_.size() > kMaxUnsentOutput;
+    if (!read_paused_) read();
   }
 
   void flush() {
@@ -129,11 +138,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
         socket_, asio::buffer(in_flight_),
         [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
           self->writing_ = false;
+          self->in_flight_.clear();
           if (error) {
             self->close();
             return;
           }
           self->flush();
+          if (self->read_paused_) self->read_unless_backlogged();
         });
   }
 
@@ -147,6 +158,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string pending_;
   std::string in_flight_;
   bool writing_ = false;
+  bool read_paused_ = false;  // waiting for the client to read its replies
 };
 
 // A client that arrived while another gdb is attached: it gets "E.<reason>" as the reply to its

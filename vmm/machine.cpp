@@ -183,7 +183,13 @@ void VcpuRunner::thread_main() {
         continue;
       }
       if (auto* interceptor = machine_.interceptor()) interceptor->before_run(*this);
-      if (vcpu_.run() != 0) continue;  // interrupted by a kick: re-check the flags
+      if (vcpu_.run() != 0) {  // interrupted (kick or immediate_exit): re-check the flags
+        auto* interceptor = machine_.interceptor();
+        if (interceptor && interceptor->on_interrupted(*this) == ExitAction::kPause) {
+          pause_requested_.store(true, std::memory_order_seq_cst);
+        }
+        continue;
+      }
       counters_.by_reason[std::min<std::size_t>(run.exit_reason, ExitCounters::kBuckets - 1)]++;
       counters_.total++;
       if (machine_.dispatch_exit(*this) == ExitAction::kPause) {

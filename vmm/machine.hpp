@@ -61,6 +61,9 @@ class ExitInterceptor {
   // After every exit. Return an action to claim the exit, or nullopt for default handling. To
   // end the whole run, call Machine::finish() and return kResume.
   virtual std::optional<ExitAction> on_exit(class VcpuRunner& vcpu, kvm_run& run) = 0;
+  // KVM_RUN returned without an exit (EINTR: kvm_run.immediate_exit or a kick). A pending MMIO
+  // access has been completed by then, so this is where a trap-like stop after it is taken.
+  virtual ExitAction on_interrupted(class VcpuRunner& /*vcpu*/) { return ExitAction::kResume; }
 };
 
 // Per-vCPU exit counters (indexed by KVM_EXIT_*; larger reasons land in the last bucket).

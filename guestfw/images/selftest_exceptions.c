@@ -18,7 +18,9 @@ extern const char selftest_pf_read_instruction[], selftest_pf_write_instruction[
 #define UNMAPPED_ADDRESS (GUESTFW_IDENTITY_MAP_END + 0x1238)
 #define PF_ERROR_WRITE 0x2
 
-static void return_normally(void* unused) { (void)unused; }
+static void return_normally(void* unused) {
+  (void)unused;
+}
 
 GUEST_TEST(exception_catch_without_fault) {
   struct guest_trap trap = {0};

@@ -3,11 +3,11 @@
 #include "guestfw/test.h"
 
 #define ASSERT_FORMATS(expected, ...)                                      \
-  do {                                                                    \
-    char buffer[96];                                                      \
+  do {                                                                     \
+    char buffer[96];                                                       \
     const int length = guest_snprintf(buffer, sizeof buffer, __VA_ARGS__); \
-    GUEST_ASSERT_STREQ(buffer, expected);                                 \
-    GUEST_ASSERT_EQ(length, strlen(expected));                            \
+    GUEST_ASSERT_STREQ(buffer, expected);                                  \
+    GUEST_ASSERT_EQ(length, strlen(expected));                             \
   } while (0)
 
 GUEST_TEST(format_signed_decimal) {

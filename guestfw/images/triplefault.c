@@ -1,7 +1,7 @@
 /* triplefault.elf: an IDT with limit 0, then an exception: its delivery raises #GP, that one #DF,
  * and that one a triple fault (shutdown). The exception is #UD (ud2) rather than #BP (int3): KVM's
- * instruction emulator, which runs these guests on PVM hosts, cannot execute INT3 in long mode, while
- * it raises #UD itself. */
+ * instruction emulator, which runs these guests on PVM hosts, cannot execute INT3 in long mode,
+ * while it raises #UD itself. */
 #include "guestfw/guestfw.h"
 
 int guest_main(void) {

@@ -67,22 +67,32 @@ enum length_modifier { LENGTH_INT, LENGTH_CHAR, LENGTH_SHORT, LENGTH_LONG, LENGT
 
 static uint64_t unsigned_argument(va_list* args, enum length_modifier length) {
   switch (length) {
-    case LENGTH_CHAR: return (unsigned char)va_arg(*args, unsigned int);
-    case LENGTH_SHORT: return (unsigned short)va_arg(*args, unsigned int);
-    case LENGTH_LONG: return va_arg(*args, unsigned long);
-    case LENGTH_LONG_LONG: return va_arg(*args, unsigned long long);
-    case LENGTH_INT: break;
+    case LENGTH_CHAR:
+      return (unsigned char)va_arg(*args, unsigned int);
+    case LENGTH_SHORT:
+      return (unsigned short)va_arg(*args, unsigned int);
+    case LENGTH_LONG:
+      return va_arg(*args, unsigned long);
+    case LENGTH_LONG_LONG:
+      return va_arg(*args, unsigned long long);
+    case LENGTH_INT:
+      break;
   }
   return va_arg(*args, unsigned int);
 }
 
 static int64_t signed_argument(va_list* args, enum length_modifier length) {
   switch (length) {
-    case LENGTH_CHAR: return (signed char)va_arg(*args, int);
-    case LENGTH_SHORT: return (short)va_arg(*args, int);
-    case LENGTH_LONG: return va_arg(*args, long);
-    case LENGTH_LONG_LONG: return va_arg(*args, long long);
-    case LENGTH_INT: break;
+    case LENGTH_CHAR:
+      return (signed char)va_arg(*args, int);
+    case LENGTH_SHORT:
+      return (short)va_arg(*args, int);
+    case LENGTH_LONG:
+      return va_arg(*args, long);
+    case LENGTH_LONG_LONG:
+      return va_arg(*args, long long);
+    case LENGTH_INT:
+      break;
   }
   return va_arg(*args, int);
 }
@@ -109,10 +119,14 @@ int guest_vformat(guest_format_sink sink, void* context, const char* fmt, va_lis
     const char* conversion_start = fmt++;
     struct conversion conv = {false, false, false, 0, -1};
     for (;; ++fmt) {
-      if (*fmt == '-') conv.left_align = true;
-      else if (*fmt == '0') conv.zero_pad = true;
-      else if (*fmt == '#') conv.alternate = true;
-      else break;
+      if (*fmt == '-')
+        conv.left_align = true;
+      else if (*fmt == '0')
+        conv.zero_pad = true;
+      else if (*fmt == '#')
+        conv.alternate = true;
+      else
+        break;
     }
     conv.width = parse_number(&fmt, &args);
     if (conv.width < 0) {
@@ -125,10 +139,14 @@ int guest_vformat(guest_format_sink sink, void* context, const char* fmt, va_lis
       if (conv.precision < 0) conv.precision = -1;
     }
     enum length_modifier length = LENGTH_INT;
-    if (fmt[0] == 'h' && fmt[1] == 'h') length = LENGTH_CHAR, fmt += 2;
-    else if (fmt[0] == 'h') length = LENGTH_SHORT, fmt += 1;
-    else if (fmt[0] == 'l' && fmt[1] == 'l') length = LENGTH_LONG_LONG, fmt += 2;
-    else if (fmt[0] == 'l' || fmt[0] == 'z' || fmt[0] == 'j') length = LENGTH_LONG, fmt += 1;
+    if (fmt[0] == 'h' && fmt[1] == 'h')
+      length = LENGTH_CHAR, fmt += 2;
+    else if (fmt[0] == 'h')
+      length = LENGTH_SHORT, fmt += 1;
+    else if (fmt[0] == 'l' && fmt[1] == 'l')
+      length = LENGTH_LONG_LONG, fmt += 2;
+    else if (fmt[0] == 'l' || fmt[0] == 'z' || fmt[0] == 'j')
+      length = LENGTH_LONG, fmt += 1;
 
     switch (*fmt) {
       case 'd':
@@ -156,8 +174,8 @@ int guest_vformat(guest_format_sink sink, void* context, const char* fmt, va_lis
       }
       case 'c': {
         const char c = (char)va_arg(args, int);
-        emit_field(&out, &(struct conversion){conv.left_align, false, false, conv.width, -1}, "",
-                   0, &c, 1);
+        emit_field(&out, &(struct conversion){conv.left_align, false, false, conv.width, -1}, "", 0,
+                   &c, 1);
         break;
       }
       case 's': {
@@ -165,11 +183,13 @@ int guest_vformat(guest_format_sink sink, void* context, const char* fmt, va_lis
         if (s == NULL) s = "(null)";
         int s_length = 0;
         while (s[s_length] != '\0' && (conv.precision < 0 || s_length < conv.precision)) ++s_length;
-        emit_field(&out, &(struct conversion){conv.left_align, false, false, conv.width, -1}, "",
-                   0, s, s_length);
+        emit_field(&out, &(struct conversion){conv.left_align, false, false, conv.width, -1}, "", 0,
+                   s, s_length);
         break;
       }
-      case '%': emit(&out, '%'); break;
+      case '%':
+        emit(&out, '%');
+        break;
       default: /* unknown or truncated conversion: print it as written */
         for (const char* c = conversion_start; c <= fmt && *c != '\0'; ++c) emit(&out, *c);
         if (*fmt == '\0') continue;

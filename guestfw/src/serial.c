@@ -4,7 +4,7 @@
 #include "guestfw/x86.h"
 
 enum {
-  UART_DATA = 0,          /* THR (write) / divisor latch low with DLAB */
+  UART_DATA = 0, /* THR (write) / divisor latch low with DLAB */
   UART_INTERRUPT_ENABLE = 1,
   UART_FIFO_CONTROL = 2,
   UART_LINE_CONTROL = 3,
@@ -21,7 +21,7 @@ void serial_init(void) {
   outb(GUESTFW_COM1 + UART_DATA, 0x01); /* divisor 1: 115200 baud */
   outb(GUESTFW_COM1 + UART_INTERRUPT_ENABLE, 0x00);
   outb(GUESTFW_COM1 + UART_LINE_CONTROL, UART_LINE_CONTROL_8N1);
-  outb(GUESTFW_COM1 + UART_FIFO_CONTROL, 0x07); /* enable and clear the FIFOs */
+  outb(GUESTFW_COM1 + UART_FIFO_CONTROL, 0x07);  /* enable and clear the FIFOs */
   outb(GUESTFW_COM1 + UART_MODEM_CONTROL, 0x03); /* DTR | RTS */
 }
 

@@ -12,7 +12,9 @@ void guestfw_start_info_init(uint64_t paddr) {
   if (candidate != NULL && candidate->magic == HVM_START_MAGIC_VALUE) start_info = candidate;
 }
 
-const struct hvm_start_info* guest_start_info(void) { return start_info; }
+const struct hvm_start_info* guest_start_info(void) {
+  return start_info;
+}
 
 const struct hvm_memmap_table_entry* guest_memmap(uint32_t* count) {
   *count = 0;

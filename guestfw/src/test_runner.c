@@ -61,9 +61,15 @@ static enum outcome run_case(const struct guest_test_case* test) {
   guestfw_exception_state_restore(&clean_state);
 
   switch (running.outcome) {
-    case OUTCOME_PASS: guest_printf("PASS %s\n", test->name); break;
-    case OUTCOME_FAIL: guest_printf("FAIL %s: %s\n", test->name, running.reason); break;
-    case OUTCOME_SKIP: guest_printf("SKIP %s: %s\n", test->name, running.reason); break;
+    case OUTCOME_PASS:
+      guest_printf("PASS %s\n", test->name);
+      break;
+    case OUTCOME_FAIL:
+      guest_printf("FAIL %s: %s\n", test->name, running.reason);
+      break;
+    case OUTCOME_SKIP:
+      guest_printf("SKIP %s: %s\n", test->name, running.reason);
+      break;
   }
   return running.outcome;
 }
@@ -73,8 +79,7 @@ int guest_run_tests(void) {
   const bool filtered = guest_cmdline_option("filter", filter, sizeof filter);
   unsigned counts[3] = {0, 0, 0};
   guestfw_set_unexpected_exception_hook(fail_on_unexpected_exception);
-  for (const struct guest_test_case* test = __guest_cases_start; test < __guest_cases_end;
-       ++test) {
+  for (const struct guest_test_case* test = __guest_cases_start; test < __guest_cases_end; ++test) {
     if (filtered && strstr(test->name, filter) == NULL) continue;
     ++counts[run_case(test)];
   }
@@ -85,4 +90,6 @@ int guest_run_tests(void) {
 }
 
 /* Images made only of test cases get this guest_main; an image that defines its own wins. */
-__attribute__((weak)) int guest_main(void) { return guest_run_tests(); }
+__attribute__((weak)) int guest_main(void) {
+  return guest_run_tests();
+}

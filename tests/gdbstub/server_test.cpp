@@ -96,6 +96,12 @@ class TestClient {
 
   const std::string& received() const { return received_; }
 
+  // Sends without blocking; returns false once the stub stops taking bytes (socket full).
+  bool try_send(std::string_view bytes) {
+    const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return sent == static_cast<ssize_t>(bytes.size());
+  }
+
  private:
   bool fill(int timeout_ms) {
     pollfd descriptor{fd_, POLLIN, 0};
@@ -150,12 +156,11 @@ class GdbServerTest : public ::testing::Test {
     return predicate();
   }
 
-  FakeTarget target;
-  std::optional<GdbServer> server;
-
- private:
+  // Declared first so they outlive the server, whose thread may still log while it stops.
   std::mutex mutex_;
   std::vector<std::string> logs_;
+  FakeTarget target;
+  std::optional<GdbServer> server;
 };
 
 TEST_F(GdbServerTest, AnswersPacketsWithAcks) {
@@ -286,6 +291,32 @@ TEST_F(GdbServerTest, StoppingTheServerDetachesTheClient) {
   server.reset();
   EXPECT_EQ(target.detach_count(), 1);
   EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST_F(GdbServerTest, ClientThatNeverReadsCannotGrowTheStubsBuffers) {
+  TestClient client(server->port());
+  client.send("+");
+  EXPECT_EQ(client.request("QStartNoAckMode"), "OK");
+  const std::string request = frame_packet(fmt::format("m{:x},400", FakeTarget::kMemoryBase));
+  // Without back-pressure the stub would read (and answer into memory) forever; with it, the
+  // socket fills and stays full.
+  std::size_t sent = 0;
+  constexpr std::size_t kGiveUp = 64u << 20;
+  bool blocked = false;
+  while (!blocked && sent * request.size() < kGiveUp) {
+    if (client.try_send(request)) {
+      ++sent;
+      continue;
+    }
+    std::this_thread::sleep_for(200ms);
+    blocked = !client.try_send(request);
+    if (!blocked) ++sent;
+  }
+  EXPECT_TRUE(blocked);
+  // The stub is still serving: the replies come in order once the client reads.
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(client.packet().size(), 0x800u);
+  client.close();
+  EXPECT_TRUE(eventually([&] { return target.detach_count() == 1; }));
 }
 
 TEST_F(GdbServerTest, PortInUseIsAOneLineError) {

@@ -45,8 +45,8 @@ std::optional<std::uint64_t> elf_symbol_address(const std::string& path, std::st
       const std::uint64_t name_offset = strings.sh_offset + symbol.st_name;
       if (symbol.st_name >= strings.sh_size || name_offset >= file.size()) continue;
       const char* symbol_name = file.data() + name_offset;
-      const std::size_t max_length = std::min<std::uint64_t>(strings.sh_size - symbol.st_name,
-                                                             file.size() - name_offset);
+      const std::size_t max_length =
+          std::min<std::uint64_t>(strings.sh_size - symbol.st_name, file.size() - name_offset);
       if (std::string_view(symbol_name, strnlen(symbol_name, max_length)) == name) {
         return symbol.st_value;
       }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <regex>
 #include <stdexcept>
 #include <vector>
 
@@ -89,6 +90,32 @@ std::string fault_output(std::uint64_t pushed_rflags) {
       "DR6=00000000ffff0ff0 DR7=0000000000000400\n",
       symbol("fault", "fault_gp_instruction"), symbol("fault", "fault_stack_top"), pushed_rflags,
       symbol("fault", "guestfw_pml4"));
+}
+
+std::string testfw_outcomes_output() {
+  return fmt::format(
+      "PASS outcome_pass\n"
+      "FAIL outcome_assert_eq_fails: testfw_outcomes.c:N: answer == 42: got 0x29 (41), expected "
+      "0x2a (42)\n"
+      "FAIL outcome_assert_streq_fails: testfw_outcomes.c:N: \"abc\": got \"abc\", expected "
+      "\"abd\"\n"
+      "SKIP outcome_skip: needs hardware data breakpoints\n"
+      "guestfw: unexpected exception 6 (#UD invalid opcode), error code 0x0\n"
+      "FAIL outcome_unexpected_exception: unexpected #UD invalid opcode, error code 0x0, at rip "
+      "0x{:x}\n"
+      "FAIL outcome_fails_leaving_a_handler: left a #UD handler installed\n"
+      "PASS outcome_handlers_reset_between_cases\n"
+      "FAIL outcome_expected_exception_missing: testfw_outcomes.c:N: return_normally raised no "
+      "exception, expected #UD invalid opcode\n"
+      "PASS outcome_pass_after_failures\n"
+      "summary: 3 passed, 5 failed, 1 skipped\n",
+      symbol("testfw-outcomes", "selftest_ud_instruction"));
+}
+
+std::string normalize_testfw_outcomes(const std::string& serial) {
+  static const std::regex line_number(R"(([A-Za-z0-9_]+\.c):[0-9]+:)");
+  static const std::regex register_line(R"((RIP|RAX|RSI|R9 |R13|CR0|DR6)=[^\n]*\n)");
+  return std::regex_replace(std::regex_replace(serial, register_line, ""), line_number, "$1:N:");
 }
 
 }  // namespace drvm::test

@@ -5,14 +5,15 @@
 #include <cstdint>
 #include <string>
 
-
 namespace drvm::test {
 
 // build/guest/NAME.elf
 std::string guest_image_path(const std::string& name);
 
 // (v << 1) | 1, as QEMU's isa-debug-exit and drvm report a guest exit-port write of v.
-constexpr int exit_port_status(std::uint32_t value) { return static_cast<int>(((value << 1) | 1) & 0xff); }
+constexpr int exit_port_status(std::uint32_t value) {
+  return static_cast<int>(((value << 1) | 1) & 0xff);
+}
 
 // guestfw's exit values (guestfw/include/guestfw/exit.h).
 constexpr std::uint32_t kGuestSuccess = 0;
@@ -29,6 +30,14 @@ extern const char* const kIoPortOutput;
 // the VMM saves for a fault: QEMU TCG does not set RFLAGS.RF in the pushed image, hardware and KVM
 // do (SDM: faults other than instruction breakpoints set RF in the saved RFLAGS).
 std::string fault_output(std::uint64_t pushed_rflags);
+// testfw-outcomes.elf, compared after normalize_testfw_outcomes(): its unexpected-exception case
+// dumps registers that depend on code generation, and its assertion messages carry line numbers.
+std::string testfw_outcomes_output();
+// Replaces "FILE.c:LINE:" with "FILE.c:N:" and drops the register lines of a dump (RIP= ... DR6=),
+// keeping its first line.
+std::string normalize_testfw_outcomes(const std::string& serial);
+constexpr std::uint32_t kGuestTestFailure = 1;
+
 constexpr std::uint64_t kFaultRflagsQemuTcg = 0x2;
 constexpr std::uint64_t kFaultRflagsHardware = 0x10002;
 

@@ -121,7 +121,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   int status = 0;
   for (;;) {
     if (result.timed_out || result.stopped_on_output) ::kill(pid, SIGKILL);
-    const pid_t reaped = ::waitpid(pid, &status, result.timed_out || result.stopped_on_output ? 0 : WNOHANG);
+    const pid_t reaped =
+        ::waitpid(pid, &status, result.timed_out || result.stopped_on_output ? 0 : WNOHANG);
     if (reaped == pid) break;
     if (reaped < 0 && errno != EINTR) break;
     if (std::chrono::steady_clock::now() >= deadline) {

@@ -16,7 +16,8 @@ class QemuImages : public ::testing::Test {
  protected:
   void SetUp() override {
     qemu_ = find_in_path("qemu-system-x86_64");
-    if (!qemu_) GTEST_SKIP() << "qemu-system-x86_64 not found in PATH (apt-get install qemu-system-x86)";
+    if (!qemu_)
+      GTEST_SKIP() << "qemu-system-x86_64 not found in PATH (apt-get install qemu-system-x86)";
   }
 
   // The command line in docs/guestfw.md: -nodefaults leaves COM1 to -serial stdio alone (with the
@@ -24,10 +25,13 @@ class QemuImages : public ::testing::Test {
   // exit instead of a reboot loop.
   ProcessResult boot(const std::string& image, const std::string& cmdline = "",
                      ProcessOptions options = {}) {
-    std::vector<std::string> argv = {*qemu_,      "-M",       "microvm",   "-accel",   "tcg",
-                                     "-nodefaults", "-nographic", "-no-reboot", "-kernel",
-                                     guest_image_path(image), "-device",
-                                     "isa-debug-exit,iobase=0xf4,iosize=0x04", "-serial", "stdio"};
+    std::vector<std::string> argv = {*qemu_,       "-M",
+                                     "microvm",    "-accel",
+                                     "tcg",        "-nodefaults",
+                                     "-nographic", "-no-reboot",
+                                     "-kernel",    guest_image_path(image),
+                                     "-device",    "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                                     "-serial",    "stdio"};
     if (!cmdline.empty()) argv.insert(argv.end(), {"-append", cmdline});
     return run_process(argv, options);
   }
@@ -57,6 +61,12 @@ TEST_F(QemuImages, SelftestFilterRunsOnlyMatchingCases) {
   const ProcessResult run = boot("selftest", "filter=exception_page_fault");
   EXPECT_EQ(run.stdout_text, selftest_output("exception_page_fault"));
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(QemuImages, TestFrameworkReportsEveryOutcome) {
+  const ProcessResult run = boot("testfw-outcomes");
+  EXPECT_EQ(normalize_testfw_outcomes(run.stdout_text), testfw_outcomes_output());
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestTestFailure)) << describe(run);
 }
 
 // QEMU has no "guest halted" outcome: the guest sits in HLT until we stop it.

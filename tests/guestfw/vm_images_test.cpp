@@ -62,6 +62,12 @@ TEST_F(VmImages, SelftestFilterRunsOnlyMatchingCases) {
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
 }
 
+TEST_F(VmImages, TestFrameworkReportsEveryOutcome) {
+  const ProcessResult run = drvm_run("testfw-outcomes");
+  EXPECT_EQ(normalize_testfw_outcomes(run.stdout_text), testfw_outcomes_output());
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestTestFailure)) << describe(run);
+}
+
 TEST_F(VmImages, HaltIsReportedAsGuestHalted) {
   const ProcessResult run = drvm_run("halt");
   EXPECT_EQ(run.stdout_text, kHaltOutput);

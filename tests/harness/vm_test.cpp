@@ -1,5 +1,6 @@
 // The harness driving the real `drvm run` on the project's guest images (needs /dev/kvm).
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 

@@ -6,8 +6,8 @@
 #define GUESTFW_CODE_SELECTOR 0x08 /* 64-bit code, DPL 0 */
 #define GUESTFW_DATA_SELECTOR 0x10 /* flat data, DPL 0 */
 
-#define GUESTFW_CR0 0x80000011 /* PG | ET | PE */
-#define GUESTFW_CR4 0x00000020 /* PAE */
+#define GUESTFW_CR0 0x80000011  /* PG | ET | PE */
+#define GUESTFW_CR4 0x00000020  /* PAE */
 #define GUESTFW_EFER 0x00000100 /* LME (the CPU adds LMA once paging is on) */
 #define GUESTFW_MSR_EFER 0xc0000080
 

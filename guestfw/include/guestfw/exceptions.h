@@ -6,15 +6,15 @@
 #include <stdint.h>
 
 enum {
-  X86_VECTOR_DE = 0,  /* divide error */
-  X86_VECTOR_DB = 1,  /* debug */
+  X86_VECTOR_DE = 0, /* divide error */
+  X86_VECTOR_DB = 1, /* debug */
   X86_VECTOR_NMI = 2,
-  X86_VECTOR_BP = 3,  /* breakpoint (int3) */
+  X86_VECTOR_BP = 3, /* breakpoint (int3) */
   X86_VECTOR_OF = 4,
   X86_VECTOR_BR = 5,
-  X86_VECTOR_UD = 6,  /* invalid opcode */
+  X86_VECTOR_UD = 6, /* invalid opcode */
   X86_VECTOR_NM = 7,
-  X86_VECTOR_DF = 8,  /* double fault */
+  X86_VECTOR_DF = 8, /* double fault */
   X86_VECTOR_TS = 10,
   X86_VECTOR_NP = 11,
   X86_VECTOR_SS = 12,
@@ -38,7 +38,8 @@ struct guest_frame {
 };
 
 /* Returns true when it handled the exception (execution resumes from the possibly modified frame),
- * false to pass it on (to an active guest_catch_exception, then to the unexpected-exception path). */
+ * false to pass it on (to an active guest_catch_exception, then to the unexpected-exception path).
+ */
 typedef bool (*guest_exception_handler)(struct guest_frame* frame);
 
 /* Installs handler for vector (NULL removes it); returns the previous one. */

@@ -8,8 +8,8 @@
 #define GUESTFW_EXIT_PORT 0xf4
 
 /* Exit values used by guestfw itself. */
-#define GUESTFW_EXIT_SUCCESS 0              /* image done; every test case passed */
-#define GUESTFW_EXIT_TEST_FAILURE 1         /* at least one test case failed */
+#define GUESTFW_EXIT_SUCCESS 0                 /* image done; every test case passed */
+#define GUESTFW_EXIT_TEST_FAILURE 1            /* at least one test case failed */
 #define GUESTFW_EXIT_UNEXPECTED_EXCEPTION 0x7f /* an exception nobody handled (status 255) */
 
 /* Writes value to the exit port; if the run does not end there, halts forever. */

@@ -2,8 +2,8 @@
  *
  * Conversions: %d %i %u %x %X %c %s %p %%. Flags: '-' (left-align), '0' (zero padding), '#' (0x
  * prefix for %x). Width and precision as digits or '*'; precision is the minimum number of digits
- * for integers and the maximum length for %s. Length modifiers: hh h l ll z j. %p prints "0x" and 16
- * hex digits. A NULL %s prints "(null)". */
+ * for integers and the maximum length for %s. Length modifiers: hh h l ll z j. %p prints "0x" and
+ * 16 hex digits. A NULL %s prints "(null)". */
 #pragma once
 
 #include <stdarg.h>

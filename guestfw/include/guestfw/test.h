@@ -28,9 +28,9 @@ struct guest_test_case {
   void (*run)(void);
 };
 
-#define GUEST_TEST(name)                                                                     \
-  static void guest_test_##name(void);                                                      \
-  static const struct guest_test_case guest_test_case_##name                                 \
+#define GUEST_TEST(name)                                                                       \
+  static void guest_test_##name(void);                                                         \
+  static const struct guest_test_case guest_test_case_##name                                   \
       __attribute__((used, section(".guest_cases"), aligned(8))) = {#name, guest_test_##name}; \
   static void guest_test_##name(void)
 
@@ -44,18 +44,18 @@ noreturn void guest_test_skip(const char* fmt, ...) GUESTFW_PRINTF(1, 2);
 #define GUEST_FAIL(...) guest_test_fail(__VA_ARGS__)
 #define GUEST_SKIP(...) guest_test_skip(__VA_ARGS__)
 
-#define GUEST_ASSERT_TRUE(condition)                                                       \
-  do {                                                                                     \
+#define GUEST_ASSERT_TRUE(condition)                                                              \
+  do {                                                                                            \
     if (!(condition)) guest_test_fail("%s:%d: %s is false", __FILE_NAME__, __LINE__, #condition); \
   } while (0)
 
-#define GUESTFW_ASSERT_COMPARE(actual, expected, op)                                           \
-  do {                                                                                         \
-    const uint64_t guestfw_actual_ = (uint64_t)(actual);                                       \
-    const uint64_t guestfw_expected_ = (uint64_t)(expected);                                   \
-    if (!(guestfw_actual_ op guestfw_expected_))                                               \
-      guest_test_fail("%s:%d: %s " #op " %s: got 0x%lx (%ld), expected 0x%lx (%ld)",          \
-                      __FILE_NAME__, __LINE__, #actual, #expected, guestfw_actual_,            \
+#define GUESTFW_ASSERT_COMPARE(actual, expected, op)                                            \
+  do {                                                                                          \
+    const uint64_t guestfw_actual_ = (uint64_t)(actual);                                        \
+    const uint64_t guestfw_expected_ = (uint64_t)(expected);                                    \
+    if (!(guestfw_actual_ op guestfw_expected_))                                                \
+      guest_test_fail("%s:%d: %s " #op " %s: got 0x%lx (%ld), expected 0x%lx (%ld)",            \
+                      __FILE_NAME__, __LINE__, #actual, #expected, guestfw_actual_,             \
                       (int64_t)guestfw_actual_, guestfw_expected_, (int64_t)guestfw_expected_); \
   } while (0)
 
@@ -63,13 +63,13 @@ noreturn void guest_test_skip(const char* fmt, ...) GUESTFW_PRINTF(1, 2);
 #define GUEST_ASSERT_EQ(actual, expected) GUESTFW_ASSERT_COMPARE(actual, expected, ==)
 #define GUEST_ASSERT_NE(actual, expected) GUESTFW_ASSERT_COMPARE(actual, expected, !=)
 
-#define GUEST_ASSERT_STREQ(actual, expected)                                                    \
-  do {                                                                                          \
-    const char* guestfw_actual_ = (actual);                                                     \
-    const char* guestfw_expected_ = (expected);                                                 \
-    if (strcmp(guestfw_actual_, guestfw_expected_) != 0)                                        \
+#define GUEST_ASSERT_STREQ(actual, expected)                                                      \
+  do {                                                                                            \
+    const char* guestfw_actual_ = (actual);                                                       \
+    const char* guestfw_expected_ = (expected);                                                   \
+    if (strcmp(guestfw_actual_, guestfw_expected_) != 0)                                          \
       guest_test_fail("%s:%d: %s: got \"%s\", expected \"%s\"", __FILE_NAME__, __LINE__, #actual, \
-                      guestfw_actual_, guestfw_expected_);                                      \
+                      guestfw_actual_, guestfw_expected_);                                        \
   } while (0)
 
 /* Runs fn(arg), which must raise exception `vector`; fills *trap (struct guest_trap*). */

@@ -29,11 +29,11 @@ static inline uint32_t inl(uint16_t port) {
   return value;
 }
 
-#define GUESTFW_DEFINE_READ_REGISTER(name, reg)             \
-  static inline uint64_t name(void) {                       \
-    uint64_t value;                                         \
-    __asm__ volatile("mov %%" reg ", %0" : "=r"(value));    \
-    return value;                                           \
+#define GUESTFW_DEFINE_READ_REGISTER(name, reg)          \
+  static inline uint64_t name(void) {                    \
+    uint64_t value;                                      \
+    __asm__ volatile("mov %%" reg ", %0" : "=r"(value)); \
+    return value;                                        \
   }
 GUESTFW_DEFINE_READ_REGISTER(read_cr0, "cr0")
 GUESTFW_DEFINE_READ_REGISTER(read_cr2, "cr2")
@@ -47,9 +47,9 @@ GUESTFW_DEFINE_READ_REGISTER(read_dr6, "db6")
 GUESTFW_DEFINE_READ_REGISTER(read_dr7, "db7")
 #undef GUESTFW_DEFINE_READ_REGISTER
 
-#define GUESTFW_DEFINE_WRITE_REGISTER(name, reg)                        \
-  static inline void name(uint64_t value) {                             \
-    __asm__ volatile("mov %0, %%" reg : : "r"(value) : "memory");      \
+#define GUESTFW_DEFINE_WRITE_REGISTER(name, reg)                  \
+  static inline void name(uint64_t value) {                       \
+    __asm__ volatile("mov %0, %%" reg : : "r"(value) : "memory"); \
   }
 GUESTFW_DEFINE_WRITE_REGISTER(write_cr2, "cr2")
 GUESTFW_DEFINE_WRITE_REGISTER(write_dr0, "db0")
@@ -90,7 +90,9 @@ static inline void wrmsr(uint32_t msr, uint64_t value) {
   __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));
 }
 
-static inline void cpu_pause(void) { __asm__ volatile("pause"); }
+static inline void cpu_pause(void) {
+  __asm__ volatile("pause");
+}
 
 #define X86_CR0_PE (1ULL << 0)
 #define X86_CR0_PG (1ULL << 31)

@@ -1,0 +1,178 @@
+// DebugController: debug-register virtualization for one Machine. It traps the guest's MOV DR
+// (emulated against each vCPU's bp::GuestDrFile), makes every scheduled breakpoint effective with
+// the engine the probe allows (hardware slots, planted INT3, read-only or unmapped pages,
+// single-stepping), and routes hits: host events are counted and may stop the vCPU, guest events
+// become a #DB with the DR6 the guest expects. docs/dr-virtualization.md explains the engines.
+//
+// Threading: before_run()/on_exit() run on each vCPU's own thread. Every other public method may
+// be called from any thread; they take the controller's lock and re-arm the vCPUs themselves
+// (kicking running ones so they pick up the change before their next KVM_RUN). Hit and stop
+// callbacks run on a vCPU thread with the lock released; they must not block for long, and may
+// call back into the controller.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "bpcore/attributes.hpp"
+#include "bpcore/event.hpp"
+#include "bpcore/guest_dr_file.hpp"
+#include "bpcore/result.hpp"
+#include "bpcore/types.hpp"
+#include "vmm/image.hpp"
+#include "vmm/machine.hpp"
+#include "vmm/probe.hpp"
+
+namespace drvm::vmm::debug {
+
+// Owners of host events (bp::TargetId). The guest's own breakpoints are bp::kGuestTarget.
+inline constexpr bp::TargetId kGdbOwner = 1;
+inline constexpr bp::TargetId kSessionOwner = 2;  // counting sessions (--event/--stat/--trace)
+
+struct DebugOptions {
+  // --exact: single-step every instruction and decode it first (nothing planted, no page
+  // protection); the reference engine.
+  bool exact = false;
+  // Slots the breakpoint manager schedules onto per vCPU (4 hardware-encodable + emulated ones),
+  // 4..64. Events beyond it multiplex (flexible) or fail (pinned), as bpcore documents.
+  std::uint32_t slots = 64;
+  // Where the one-time warnings go (an untrapped MOV DR, a guest breakpoint that could not be
+  // armed). nullptr silences them.
+  std::FILE* log = stderr;
+};
+
+// How an effective slot is made to fire.
+enum class Engine : std::uint8_t {
+  kNone,            // slot unused
+  kHardware,        // a KVM_SET_GUEST_DEBUG hardware slot (DR0-DR3)
+  kInt3,            // instruction breakpoint: INT3 planted over the instruction's first byte
+  kReadOnlyPage,    // write watchpoint: the page's memslot is read-only
+  kUnmappedPage,    // read or read/write watchpoint: the page has no memslot
+  kSingleStep,      // every instruction is single-stepped and checked (--exact, or no other way)
+};
+const char* engine_name(Engine engine);
+
+// One data access an engine observed (for data breakpoints).
+struct AccessInfo {
+  bp::Access type = bp::Access::kRead;
+  std::uint64_t linear = 0;  // guest linear address of the first byte
+  std::uint32_t size = 0;    // bytes (<= 8 per access; a REP string reports each element)
+  // Writes of at most 8 bytes through the page engines or --exact: the memory before and after.
+  std::optional<std::uint64_t> old_value;
+  std::optional<std::uint64_t> new_value;
+};
+
+// A host event fired on a vCPU.
+struct HostHit {
+  unsigned vcpu = 0;
+  bp::EventId event;
+  bp::TargetId owner = 0;
+  // Instruction breakpoints: the breakpoint address (the instruction has not run). Data
+  // breakpoints: RIP after the access (past the instruction, or at a REP string instruction with
+  // iterations left), as the trap-like #DB reports it.
+  std::uint64_t rip = 0;
+  std::optional<AccessInfo> access;  // data breakpoints: the (first) access that matched
+  std::uint64_t count = 0;           // the event's count including this hit
+  bool overflow = false;             // this hit completed the event's sample period
+};
+// Return true to stop the vCPU (it parks; on_stop is called; resume() lets it go).
+using HitCallback = std::function<bool(const HostHit&)>;
+
+enum class StopKind : std::uint8_t {
+  kBreakpoint,  // a host instruction breakpoint; RIP at the instruction, not executed yet
+  kWatchpoint,  // a host data breakpoint; RIP after the access
+  kStep,        // a single_step() finished
+};
+struct StopInfo {
+  StopKind kind = StopKind::kStep;
+  std::uint64_t rip = 0;
+  bp::EventId event;                 // kBreakpoint/kWatchpoint: the first event that asked to stop
+  bp::TargetId owner = 0;            // its owner
+  std::optional<AccessInfo> access;  // kWatchpoint: the access
+};
+using StopCallback = std::function<void(unsigned vcpu, const StopInfo&)>;
+
+// Per-vCPU counters of the debug layer (all since construction).
+struct DebugCounters {
+  std::uint64_t debug_exits = 0;        // KVM_EXIT_DEBUG handled (hardware hits and steps)
+  std::uint64_t single_steps = 0;       // steps drvm requested (step-over, --exact, fallbacks)
+  std::uint64_t protected_accesses = 0; // MMIO exits on protected pages completed against RAM
+  std::uint64_t trap_exits = 0;         // planted INT3 reached (emulation failure or #BP exit)
+  std::uint64_t dr_emulations = 0;      // guest MOV DR emulated
+  std::uint64_t host_hits = 0;          // host events fired
+  std::uint64_t guest_debug_exceptions = 0;  // #DB injected into the guest
+  std::uint64_t untrapped_dr_changes = 0;    // safety net: KVM's DRs changed behind drvm's back
+  std::uint64_t rearms = 0;             // times the engines were re-programmed
+};
+
+class DebugController final : public ExitInterceptor {
+ public:
+  // Installs itself as `machine`'s interceptor. `image` (optional) is decoded for MOV DR sites
+  // when the host cannot trap MOV DR itself (probe.gd_exit). Call before Machine::run().
+  DebugController(Machine& machine, const ProbeResult& probe, const DebugOptions& options,
+                  const BootImage* image = nullptr);
+  ~DebugController() override;
+  DebugController(const DebugController&) = delete;
+  DebugController& operator=(const DebugController&) = delete;
+
+  // --- Host events (owner = spec.binding.target; never bp::kGuestTarget) ------------------------
+  // Errors are bpcore's (attributes, kNoSpace, kBadVcpu, kUnknownEvent ...).
+  bp::Result<bp::EventId> create_event(const bp::EventSpec& spec);
+  bp::Result<void> destroy_event(bp::EventId id);
+  bp::Result<void> enable_event(bp::EventId id);
+  bp::Result<void> disable_event(bp::EventId id);
+  bp::Result<void> modify_event(bp::EventId id, const bp::BpAttr& attr);
+  bp::Result<bp::EventReading> read_event(bp::EventId id);
+  bp::Result<bp::EventState> event_state(bp::EventId id);
+  // The engine serving `id` on `vcpu` right now (kNone when not on that vCPU's slots).
+  Engine engine_of(unsigned vcpu, bp::EventId id);
+
+  // Called for every hit of `owner`'s events (replaces the previous callback; empty removes).
+  // Without a callback a hit stops only when its overflow asks to (bpcore's sample_period).
+  void set_hit_callback(bp::TargetId owner, HitCallback callback);
+  // Called once per stop (host breakpoint/watchpoint that asked to stop, finished single_step).
+  void set_stop_callback(StopCallback callback);
+
+  // --- Execution control (the gdb stub) ---------------------------------------------------------
+  // Lets a vCPU parked by a stop (or by VcpuRunner::pause) run again. A vCPU stopped at a host
+  // instruction breakpoint executes that instruction without reporting it again.
+  void resume(unsigned vcpu);
+  // Executes exactly one guest instruction on a stopped vCPU, then stops it with StopKind::kStep
+  // (also when a breakpoint sits at RIP; a breakpoint or watchpoint hit by that instruction is
+  // reported as that stop instead). Composes with the engines' own steps.
+  void single_step(unsigned vcpu);
+
+  // --- Guest state as a debugger sees it ---------------------------------------------------------
+  // DR0-DR3, DR6, DR7 as the guest reads them (its virtual DR file, never the host's slots).
+  bp::GuestDebugRegs guest_debug_regs(unsigned vcpu);
+  // A debugger writes the guest's DRs (gdb's dr0-dr7 registers): as if the guest had executed the
+  // MOVs, without fault checks. Returns the arming error, if any.
+  std::optional<bp::Error> set_guest_debug_regs(unsigned vcpu, const bp::GuestDebugRegs& regs);
+  // Guest memory with drvm's planted INT3s replaced by the original bytes. Linear addresses go
+  // through `vcpu`'s page tables; returns the bytes transferred (fewer at an unmapped page).
+  std::size_t read_original(unsigned vcpu, std::uint64_t linear, std::span<std::uint8_t> out);
+  std::size_t read_original_physical(std::uint64_t gpa, std::span<std::uint8_t> out);
+  // Writes guest memory for a debugger: bytes under planted INT3s update the saved originals (the
+  // trap stays planted and the site is re-decoded), everything else goes to RAM.
+  std::size_t write_memory(unsigned vcpu, std::uint64_t linear, std::span<const std::uint8_t> in);
+
+  DebugCounters counters(unsigned vcpu);
+  const ProbeResult& probe() const;
+  const DebugOptions& options() const;
+
+  // --- ExitInterceptor (vCPU threads) -------------------------------------------------------------
+  void before_run(VcpuRunner& vcpu) override;
+  std::optional<ExitAction> on_exit(VcpuRunner& vcpu, kvm_run& run) override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace drvm::vmm::debug

@@ -1,0 +1,73 @@
+#include "vmm/debug/instruction_decoding.hpp"
+
+namespace drvm::vmm::debug {
+namespace {
+
+constexpr std::uint64_t kCr4De = 1u << 3;
+constexpr std::uint64_t kEferLma = 1u << 10;
+
+bool is_legacy_prefix(std::uint8_t byte) {
+  switch (byte) {
+    case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:  // segments
+    case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::optional<DecodedMove> decode_control_move(const std::uint8_t* bytes, std::size_t size,
+                                               bool long_mode) {
+  constexpr std::size_t kMaxLength = 15;
+  std::size_t i = 0;
+  std::uint8_t rex = 0;
+  while (i < size && i < kMaxLength && is_legacy_prefix(bytes[i])) ++i;
+  // A REX prefix counts only when it immediately precedes the opcode.
+  if (long_mode && i < size && (bytes[i] & 0xf0) == 0x40) rex = bytes[i++];
+  if (i + 3 > size || i + 3 > kMaxLength || bytes[i] != 0x0f) return std::nullopt;
+  DecodedMove move;
+  switch (bytes[i + 1]) {
+    case 0x21:
+      move.kind = ControlMove::kFromDr;
+      break;
+    case 0x23:
+      move.kind = ControlMove::kToDr;
+      break;
+    case 0x22:
+      move.kind = ControlMove::kToCr;
+      break;
+    default:
+      return std::nullopt;
+  }
+  const std::uint8_t modrm = bytes[i + 2];
+  move.special = ((modrm >> 3) & 7) | ((rex & 0x4) ? 8u : 0u);
+  move.gpr = (modrm & 7) | ((rex & 0x1) ? 8u : 0u);
+  move.length = static_cast<unsigned>(i + 3);
+  return move;
+}
+
+bool in_64bit_mode(const kvm_sregs& sregs) {
+  return (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0;
+}
+
+bp::CpuMode cpu_mode(const kvm_sregs& sregs) {
+  bp::CpuMode mode;
+  mode.cr4_de = (sregs.cr4 & kCr4De) != 0;
+  mode.long_mode = in_64bit_mode(sregs);
+  // CPL is SS.DPL in protected mode (as KVM computes it), 0 in real mode.
+  mode.cpl = (sregs.cr0 & 1) ? sregs.ss.dpl : 0;
+  return mode;
+}
+
+std::uint64_t& gpr(kvm_regs& regs, unsigned number) {
+  // ModRM register order: RAX RCX RDX RBX RSP RBP RSI RDI R8-R15.
+  std::uint64_t* const table[16] = {&regs.rax, &regs.rcx, &regs.rdx, &regs.rbx,
+                                    &regs.rsp, &regs.rbp, &regs.rsi, &regs.rdi,
+                                    &regs.r8,  &regs.r9,  &regs.r10, &regs.r11,
+                                    &regs.r12, &regs.r13, &regs.r14, &regs.r15};
+  return *table[number & 15];
+}
+
+}  // namespace drvm::vmm::debug

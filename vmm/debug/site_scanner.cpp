@@ -1,0 +1,72 @@
+#include "vmm/debug/site_scanner.hpp"
+
+#include <elf.h>
+
+#include <Zydis/Zydis.h>
+#include <cstring>
+
+#include "vmm/debug/instruction_decoding.hpp"
+
+namespace drvm::vmm::debug {
+namespace {
+
+struct ExecutableRange {
+  std::uint64_t file_offset;
+  std::uint64_t size;
+  std::uint64_t gpa;
+};
+
+template <class Ehdr, class Phdr>
+std::vector<ExecutableRange> executable_ranges(const std::vector<std::byte>& bytes) {
+  std::vector<ExecutableRange> ranges;
+  Ehdr header;
+  if (bytes.size() < sizeof header) return ranges;
+  std::memcpy(&header, bytes.data(), sizeof header);
+  for (unsigned i = 0; i < header.e_phnum; ++i) {
+    const std::uint64_t at = header.e_phoff + std::uint64_t{i} * header.e_phentsize;
+    Phdr phdr;
+    if (at + sizeof phdr > bytes.size()) break;
+    std::memcpy(&phdr, bytes.data() + at, sizeof phdr);
+    if (phdr.p_type != PT_LOAD || (phdr.p_flags & PF_X) == 0) continue;
+    if (phdr.p_offset + phdr.p_filesz > bytes.size()) continue;
+    ranges.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_paddr});
+  }
+  return ranges;
+}
+
+}  // namespace
+
+std::vector<MovDrSite> scan_mov_dr_sites(const BootImage& image) {
+  std::vector<MovDrSite> sites;
+  const auto& bytes = image.bytes;
+  if (bytes.size() < EI_NIDENT) return sites;
+  const bool elf64 = std::to_integer<unsigned>(bytes[EI_CLASS]) == ELFCLASS64;
+  const auto ranges = elf64 ? executable_ranges<Elf64_Ehdr, Elf64_Phdr>(bytes)
+                            : executable_ranges<Elf32_Ehdr, Elf32_Phdr>(bytes);
+  ZydisDecoder decoder;
+  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  for (const auto& range : ranges) {
+    const auto* code = reinterpret_cast<const std::uint8_t*>(bytes.data() + range.file_offset);
+    std::uint64_t offset = 0;
+    while (offset < range.size) {
+      const std::size_t left = range.size - offset;
+      // Checked by hand first: Zydis refuses DR8-DR15 (REX.R), which must still trap (#UD).
+      if (const auto move = decode_control_move(code + offset, left, true);
+          move && move->kind != ControlMove::kToCr) {
+        sites.push_back({range.gpa + offset, move->length});
+        offset += move->length;
+        continue;
+      }
+      ZydisDecodedInstruction instruction;
+      if (ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, nullptr, code + offset, left,
+                                                     &instruction))) {
+        offset += instruction.length;
+      } else {
+        ++offset;  // data or padding: resynchronise on the next byte
+      }
+    }
+  }
+  return sites;
+}
+
+}  // namespace drvm::vmm::debug

@@ -1,0 +1,89 @@
+#include "vmm/debug/trap_sites.hpp"
+
+namespace drvm::vmm::debug {
+
+bool TrapSites::add(std::uint64_t gpa, bool mov_dr) {
+  std::byte* host = memory_.host(gpa);
+  if (host == nullptr) return false;
+  auto [it, created] = sites_.try_emplace(gpa);
+  Site& site = it->second;
+  if (created) {
+    site.original = std::to_integer<std::uint8_t>(*host);
+    *host = std::byte{kInt3};
+  }
+  if (mov_dr) {
+    site.mov_dr = true;
+  } else {
+    ++site.breakpoints;
+  }
+  return true;
+}
+
+bool TrapSites::add_mov_dr(std::uint64_t gpa) {
+  return add(gpa, true);
+}
+
+bool TrapSites::add_breakpoint(std::uint64_t gpa) {
+  return add(gpa, false);
+}
+
+void TrapSites::restore(std::uint64_t gpa, const Site& site) {
+  if (std::byte* host = memory_.host(gpa)) *host = std::byte{site.original};
+}
+
+void TrapSites::remove_breakpoint(std::uint64_t gpa) {
+  auto it = sites_.find(gpa);
+  if (it == sites_.end() || it->second.breakpoints == 0) return;
+  if (--it->second.breakpoints == 0 && !it->second.mov_dr) {
+    restore(gpa, it->second);
+    sites_.erase(it);
+  }
+}
+
+const TrapSites::Site* TrapSites::find(std::uint64_t gpa) const {
+  auto it = sites_.find(gpa);
+  return it == sites_.end() ? nullptr : &it->second;
+}
+
+void TrapSites::lift(std::uint64_t gpa) {
+  auto it = sites_.find(gpa);
+  if (it == sites_.end() || it->second.lifted) return;
+  restore(gpa, it->second);
+  it->second.lifted = true;
+}
+
+void TrapSites::replant(std::uint64_t gpa) {
+  auto it = sites_.find(gpa);
+  if (it == sites_.end() || !it->second.lifted) return;
+  it->second.lifted = false;
+  if (std::byte* host = memory_.host(gpa)) {
+    // The stepped instruction may have rewritten its own first byte: that is the new original.
+    it->second.original = std::to_integer<std::uint8_t>(*host);
+    *host = std::byte{kInt3};
+  }
+}
+
+void TrapSites::overlay_originals(std::uint64_t gpa, std::span<std::uint8_t> out) const {
+  if (sites_.empty()) return;
+  if (out.size() < sites_.size()) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      auto it = sites_.find(gpa + i);
+      if (it != sites_.end() && !it->second.lifted) out[i] = it->second.original;
+    }
+    return;
+  }
+  for (const auto& [address, site] : sites_) {
+    if (address >= gpa && address - gpa < out.size() && !site.lifted) {
+      out[address - gpa] = site.original;
+    }
+  }
+}
+
+bool TrapSites::write_original(std::uint64_t gpa, std::uint8_t byte) {
+  auto it = sites_.find(gpa);
+  if (it == sites_.end() || it->second.lifted) return false;
+  it->second.original = byte;
+  return true;
+}
+
+}  // namespace drvm::vmm::debug
