@@ -13,16 +13,49 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "gdbstub/gdb_server.hpp"
 #include "vmm/boot_layout.hpp"
+#include "vmm/debug/debug_controller.hpp"
+#include "vmm/gdb_target.hpp"
 #include "vmm/image.hpp"
 #include "vmm/kvm.hpp"
 #include "vmm/machine.hpp"
+#include "vmm/probe.hpp"
 #include "vmm/run_outcome.hpp"
 #include "vmm/serial.hpp"
+#include "vmm/session/counting_session.hpp"
+#include "vmm/session/session_plan.hpp"
 
 namespace drvm::cli {
 
 namespace {
+
+// --gdb [HOST:]PORT
+struct GdbAddress {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: any free port
+};
+
+GdbAddress parse_gdb_address(std::string_view value) {
+  GdbAddress address;
+  std::string_view port = value;
+  if (const auto colon = value.rfind(':'); colon != std::string_view::npos) {
+    if (colon > 0) address.host = std::string(value.substr(0, colon));
+    port = value.substr(colon + 1);
+  }
+  unsigned number = 0;
+  const bool digits = !port.empty() && port.size() <= 5 &&
+                      port.find_first_not_of("0123456789") == std::string_view::npos;
+  if (digits) number = static_cast<unsigned>(std::stoul(std::string(port)));
+  if (!digits || number > 65535) {
+    throw UsageError(fmt::format(
+        "--gdb: '{}' is not [HOST:]PORT; give a port (0-65535, 0 picks a free one), e.g. 1234 "
+        "or 0.0.0.0:1234",
+        value));
+  }
+  address.port = static_cast<std::uint16_t>(number);
+  return address;
+}
 
 struct RunOptions {
   std::uint64_t memory = 128ULL << 20;
@@ -31,6 +64,9 @@ struct RunOptions {
   std::optional<double> timeout;
   bool trace_io = false;
   bool help = false;
+  std::optional<GdbAddress> gdb;
+  bool gdb_no_wait = false;
+  vmm::session::SessionOptions session;  // --event, --stat, --trace, ... (docs/events-guide.md)
 };
 
 OptionParser make_parser(RunOptions& options) {
@@ -60,6 +96,14 @@ OptionParser make_parser(RunOptions& options) {
       "stop the guest after SEC seconds of wall time (status 4)");
   parser.add_flag("--trace-io", &options.trace_io,
                   "log unhandled port I/O and MMIO accesses to stderr");
+  parser.add_value(
+      "--gdb", "[HOST:]PORT",
+      [&options](std::string_view value) { options.gdb = parse_gdb_address(value); },
+      "serve gdb's remote protocol (default host 127.0.0.1; port 0 picks a free one); the guest "
+      "waits at its first instruction until gdb continues");
+  parser.add_flag("--gdb-no-wait", &options.gdb_no_wait,
+                  "with --gdb: let the guest run at once; gdb stops it when it attaches");
+  vmm::session::add_session_options<UsageError>(parser, options.session);
   parser.add_flag("--help", &options.help, "show this help");
   return parser;
 }
@@ -74,7 +118,8 @@ void print_help(const OptionParser& parser) {
              "options:\n{}"
              "\n"
              "exit status: (v << 1) | 1 when the guest writes v to port 0xf4; 2 usage or setup\n"
-             "error; 4 timeout; 6 guest halted; 8 triple fault; 10 internal error.\n"
+             "error; 4 timeout; 6 guest halted; 8 triple fault; 10 internal error; 12 killed\n"
+             "by gdb.\n"
              "Environment: DRVM_KVM_DEVICE overrides the KVM device path (default /dev/kvm).\n",
              parser.option_help());
 }
@@ -98,6 +143,9 @@ int run_command(Args args) {
   if (options.help) {
     print_help(parser);
     return 0;
+  }
+  if (options.gdb_no_wait && !options.gdb) {
+    return report_setup_error("run: --gdb-no-wait needs --gdb [HOST:]PORT; add --gdb");
   }
   if (positionals.size() != 1) {
     return report_setup_error(
@@ -126,13 +174,47 @@ int run_command(Args args) {
     config.serial_out_fd = serial_file.valid() ? serial_file.get() : STDOUT_FILENO;
     config.serial_in_fd = vmm::usable_serial_input(STDIN_FILENO) ? STDIN_FILENO : -1;
     config.log = stderr;
+    // --event: every spec is checked against the image before the machine exists.
+    const vmm::session::SessionPlan session_plan(options.session, image, config.vcpu_count,
+                                                 options.gdb.has_value());
 
     vmm::Machine machine(system, config);
     machine.boot(image);
+    // --gdb: the stub serves gdb on its own thread while the guest runs (docs/gdb.md). Destroyed
+    // in reverse order: the server first, then the target, then the controller.
+    std::optional<vmm::debug::DebugController> gdb_controller;
+    std::optional<vmm::GdbTarget> gdb_target;
+    std::optional<gdbstub::GdbServer> gdb_server;
+    vmm::debug::DebugOptions debug_options;
+    session_plan.configure(debug_options);
+    if (options.gdb || session_plan.active()) {
+      gdb_controller.emplace(machine, vmm::probe_once(system), debug_options, &image);
+    }
+    // The counting session shares the controller; destroyed before it.
+    std::optional<vmm::session::CountingSession> session;
+    if (session_plan.active()) session.emplace(*gdb_controller, session_plan);
+    if (options.gdb) {
+      gdb_target.emplace(machine, *gdb_controller, !options.gdb_no_wait);
+      gdbstub::ServerOptions server_options;
+      server_options.host = options.gdb->host;
+      server_options.port = options.gdb->port;
+      try {
+        gdb_server.emplace(*gdb_target, server_options);
+      } catch (const gdbstub::GdbServerError& error) {
+        return report_setup_error(
+            fmt::format("gdb: {}; choose another port or stop the program using it", error.what()));
+      }
+      fmt::print(stderr, "drvm: gdb: listening on {}:{}\n", options.gdb->host, gdb_server->port());
+    }
     std::optional<std::chrono::duration<double>> timeout;
     if (options.timeout) timeout = std::chrono::duration<double>(*options.timeout);
+    if (session) session->start();
     const vmm::RunOutcome outcome = machine.run(timeout);
+    // An attached gdb hears how the run ended (W or X) before the server closes.
+    if (gdb_target) gdb_target->finish_run(outcome, std::chrono::seconds(2));
+    gdb_server.reset();
     std::fputs(outcome.report.c_str(), stderr);
+    if (session && !session->finish()) return vmm::status::kUsage;
     return outcome.status;
   } catch (const vmm::SetupError& error) {
     return report_setup_error(error.what());

@@ -60,8 +60,9 @@ static inline void drtest_write_cr4(uint64_t value) {
 
 struct drtest_hit {
   uint64_t rip, rflags, rsp, rax, rcx, rsi, rdi;
-  uint64_t dr6;      /* as the handler found it, before it cleaned DR6 */
-  uint64_t snapshot; /* the watched memory at delivery (drtest_config.snapshot_address) */
+  uint64_t dr6;         /* as the handler found it, before it cleaned DR6 */
+  uint64_t stack_top;   /* the quadword at the interrupted RSP */
+  uint64_t snapshot[2]; /* memory at delivery (drtest_config.snapshot_address), zero-extended */
 };
 
 struct drtest_config {
@@ -70,7 +71,7 @@ struct drtest_config {
   unsigned rf_from_hit;
   /* The handler clears TF in the frame when it sees this RIP (single-step cases). */
   uint64_t stop_stepping_at;
-  /* Read (with DR7 disarmed) at each hit; size 1, 2, 4 or 8. */
+  /* Read (with DR7 disarmed) at each hit; size 1, 2, 4, 8 or 16. */
   const volatile void* snapshot_address;
   unsigned snapshot_size;
 };
@@ -111,16 +112,20 @@ bool drtest_under_qemu_tcg(void);
   }                                           \
   static void drtest_body_##name(void)
 
-/* Asserts the number of #DBs and, for each logged one, nothing else: the cases check the fields. */
+/* The number of #DBs the recording handler saw. */
 #define DRTEST_ASSERT_HITS(expected) GUEST_ASSERT_EQ(drtest_record.hits, (expected))
+/* Logged #DB number index (0 = the first) was saved at expected_rip with exactly expected_dr6. */
+#define DRTEST_ASSERT_HIT(index, expected_rip, expected_dr6)                      \
+  do {                                                                            \
+    GUEST_ASSERT_EQ(drtest_record.log[index].rip, (uint64_t)(uintptr_t)(expected_rip)); \
+    GUEST_ASSERT_EQ(drtest_record.log[index].dr6, (expected_dr6));                \
+  } while (0)
 
 /* ---- the watched memory ---- */
 /* Two pages nothing else uses, so a VMM that emulates watchpoints by page protection only traps
  * the cases' own accesses. Cases watch offsets in it; DRTEST_PAGE is the boundary between them. */
 #define DRTEST_PAGE 4096
 extern uint8_t drtest_area[2 * DRTEST_PAGE];
-/* A buffer outside drtest_area (source of copies, scratch). */
-extern uint8_t drtest_scratch[256];
 
 /* CPUID.(EAX=7,ECX=0): RTM (EBX bit 11) and bus-lock detection (ECX bit 24) make DR6 bits 16 and
  * 11 writable. */

@@ -5,7 +5,6 @@
 #include "drtest.h"
 
 uint8_t drtest_area[2 * DRTEST_PAGE] __attribute__((aligned(DRTEST_PAGE)));
-uint8_t drtest_scratch[256] __attribute__((aligned(64)));
 
 struct drtest_config drtest_config;
 struct drtest_record drtest_record;
@@ -90,6 +89,8 @@ void drtest_disarm(void) {
 
 static uint64_t read_sized(const volatile void* address, unsigned size) {
   switch (size) {
+    case 0:
+      return 0;
     case 1:
       return *(const volatile uint8_t*)address;
     case 2:
@@ -118,10 +119,13 @@ static bool record_debug_exception(struct guest_frame* frame) {
   const uint64_t dr6 = read_dr6();
   write_dr6(DR6_CLEAN);
   const uint64_t dr7 = read_dr7();
-  uint64_t snapshot = 0;
+  uint64_t snapshot[2] = {0, 0};
   if (drtest_config.snapshot_address != NULL) {
+    const volatile uint8_t* const address = drtest_config.snapshot_address;
+    const unsigned size = drtest_config.snapshot_size;
     write_dr7(0);
-    snapshot = read_sized(drtest_config.snapshot_address, drtest_config.snapshot_size);
+    snapshot[0] = read_sized(address, size > 8 ? 8 : size);
+    snapshot[1] = read_sized(address + 8, size > 8 ? size - 8 : 0);
     write_dr7(dr7);
   }
 
@@ -136,13 +140,18 @@ static bool record_debug_exception(struct guest_frame* frame) {
         .rsi = frame->rsi,
         .rdi = frame->rdi,
         .dr6 = dr6,
-        .snapshot = snapshot,
+        .stack_top = *(const uint64_t*)frame->rsp,
+        .snapshot = {snapshot[0], snapshot[1]},
     };
   }
 
-  /* SDM 17.3.1.1: RF lets the faulting instruction run once without its breakpoint refiring. */
-  const bool instruction_hit = (dr6 & enabled_execute_slots(dr7)) != 0;
-  if (instruction_hit && drtest_config.rf_from_hit != 0 && hit >= drtest_config.rf_from_hit)
+  /* SDM 17.3.1.1: RF lets the faulting instruction run once without its breakpoint refiring. Only
+   * for a #DB that reports instruction breakpoints alone: a trap (data breakpoint, single step)
+   * returning with RF would hide a breakpoint on the instruction it returns to. */
+  const uint64_t execute_slots = enabled_execute_slots(dr7);
+  const uint64_t trap_bits = (DR6_B(0) | DR6_B(1) | DR6_B(2) | DR6_B(3) | DR6_BS) & ~execute_slots;
+  const bool instruction_fault = (dr6 & execute_slots) != 0 && (dr6 & trap_bits) == 0;
+  if (instruction_fault && drtest_config.rf_from_hit != 0 && hit >= drtest_config.rf_from_hit)
     frame->rflags |= X86_RFLAGS_RF;
   if (drtest_config.stop_stepping_at != 0 && frame->rip == drtest_config.stop_stepping_at)
     frame->rflags &= ~X86_RFLAGS_TF;

@@ -169,6 +169,7 @@ class DebugController final : public ExitInterceptor {
   // --- ExitInterceptor (vCPU threads) -------------------------------------------------------------
   void before_run(VcpuRunner& vcpu) override;
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, kvm_run& run) override;
+  ExitAction on_interrupted(VcpuRunner& vcpu) override;
 
  private:
   struct State;

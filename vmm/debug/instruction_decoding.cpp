@@ -61,9 +61,9 @@ bp::CpuMode cpu_mode(const kvm_sregs& sregs) {
   return mode;
 }
 
-std::uint64_t& gpr(kvm_regs& regs, unsigned number) {
+__u64& gpr(kvm_regs& regs, unsigned number) {
   // ModRM register order: RAX RCX RDX RBX RSP RBP RSI RDI R8-R15.
-  std::uint64_t* const table[16] = {&regs.rax, &regs.rcx, &regs.rdx, &regs.rbx,
+  __u64* const table[16] = {&regs.rax, &regs.rcx, &regs.rdx, &regs.rbx,
                                     &regs.rsp, &regs.rbp, &regs.rsi, &regs.rdi,
                                     &regs.r8,  &regs.r9,  &regs.r10, &regs.r11,
                                     &regs.r12, &regs.r13, &regs.r14, &regs.r15};

@@ -37,6 +37,6 @@ bp::CpuMode cpu_mode(const kvm_sregs& sregs);
 bool in_64bit_mode(const kvm_sregs& sregs);
 
 // RAX ... R15 by number.
-std::uint64_t& gpr(kvm_regs& regs, unsigned number);
+__u64& gpr(kvm_regs& regs, unsigned number);
 
 }  // namespace drvm::vmm::debug

@@ -1,0 +1,94 @@
+// Runs a guest image in-process under a Machine with a DebugController, capturing its serial
+// output: the fixture of the debug-register virtualization tests.
+#pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "elf_symbols.hpp"
+#include "vmm/debug/debug_controller.hpp"
+#include "vmm/kvm.hpp"
+#include "vmm/machine.hpp"
+#include "vmm/probe.hpp"
+
+namespace drvm::test {
+
+inline const std::string kDebugworkImage = std::string(DRVM_GUEST_DIR) + "/debugwork.elf";
+
+// Every test needs /dev/kvm; the probe runs once per process.
+inline const vmm::System* kvm_system() {
+  static std::unique_ptr<vmm::System> system = [] {
+    try {
+      return std::make_unique<vmm::System>(vmm::System::open());
+    } catch (const std::exception&) {
+      return std::unique_ptr<vmm::System>();
+    }
+  }();
+  return system.get();
+}
+
+#define DRVM_REQUIRE_KVM()                                               \
+  do {                                                                   \
+    if (::drvm::test::kvm_system() == nullptr) GTEST_SKIP() << "no usable /dev/kvm"; \
+  } while (0)
+
+class GuestRun {
+ public:
+  GuestRun(const std::string& image_path, const std::string& cmdline, bool exact,
+           std::uint32_t slots = 64)
+      : serial_fd_(::memfd_create("serial", 0)),
+        image_(vmm::read_image(image_path)),
+        machine_(*kvm_system(), config(cmdline, serial_fd_)),
+        controller_(machine_, vmm::probe_once(*kvm_system()),
+                    vmm::debug::DebugOptions{exact, slots, stderr}, &image_) {
+    machine_.boot(image_);
+  }
+  ~GuestRun() { ::close(serial_fd_); }
+
+  vmm::debug::DebugController& controller() { return controller_; }
+  vmm::Machine& machine() { return machine_; }
+  const vmm::BootImage& image() const { return image_; }
+
+  vmm::RunOutcome run(double seconds = 60) {
+    return machine_.run(std::chrono::duration<double>(seconds));
+  }
+  std::string output() const {
+    std::string text;
+    char buffer[4096];
+    for (off_t at = 0;;) {
+      const ssize_t got = ::pread(serial_fd_, buffer, sizeof buffer, at);
+      if (got <= 0) break;
+      text.append(buffer, static_cast<std::size_t>(got));
+      at += got;
+    }
+    return text;
+  }
+  std::uint64_t symbol(std::string_view name) const {
+    const auto address = elf_symbol_address(image_.name, name);
+    EXPECT_TRUE(address.has_value()) << name;
+    return address.value_or(0);
+  }
+
+ private:
+  static vmm::MachineConfig config(const std::string& cmdline, int serial_fd) {
+    vmm::MachineConfig c;
+    c.memory_size = 64ULL << 20;
+    c.cmdline = cmdline;
+    c.serial_out_fd = serial_fd;
+    return c;
+  }
+
+  int serial_fd_;
+  vmm::BootImage image_;
+  vmm::Machine machine_;
+  vmm::debug::DebugController controller_;
+};
+
+}  // namespace drvm::test

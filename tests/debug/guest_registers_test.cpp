@@ -1,0 +1,75 @@
+// The guest's own debug registers under drvm: MOV DR trapped and emulated, its data and
+// instruction breakpoints delivered as #DB with the DR6 the SDM specifies (debugwork.elf's cases).
+#include <gtest/gtest.h>
+
+#include "debug_harness.hpp"
+#include "vmm/debug/site_scanner.hpp"
+#include "vmm/run_outcome.hpp"
+
+namespace drvm::test {
+namespace {
+
+void expect_all_cases_pass(GuestRun& run) {
+  const vmm::RunOutcome outcome = run.run();
+  const std::string output = run.output();
+  EXPECT_EQ(outcome.status, vmm::status::exit_port(0)) << output << outcome.report;
+  EXPECT_NE(output.find("summary: 12 passed, 0 failed, 0 skipped"), std::string::npos) << output;
+  EXPECT_NE(output.find("dr0=1111000 dr1=ffff800000002222 dr2=3333 dr3=4444 dr6=ffff0fff "
+                        "dr7=f0004a0"),
+            std::string::npos)
+      << output;
+}
+
+TEST(GuestDebugRegisters, EveryCasePassesWithTheFastEngines) {
+  DRVM_REQUIRE_KVM();
+  GuestRun run(kDebugworkImage, "", false);
+  expect_all_cases_pass(run);
+  const auto counters = run.controller().counters(0);
+  EXPECT_GT(counters.dr_emulations, 50u);
+  EXPECT_GT(counters.guest_debug_exceptions, 10u);
+  EXPECT_EQ(counters.untrapped_dr_changes, 0u);
+}
+
+TEST(GuestDebugRegisters, EveryCasePassesUnderExact) {
+  DRVM_REQUIRE_KVM();
+  GuestRun run(kDebugworkImage, "", true);
+  expect_all_cases_pass(run);
+  EXPECT_GT(run.controller().counters(0).single_steps, 1000u);
+}
+
+TEST(GuestDebugRegisters, PlantedTrapsAreInvisibleToDebuggerReads) {
+  DRVM_REQUIRE_KVM();
+  GuestRun run(kDebugworkImage, "work=loop", false);
+  ASSERT_EQ(run.run().status, vmm::status::exit_port(0));  // the traps are planted at the start
+  const auto sites = vmm::debug::scan_mov_dr_sites(run.image());
+  ASSERT_GT(sites.size(), 20u);
+  const std::uint64_t gpa = sites.front().gpa;
+  std::uint8_t raw = 0;
+  ASSERT_TRUE(run.machine().memory().read(gpa, std::as_writable_bytes(std::span(&raw, 1))));
+  EXPECT_EQ(raw, 0xcc);
+  std::array<std::uint8_t, 4> original{};
+  ASSERT_EQ(run.controller().read_original_physical(gpa, original), original.size());
+  // MOV DR is 0F 21 / 0F 23, possibly after a REX prefix.
+  const bool rex = (original[0] & 0xf0) == 0x40;
+  EXPECT_EQ(original[rex ? 1 : 0], 0x0f);
+  EXPECT_TRUE(original[rex ? 2 : 1] == 0x21 || original[rex ? 2 : 1] == 0x23);
+  // A debugger's write over the site updates the saved original; the trap stays planted.
+  const std::uint8_t nop = 0x90;
+  ASSERT_EQ(run.controller().write_memory(0, gpa, std::span(&nop, 1)), 1u);
+  ASSERT_TRUE(run.machine().memory().read(gpa, std::as_writable_bytes(std::span(&raw, 1))));
+  EXPECT_EQ(raw, 0xcc);
+  ASSERT_EQ(run.controller().read_original_physical(gpa, std::span(original.data(), 1)), 1u);
+  EXPECT_EQ(original[0], 0x90);
+}
+
+TEST(GuestDebugRegisters, GeneralDetectExitWhereTheHostHasIt) {
+  DRVM_REQUIRE_KVM();
+  const auto& probe = vmm::probe_once(*kvm_system());
+  if (!probe.gd_exit.yes()) GTEST_SKIP() << "this host has no DR7.GD exit: " << probe.gd_exit.detail;
+  GuestRun run(kDebugworkImage, "", false);
+  expect_all_cases_pass(run);
+  EXPECT_EQ(run.controller().counters(0).trap_exits, 0u);  // nothing planted
+}
+
+}  // namespace
+}  // namespace drvm::test

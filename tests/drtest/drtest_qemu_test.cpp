@@ -1,0 +1,70 @@
+// drtest.elf under QEMU TCG, the reference: every case passes except the known-to-differ ones, which
+// skip; and without the flag those (and only those) fail, so the list is neither short nor padded.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "drtest_expectations.hpp"
+#include "guest_images.hpp"
+#include "process.hpp"
+
+namespace drvm::test {
+namespace {
+
+class DrtestQemu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    qemu_ = find_in_path("qemu-system-x86_64");
+    if (!qemu_)
+      GTEST_SKIP() << "qemu-system-x86_64 not found in PATH (apt-get install qemu-system-x86)";
+  }
+
+  // The command line tests/guestfw uses (see qemu_images_test.cpp), with cmdline as -append.
+  ProcessResult boot(const std::string& cmdline) {
+    std::vector<std::string> argv = {*qemu_,       "-M",
+                                     "microvm",    "-accel",
+                                     "tcg",        "-nodefaults",
+                                     "-nographic", "-no-reboot",
+                                     "-kernel",    guest_image_path("drtest"),
+                                     "-device",    "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                                     "-serial",    "stdio"};
+    if (!cmdline.empty()) argv.insert(argv.end(), {"-append", cmdline});
+    return run_process(argv);
+  }
+
+  std::optional<std::string> qemu_;
+};
+
+TEST_F(DrtestQemu, PassesEveryCaseQemuImplements) {
+  const ProcessResult run = boot(kDrtestQemuTcgCmdline);
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kQemuTcg));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(DrtestQemu, WithoutTheFlagFailsExactlyTheKnownToDifferCases) {
+  const ProcessResult run = boot("");
+  std::set<std::string> expected_failures, failures, passes;
+  for (const DrtestCase& test : drtest_cases())
+    if (!test.qemu_tcg_skip_reason.empty()) expected_failures.insert(test.name);
+  for (const DrtestOutcome& outcome : drtest_outcomes(run.stdout_text))
+    (outcome.verdict == "FAIL" ? failures : passes).insert(outcome.name);
+  EXPECT_EQ(failures, expected_failures) << run.stdout_text;
+  EXPECT_EQ(passes.size() + failures.size(), drtest_cases().size()) << run.stdout_text;
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestTestFailure)) << describe(run);
+}
+
+TEST_F(DrtestQemu, FilterRunsOnlyMatchingCases) {
+  const ProcessResult run = boot(std::string(kDrtestQemuTcgCmdline) + " filter=general_detect");
+  EXPECT_EQ(run.stdout_text,
+            "SKIP general_detect_faults_on_mov_to_dr: QEMU TCG does not implement general detect\n"
+            "SKIP general_detect_faults_on_mov_from_dr: QEMU TCG does not implement general "
+            "detect\n"
+            "summary: 0 passed, 0 failed, 2 skipped\n");
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+}  // namespace
+}  // namespace drvm::test

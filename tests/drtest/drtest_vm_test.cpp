@@ -1,0 +1,50 @@
+// drtest.elf under `drvm run` and `drvm run --exact`: every case passes, so the output is QEMU TCG's
+// (drtest_qemu_test.cpp) except for the known-to-differ cases, which drvm must get right too.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "drtest_expectations.hpp"
+#include "guest_images.hpp"
+#include "process.hpp"
+
+namespace drvm::test {
+namespace {
+
+class DrtestVm : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is missing or not usable";
+  }
+
+  static ProcessResult drvm_run(std::vector<std::string> options) {
+    std::vector<std::string> argv = {DRVM_BINARY, "run", guest_image_path("drtest"), "--timeout",
+                                     "10"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return run_process(argv, {.timeout = std::chrono::seconds(20)});
+  }
+};
+
+TEST_F(DrtestVm, PassesEveryCase) {
+  const ProcessResult run = drvm_run({});
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kExact));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
+}
+
+TEST_F(DrtestVm, PassesEveryCaseUnderExact) {
+  const ProcessResult run = drvm_run({"--exact"});
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kExact));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
+}
+
+// The flag only turns the known-to-differ cases into skips; everything else runs as before.
+TEST_F(DrtestVm, QemuTcgFlagGivesQemusOutput) {
+  const ProcessResult run = drvm_run({"--cmdline", kDrtestQemuTcgCmdline});
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kQemuTcg));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
+}
+
+}  // namespace
+}  // namespace drvm::test

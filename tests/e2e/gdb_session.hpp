@@ -1,0 +1,37 @@
+// Runs `drvm run IMAGE --gdb 0` and the real gdb against it (`gdb -nx -batch`), both bounded by
+// timeouts, and captures what each printed and how drvm ended.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace drvm::test {
+
+struct GdbScript {
+  std::string image = "gdbwork";            // build/guest/IMAGE.elf, also gdb's `file`
+  std::vector<std::string> drvm_args;       // after `run IMAGE --gdb 0`
+  std::vector<std::string> commands;        // gdb -ex commands after `target remote`
+  // Send SIGINT to gdb (a user's Ctrl-C) once the guest's serial output contains this text.
+  std::optional<std::string> interrupt_when_serial_has;
+  // Start gdb only once the guest's serial output contains this text (--gdb-no-wait).
+  std::optional<std::string> attach_when_serial_has;
+  std::chrono::seconds gdb_timeout{60};
+  std::chrono::seconds drvm_timeout{30};  // after gdb ended
+};
+
+struct GdbSessionResult {
+  std::string gdb_output;  // stdout and stderr of gdb
+  std::string serial;      // drvm's stdout
+  std::string drvm_log;    // drvm's stderr
+  std::optional<int> drvm_status;  // nothing when drvm had to be killed
+  bool gdb_timed_out = false;
+  bool interrupted = false;  // the SIGINT was sent
+  std::string describe() const;
+};
+
+bool gdb_available();
+GdbSessionResult run_gdb_session(const GdbScript& script);
+
+}  // namespace drvm::test

@@ -1,0 +1,1107 @@
+#include "vmm/debug/debug_controller.hpp"
+
+#include <sys/ioctl.h>
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "bpcore/manager.hpp"
+#include "vmm/debug/access_decoder.hpp"
+#include "vmm/debug/instruction_decoding.hpp"
+#include "vmm/debug/page_guard.hpp"
+#include "vmm/debug/site_scanner.hpp"
+#include "vmm/debug/trap_sites.hpp"
+#include "vmm/paging.hpp"
+#include "vmm/software_interrupts.hpp"
+
+namespace drvm::vmm::debug {
+namespace {
+
+constexpr std::uint64_t kRflagsTf = 1u << 8;
+constexpr std::uint64_t kRflagsRf = 1u << 16;
+constexpr std::uint8_t kVectorDb = 1;
+constexpr std::uint8_t kVectorBp = 3;
+constexpr std::uint8_t kVectorUd = 6;
+constexpr std::uint8_t kVectorGp = 13;
+constexpr std::uint64_t kNoAddress = std::numeric_limits<std::uint64_t>::max();
+constexpr unsigned kMaxInstruction = 15;
+// MOV DRs emulated back to back at one boundary before the guest runs again.
+constexpr unsigned kMaxEmulatedInARow = 64;
+
+struct SlotArm {
+  Engine engine = Engine::kNone;
+  int hw = -1;                   // DR index for kHardware
+  std::uint64_t gpa = 0;         // INT3 site, or the watched GPA (page engines)
+  PageAccess page_access = PageAccess::kReadWrite;
+};
+
+struct Counters {
+  std::atomic<std::uint64_t> debug_exits{0}, single_steps{0}, protected_accesses{0},
+      trap_exits{0}, dr_emulations{0}, host_hits{0}, guest_debug_exceptions{0},
+      untrapped_dr_changes{0}, rearms{0};
+};
+
+// Host hits collected under the lock and reported to the owners after it is released.
+struct Notifications {
+  std::array<HostHit, bp::kMaxSlots> hits{};
+  unsigned hit_count = 0;
+  bool stop = false;  // an overflow asked to stop
+  bool guest_delivered = false;
+  StopInfo stop_info;
+};
+
+}  // namespace
+
+const char* engine_name(Engine engine) {
+  switch (engine) {
+    case Engine::kNone:
+      return "none";
+    case Engine::kHardware:
+      return "hardware";
+    case Engine::kInt3:
+      return "int3";
+    case Engine::kReadOnlyPage:
+      return "read-only page";
+    case Engine::kUnmappedPage:
+      return "unmapped page";
+    case Engine::kSingleStep:
+      return "single-step";
+  }
+  return "?";
+}
+
+struct PerVcpu {
+  VcpuRunner* runner = nullptr;
+  unsigned index = 0;
+  std::atomic<std::thread::id> thread{};
+  std::atomic<bool> dirty{true};
+
+  // Armed state: written only on the vCPU's own thread (under the lock).
+  bool armed = false;
+  std::uint64_t armed_generation = 0;
+  std::uint64_t armed_cr3 = 0;
+  std::array<SlotArm, bp::kMaxSlots> slots{};
+  std::uint64_t page_slots = 0;  // slots served by a page engine
+  std::uint64_t exec_slots = 0;  // instruction breakpoints (any engine)
+  std::uint64_t data_slots = 0;  // data breakpoints (any engine)
+  kvm_guest_debug wanted{};      // control without SINGLESTEP
+  kvm_guest_debug applied{};
+  bool debug_applied = false;
+  std::uint8_t hw_suppressed = 0;  // hardware slots disabled for one step over them
+  kvm_debugregs loaded{};          // what KVM's own guest DRs hold (safety net)
+
+  // Instruction in flight.
+  bool completing = false;          // a matched protected access waits for its instruction
+  bool completion_entered = false;  // immediate_exit was set for it
+  std::uint64_t access_slots = 0;
+  std::optional<AccessInfo> first_access;
+  // drvm's own steps.
+  bool step_over = false;
+  std::uint64_t lifted_site = kNoAddress;
+  std::uint64_t open_page = kNoAddress;
+  bool debugger_step = false;
+  bool guest_tf = false;  // the guest's own TF was set when drvm started a step
+  bool step_decoded = false;
+  DecodedAccesses step_decode;
+  kvm_regs step_before{};
+  bool prime = true;  // --exact: decode the instruction at RIP before running
+  std::uint64_t skip_exec_at = kNoAddress;
+  bool cancel_stop = false;
+  Counters counters;
+};
+
+struct DebugController::State {
+  State(Machine& m, const ProbeResult& p, const DebugOptions& o)
+      : machine(m),
+        probe(p),
+        options(o),
+        manager(bp::ManagerConfig{static_cast<std::uint32_t>(m.vcpu_count()),
+                                  bp::SlotLayout::mixed(std::clamp<std::uint32_t>(
+                                      o.slots, bp::kX86HardwareSlots, bp::kMaxSlots))}),
+        sites(m.memory()),
+        pages(m.memory_map()) {}
+
+  Machine& machine;
+  const ProbeResult& probe;
+  DebugOptions options;
+  std::mutex mutex;
+  bp::BreakpointManager manager;
+  TrapSites sites;
+  PageGuard pages;
+  bool payload = false;
+  bool gd_trap = false;      // MOV DR exits through DR7.GD
+  bool sw_bp_exits = false;  // planted INT3 arrives as KVM_EXIT_DEBUG #BP (USE_SW_BP)
+  bool sync_sregs = false;   // KVM_CAP_SYNC_REGS: CR3 comes with every exit, no ioctl
+  std::unordered_map<bp::TargetId, HitCallback> hit_callbacks;
+  StopCallback stop_callback;
+  std::vector<std::unique_ptr<PerVcpu>> vcpus;
+  std::atomic<bool> warned_untrapped{false};
+  std::atomic<bool> warned_arm{false};
+  // Planted at the first entry, once the image is in memory (Machine::boot may come later).
+  std::vector<MovDrSite> mov_dr_sites;
+  std::atomic<bool> sites_planted{false};
+
+  void plant_mov_dr_sites() {
+    std::lock_guard lock(mutex);
+    if (sites_planted.load()) return;
+    for (const MovDrSite& site : mov_dr_sites) sites.add_mov_dr(site.gpa);
+    sites_planted.store(true);
+  }
+
+  // ---- helpers (called with the lock held unless noted) ----
+  PerVcpu& at(VcpuRunner& runner) { return *vcpus[runner.index()]; }
+  Vcpu& cpu(PerVcpu& s) { return s.runner->vcpu(); }
+
+  void warn(std::atomic<bool>& once, const std::string& text) {
+    if (options.log && !once.exchange(true)) fmt::print(options.log, "drvm: {}\n", text);
+  }
+
+  void mark_all_dirty() {
+    for (auto& s : vcpus) {
+      s->dirty.store(true, std::memory_order_release);
+      if (s->thread.load() != std::this_thread::get_id()) s->runner->kick();
+    }
+  }
+
+  std::optional<std::uint64_t> linear_to_gpa(const kvm_sregs& sregs, std::uint64_t linear,
+                                             std::uint32_t size = 1) {
+    const Translation t = translate(machine.memory(), PagingState::from(sregs), linear);
+    if (!t.ok() || !machine.memory().contains(t.gpa, size)) return std::nullopt;
+    return t.gpa;
+  }
+
+  // Guest bytes at RIP with drvm's traps replaced by the original bytes.
+  std::size_t fetch(const kvm_regs& regs, const kvm_sregs& sregs,
+                    std::array<std::uint8_t, kMaxInstruction>& out) {
+    const std::uint64_t linear = sregs.cs.base + regs.rip;
+    const PagingState paging = PagingState::from(sregs);
+    auto span = std::as_writable_bytes(std::span(out));
+    const VirtualAccess got = read_virtual(machine.memory(), paging, linear, span);
+    for (std::size_t i = 0; i < got.transferred;) {
+      const Translation t = translate(machine.memory(), paging, linear + i);
+      const std::size_t in_page =
+          std::min<std::size_t>(got.transferred - i, 4096 - ((linear + i) & 4095));
+      if (t.ok()) sites.overlay_originals(t.gpa, std::span(out).subspan(i, in_page));
+      i += in_page;
+    }
+    return got.transferred;
+  }
+
+  std::size_t read_physical(std::uint64_t gpa, std::span<std::uint8_t> out) {
+    if (!machine.memory().read(gpa, std::as_writable_bytes(out))) return 0;
+    sites.overlay_originals(gpa, out);
+    return out.size();
+  }
+
+  // ---- arming ----
+  void disarm(PerVcpu& s) {
+    for (unsigned i = 0; i < bp::kMaxSlots; ++i) {
+      SlotArm& arm = s.slots[i];
+      if (arm.engine == Engine::kInt3) sites.remove_breakpoint(arm.gpa);
+      if (arm.engine == Engine::kReadOnlyPage || arm.engine == Engine::kUnmappedPage) {
+        pages.remove(PageGuard::page_of(arm.gpa), arm.page_access);
+      }
+      arm = SlotArm{};
+    }
+    s.page_slots = s.exec_slots = s.data_slots = 0;
+  }
+
+  void rearm(PerVcpu& s, bool force) {
+    s.dirty.store(false, std::memory_order_release);
+    const bp::EffectiveSet& eff = manager.schedule(s.index);
+    const kvm_sregs sregs = cpu(s).sregs();
+    if (s.armed && !force && eff.generation == s.armed_generation && sregs.cr3 == s.armed_cr3) {
+      return;
+    }
+    disarm(s);
+    kvm_guest_debug wanted{};
+    wanted.control = KVM_GUESTDBG_ENABLE;
+    unsigned hw_used = 0;
+    for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
+      const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
+      const bp::BpAttr& attr = eff.slot_attr[slot];
+      SlotArm& arm = s.slots[slot];
+      const bool exec = attr.type == bp::BpType::kExecute;
+      (exec ? s.exec_slots : s.data_slots) |= std::uint64_t{1} << slot;
+      if (options.exact) {
+        arm.engine = Engine::kSingleStep;
+        continue;
+      }
+      const bool hw_ok = exec ? probe.hw_insn_bp.yes()
+                              : (attr.type == bp::BpType::kWrite ? probe.hw_data_bp_write.yes()
+                                                                 : probe.hw_data_bp_rw.yes());
+      if (hw_ok && hw_used < bp::kX86HardwareSlots) {
+        arm.engine = Engine::kHardware;
+        arm.hw = static_cast<int>(hw_used);
+        wanted.arch.debugreg[hw_used] = attr.addr;
+        wanted.arch.debugreg[7] |= bp::encode_dr7_slot(hw_used, attr);
+        ++hw_used;
+        continue;
+      }
+      const auto gpa = linear_to_gpa(sregs, attr.addr, attr.len);
+      if (!gpa) continue;  // not mapped now: re-tried at the next CR3 change or event change
+      arm.gpa = *gpa;
+      if (exec) {
+        if (sites.add_breakpoint(*gpa)) arm.engine = Engine::kInt3;
+        continue;
+      }
+      const bool write_only = attr.type == bp::BpType::kWrite && probe.readonly_mem.yes();
+      arm.engine = write_only ? Engine::kReadOnlyPage : Engine::kUnmappedPage;
+      arm.page_access = write_only ? PageAccess::kReadOnly : PageAccess::kUnmapped;
+      pages.add(PageGuard::page_of(*gpa), arm.page_access);
+      s.page_slots |= std::uint64_t{1} << slot;
+    }
+    if (hw_used) wanted.control |= KVM_GUESTDBG_USE_HW_BP;
+    if (gd_trap) {
+      wanted.control |= KVM_GUESTDBG_USE_HW_BP;
+      wanted.arch.debugreg[7] |= bp::dr7::kGd;
+    }
+    if (sw_bp_exits && !sites.empty()) wanted.control |= KVM_GUESTDBG_USE_SW_BP;
+    s.wanted = wanted;
+    s.armed = true;
+    s.armed_generation = eff.generation;
+    s.armed_cr3 = sregs.cr3;
+    s.counters.rearms.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  bool stepping(const PerVcpu& s) const {
+    return options.exact || s.step_over || s.debugger_step || s.open_page != kNoAddress;
+  }
+
+  void apply_guest_debug(PerVcpu& s) {
+    kvm_guest_debug debug = s.wanted;
+    for (unsigned n = 0; n < bp::kX86HardwareSlots; ++n) {
+      if (s.hw_suppressed & (1u << n)) debug.arch.debugreg[7] &= ~bp::dr7::slot_mask(n);
+    }
+    if (stepping(s)) debug.control |= KVM_GUESTDBG_SINGLESTEP;
+    if (debug.control == KVM_GUESTDBG_ENABLE) debug.control = 0;  // nothing to do: plain run
+    if (s.debug_applied && std::memcmp(&debug, &s.applied, sizeof debug) == 0) return;
+    cpu(s).set_guest_debug(debug);
+    s.applied = debug;
+    s.debug_applied = true;
+  }
+
+  // ---- injection ----
+  void inject(PerVcpu& s, std::uint8_t vector, std::optional<std::uint32_t> error_code,
+              std::optional<std::uint64_t> dr6 = std::nullopt) {
+    Vcpu& vcpu = cpu(s);
+    if (dr6) {
+      // The guest reads DR6 through drvm; KVM's copy is kept equal for code drvm never saw.
+      s.loaded.dr6 = *dr6;
+      vcpu.set_debugregs(s.loaded);
+      s.counters.guest_debug_exceptions.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (deliver_in_software(s, vector, error_code)) return;
+    kvm_vcpu_events events = vcpu.events();
+    events.exception.nr = vector;
+    events.exception.has_error_code = error_code.has_value();
+    events.exception.error_code = error_code.value_or(0);
+    events.flags = 0;
+    if (payload) {
+      events.exception.injected = 0;
+      events.exception.pending = 1;
+      events.exception_has_payload = dr6.has_value();
+      events.exception_payload = dr6 ? (*dr6 & bp::dr6::kWritable) : 0;
+      events.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
+    } else {
+      events.exception.injected = 1;
+      events.exception.pending = 0;
+    }
+    vcpu.set_events(events);
+    s.prime = false;  // --exact: the handler's entry is decoded after the injection
+    s.step_decoded = false;
+  }
+
+  // KVM cannot push an exception frame onto a page drvm protects (its delivery does not exit to
+  // userspace: the guest would triple-fault). When the frame lands on such a page, drvm delivers
+  // the exception itself, as the processor does for a 64-bit interrupt or trap gate without a
+  // privilege change or IST (SDM Vol. 3, 6.14); other cases go to KVM.
+  // --exact delivers every exception it can itself too: KVM's own delivery clears the trap flag
+  // its single-stepping relies on, so the handler would run unchecked up to its IRET.
+  bool deliver_in_software(PerVcpu& s, std::uint8_t vector,
+                           std::optional<std::uint32_t> error_code) {
+    Vcpu& vcpu = cpu(s);
+    kvm_regs regs = vcpu.regs();
+    kvm_sregs sregs = vcpu.sregs();
+    if (!in_64bit_mode(sregs)) return false;
+    const std::uint64_t frame_top = regs.rsp & ~std::uint64_t{15};
+    const std::uint64_t frame = frame_top - (error_code ? 48 : 40);
+    bool guarded = false;
+    for (std::uint64_t linear : {frame, frame_top - 1}) {
+      const auto gpa = linear_to_gpa(sregs, linear);
+      guarded = guarded || (gpa && pages.guarded(PageGuard::page_of(*gpa)));
+    }
+    if (!guarded && !options.exact) return false;
+    std::array<std::byte, 16> gate{};
+    const PagingState paging = PagingState::from(sregs);
+    if (std::uint64_t{vector} * 16 + 15 > sregs.idt.limit ||
+        !read_virtual(machine.memory(), paging, sregs.idt.base + vector * 16u, gate).ok()) {
+      return false;
+    }
+    std::uint64_t low = 0, high = 0;
+    std::memcpy(&low, gate.data(), 8);
+    std::memcpy(&high, gate.data() + 8, 8);
+    const unsigned ist = (low >> 32) & 7;
+    const unsigned type = (low >> 40) & 0xf;
+    const bool present = (low >> 47) & 1;
+    const std::uint16_t selector = static_cast<std::uint16_t>(low >> 16);
+    if (!present || ist != 0 || (type != 0xe && type != 0xf) || (selector & 3) != 0 ||
+        sregs.cs.dpl != 0) {
+      return false;
+    }
+    std::array<std::uint64_t, 6> words{};
+    unsigned n = 0;
+    if (error_code) words[n++] = *error_code;
+    words[n++] = regs.rip;
+    words[n++] = sregs.cs.selector;
+    words[n++] = regs.rflags;
+    words[n++] = regs.rsp;
+    words[n++] = sregs.ss.selector;
+    if (!write_virtual(machine.memory(), paging, frame, std::as_bytes(std::span(words.data(), n)))
+             .ok()) {
+      return false;
+    }
+    regs.rsp = frame;
+    regs.rip = (low & 0xffff) | ((low >> 32) & 0xffff0000) | (high << 32);
+    regs.rflags &= ~(kRflagsTf | kRflagsRf | (1u << 14) /*NT*/);
+    if (type == 0xe) regs.rflags &= ~std::uint64_t{1u << 9};  // interrupt gate: IF = 0
+    vcpu.set_regs(regs);
+    s.prime = false;
+    s.step_decoded = false;
+    s.debug_applied = false;  // KVM re-arms its single-step at the new RIP
+    if (options.exact) s.prime = true;
+    return true;
+  }
+
+  // ---- dispatch ----
+  void route(PerVcpu& s, const bp::DispatchResult& out, std::uint64_t rip, StopKind kind,
+             const std::optional<AccessInfo>& access, Notifications& n) {
+    for (unsigned i = 0; i < out.fired_count; ++i) {
+      const bp::FiredEvent& fired = out.fired[i];
+      HostHit& hit = n.hits[n.hit_count++];
+      hit = HostHit{s.index, fired.event, fired.owner, rip, access, 0, fired.overflow};
+      if (auto reading = manager.read(fired.event)) hit.count = reading.value().value;
+      if (fired.action == bp::HitAction::kStop && fired.overflow && !n.stop) {
+        n.stop = true;
+        n.stop_info = StopInfo{kind, rip, fired.event, fired.owner, access};
+      }
+    }
+    s.counters.host_hits.fetch_add(out.fired_count, std::memory_order_relaxed);
+    if (out.deliver_to_guest) {
+      inject(s, kVectorDb, std::nullopt, out.guest_dr6);
+      n.guest_delivered = true;
+    }
+  }
+
+  // Calls the owners' callbacks without the lock; returns whether the vCPU must stop.
+  bool notify(Notifications& n) {
+    bool stop = n.stop;
+    for (unsigned i = 0; i < n.hit_count; ++i) {
+      HitCallback callback;
+      {
+        std::lock_guard lock(mutex);
+        auto it = hit_callbacks.find(n.hits[i].owner);
+        if (it != hit_callbacks.end()) callback = it->second;
+      }
+      if (callback && callback(n.hits[i]) && !stop) {
+        stop = true;
+        const HostHit& hit = n.hits[i];
+        n.stop_info = StopInfo{hit.access ? StopKind::kWatchpoint : StopKind::kBreakpoint,
+                               hit.rip, hit.event, hit.owner, hit.access};
+      }
+    }
+    return stop;
+  }
+
+  // Parks the vCPU and tells the stop callback (no lock held).
+  ExitAction stop_vcpu(PerVcpu& s, const StopInfo& info) {
+    StopCallback callback;
+    {
+      std::lock_guard lock(mutex);
+      callback = stop_callback;
+      s.cancel_stop = false;
+    }
+    if (callback) callback(s.index, info);
+    std::lock_guard lock(mutex);
+    if (s.cancel_stop) {
+      s.cancel_stop = false;
+      return ExitAction::kResume;
+    }
+    return ExitAction::kPause;
+  }
+
+  // ---- MOV DR emulation ----
+  // Emulates the MOV DR `move` at RIP. Returns false when an exception was injected instead.
+  bool emulate_mov_dr(PerVcpu& s, kvm_regs& regs, const kvm_sregs& sregs,
+                      const DecodedMove& move) {
+    s.counters.dr_emulations.fetch_add(1, std::memory_order_relaxed);
+    const bp::CpuMode mode = cpu_mode(sregs);
+    bp::GuestDrFile& file = manager.guest(s.index);
+    bp::DrAccessResult result;
+    if (move.kind == ControlMove::kToDr) {
+      std::uint64_t value = gpr(regs, move.gpr);
+      if (!mode.long_mode) value &= 0xffffffffu;
+      result = file.mov_to_dr(move.special, value, mode);
+      s.dirty.store(true, std::memory_order_release);
+    } else {
+      result = file.mov_from_dr(move.special, mode);
+    }
+    switch (result.action) {
+      case bp::DrAccessResult::Action::kOk:
+        if (move.kind == ControlMove::kFromDr) {
+          gpr(regs, move.gpr) = mode.long_mode ? result.value : (result.value & 0xffffffffu);
+        }
+        regs.rip += move.length;
+        regs.rflags &= ~kRflagsRf;
+        cpu(s).set_regs(regs);
+        if (result.arm_error) {
+          warn(warned_arm,
+               fmt::format("vCPU {}: the guest's breakpoint could not be armed at RIP {:#x}: {}; "
+                           "host events hold the slots (raise --slots)",
+                           s.index, regs.rip - move.length, bp::error_message(*result.arm_error)));
+        }
+        return true;
+      case bp::DrAccessResult::Action::kInjectUd:
+        inject(s, kVectorUd, std::nullopt);
+        return false;
+      case bp::DrAccessResult::Action::kInjectGp:
+        inject(s, kVectorGp, 0);
+        return false;
+      case bp::DrAccessResult::Action::kInjectDb:
+        inject(s, kVectorDb, std::nullopt, result.dr6);
+        return false;
+    }
+    return false;
+  }
+
+  // The guest's TF single-step after an instruction drvm completed itself (emulated MOV DR).
+  void guest_single_step_trap(PerVcpu& s, Notifications& n, std::uint64_t rip) {
+    bp::DispatchResult out;
+    manager.dispatch(s.index, bp::DbHit{0, bp::dr6::kBs}, out);
+    route(s, out, rip, StopKind::kStep, std::nullopt, n);
+  }
+
+  // ---- safety net ----
+  void check_untrapped(PerVcpu& s) {
+    const kvm_debugregs now = cpu(s).debugregs();
+    const bool address_or_control =
+        std::memcmp(now.db, s.loaded.db, sizeof now.db) != 0 || now.dr7 != s.loaded.dr7;
+    if (!address_or_control && now.dr6 == s.loaded.dr6) return;
+    bp::GuestDebugRegs regs = manager.guest(s.index).values();
+    if (address_or_control) {
+      s.counters.untrapped_dr_changes.fetch_add(1, std::memory_order_relaxed);
+      warn(warned_untrapped,
+           fmt::format("vCPU {}: the guest changed its debug registers without drvm seeing the "
+                       "MOV DR (noticed at RIP {:#x}); imported them. Use --exact for code that "
+                       "is not in the image's executable segments",
+                       s.index, cpu(s).regs().rip));
+      for (unsigned i = 0; i < 4; ++i) regs.dr[i] = now.db[i];
+      regs.dr7 = now.dr7;
+    }
+    regs.dr6 = now.dr6;  // KVM delivered a #DB itself (the guest's own TF step)
+    (void)manager.guest(s.index).load(regs);
+    s.loaded.dr6 = now.dr6;
+    if (address_or_control) cpu(s).set_debugregs(s.loaded);
+    s.dirty.store(true, std::memory_order_release);
+  }
+
+  // ---- data accesses ----
+  void match_access(PerVcpu& s, const AccessInfo& access, std::uint64_t candidates) {
+    const bp::EffectiveSet& eff = manager.effective(s.index);
+    for (std::uint64_t m = candidates; m; m &= m - 1) {
+      const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
+      if (bp::matches(eff.slot_attr[slot], access.linear, access.size, access.type)) {
+        s.access_slots |= std::uint64_t{1} << slot;
+        if (!s.first_access) s.first_access = access;
+      }
+    }
+  }
+
+  // A protected page was accessed at `gpa`: which watches of this vCPU does it touch?
+  void match_physical(PerVcpu& s, std::uint64_t gpa, std::uint32_t size, bp::Access type,
+                      std::optional<std::uint64_t> old_value,
+                      std::optional<std::uint64_t> new_value) {
+    const bp::EffectiveSet& eff = manager.effective(s.index);
+    const std::uint64_t page = PageGuard::page_of(gpa);
+    for (std::uint64_t m = s.page_slots; m; m &= m - 1) {
+      const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
+      if (PageGuard::page_of(s.slots[slot].gpa) != page) continue;
+      const std::uint64_t linear = (eff.slot_attr[slot].addr & ~std::uint64_t{4095}) + (gpa - page);
+      if (bp::matches(eff.slot_attr[slot], linear, size, type)) {
+        s.access_slots |= std::uint64_t{1} << slot;
+        if (!s.first_access) s.first_access = AccessInfo{type, linear, size, old_value, new_value};
+      }
+    }
+  }
+
+  // The instruction that made the collected accesses completed: report them (trap-like), with the
+  // guest's own single-step when drvm's step swallowed it.
+  void finish_instruction(PerVcpu& s, const kvm_regs& regs, bool guest_step, Notifications& n) {
+    const std::uint64_t hit = s.access_slots;
+    if (hit == 0 && !guest_step) return;
+    bp::DispatchResult out;
+    manager.dispatch(s.index, bp::DbHit{hit, guest_step ? bp::dr6::kBs : 0}, out);
+    route(s, out, regs.rip, hit ? StopKind::kWatchpoint : StopKind::kStep, s.first_access, n);
+    s.access_slots = 0;
+    s.first_access.reset();
+  }
+
+  // ---- instruction boundaries ----
+  // Instruction breakpoints at `linear` before the instruction runs (fault-like). Honours RF.
+  void check_exec(PerVcpu& s, std::uint64_t linear, const kvm_regs& regs, Notifications& n) {
+    if (s.skip_exec_at == linear || (regs.rflags & kRflagsRf)) return;
+    const bp::EffectiveSet& eff = manager.effective(s.index);
+    std::uint64_t hit = 0;
+    for (std::uint64_t m = s.exec_slots; m; m &= m - 1) {
+      const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
+      if (eff.slot_attr[slot].addr == linear) hit |= std::uint64_t{1} << slot;
+    }
+    if (!hit) return;
+    bp::DispatchResult out;
+    manager.dispatch(s.index, bp::DbHit{hit, 0}, out);
+    route(s, out, regs.rip, StopKind::kBreakpoint, std::nullopt, n);
+    if (!n.guest_delivered) s.skip_exec_at = linear;  // the host let it run: report it once
+  }
+
+  // Starts one drvm step of the instruction at RIP (step over a trap, a debugger step, or an
+  // instruction fetched from an unmapped page). Decodes its accesses when its page must be opened.
+  void begin_step(PerVcpu& s, const kvm_regs& regs, const kvm_sregs& sregs) {
+    s.guest_tf = (regs.rflags & kRflagsTf) != 0;
+    s.step_before = regs;
+    s.step_decoded = false;
+    s.counters.single_steps.fetch_add(1, std::memory_order_relaxed);
+    const auto gpa = linear_to_gpa(sregs, sregs.cs.base + regs.rip);
+    if (!gpa) return;
+    const std::uint64_t page = PageGuard::page_of(*gpa);
+    if (pages.wanted(page) != PageAccess::kUnmapped && !options.exact) return;
+    if (!options.exact) {
+      pages.open_temporarily(page);
+      s.open_page = page;
+    }
+    std::array<std::uint8_t, kMaxInstruction> bytes{};
+    const std::size_t size = fetch(regs, sregs, bytes);
+    s.step_decode = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
+    s.step_decoded = s.step_decode.valid();
+  }
+
+  // A drvm step finished (the instruction retired or faulted).
+  void end_step(PerVcpu& s, const kvm_regs& after) {
+    if (s.lifted_site != kNoAddress) {
+      sites.replant(s.lifted_site);
+      s.lifted_site = kNoAddress;
+    }
+    if (s.open_page != kNoAddress) {
+      pages.close_again(s.open_page);
+      s.open_page = kNoAddress;
+    }
+    s.hw_suppressed = 0;
+    s.step_over = false;
+    if (s.step_decoded && s.step_decode.retired(s.step_before, after)) {
+      std::array<MemoryAccess, DecodedAccesses::kMax> accesses{};
+      const std::size_t count = s.step_decode.resolve(s.step_before, after, accesses);
+      for (std::size_t i = 0; i < count; ++i) {
+        match_access(s, AccessInfo{accesses[i].type, accesses[i].linear, accesses[i].size, {}, {}},
+                     s.data_slots);
+      }
+    }
+    s.step_decoded = false;
+    if (after.rip != s.step_before.rip) s.skip_exec_at = kNoAddress;
+  }
+
+  // The vCPU is at an instruction boundary drvm intercepted (trap site, hardware instruction
+  // breakpoint, --exact step): report instruction breakpoints, emulate MOV DR, or set up the step
+  // that runs the instruction. Called without the lock.
+  ExitAction boundary(PerVcpu& s, bool at_trap_site) {
+    for (unsigned emulated = 0; emulated < kMaxEmulatedInARow; ++emulated) {
+      Notifications n;
+      kvm_regs regs = cpu(s).regs();
+      const kvm_sregs sregs = cpu(s).sregs();
+      const std::uint64_t linear = sregs.cs.base + regs.rip;
+      {
+        std::lock_guard lock(mutex);
+        if (s.skip_exec_at != linear) s.skip_exec_at = kNoAddress;
+        check_exec(s, linear, regs, n);
+      }
+      if (notify(n)) {
+        s.skip_exec_at = linear;
+        return stop_vcpu(s, n.stop_info);
+      }
+      if (n.guest_delivered) return ExitAction::kResume;  // the #DB comes before the instruction
+
+      std::lock_guard lock(mutex);
+      std::array<std::uint8_t, kMaxInstruction> bytes{};
+      const std::size_t size = fetch(regs, sregs, bytes);
+      const auto move = decode_control_move(bytes.data(), size, in_64bit_mode(sregs));
+      const auto gpa = linear_to_gpa(sregs, linear);
+      const TrapSites::Site* site = gpa ? sites.find(*gpa) : nullptr;
+      const bool trapped_move = move && move->kind != ControlMove::kToCr &&
+                                (options.exact || gd_trap || (site && site->mov_dr));
+      if (trapped_move) {
+        if (std::getenv("DRVM_DEBUG_TRACE")) fmt::print(stderr, "TRACE mov rip={:#x} kind={} dr={} gpr={} val={:#x} rf={}\n", regs.rip, (int)move->kind, move->special, move->gpr, gpr(regs, move->gpr), (regs.rflags>>16)&1);
+        if (!emulate_mov_dr(s, regs, sregs, *move)) return ExitAction::kResume;
+        s.skip_exec_at = kNoAddress;
+        if (regs.rflags & kRflagsTf) {
+          Notifications step_n;
+          guest_single_step_trap(s, step_n, regs.rip);
+          return ExitAction::kResume;
+        }
+        if (s.debugger_step) {
+          s.debugger_step = false;
+          mutex.unlock();
+          const ExitAction action = stop_vcpu(s, StopInfo{StopKind::kStep, regs.rip, {}, 0, {}});
+          mutex.lock();
+          return action;
+        }
+        if (options.exact) continue;  // the next instruction is a new boundary
+        return ExitAction::kResume;
+      }
+      // Run the instruction with one step: lift our trap under it for that step.
+      if (site && at_trap_site) {
+        sites.lift(*gpa);
+        s.lifted_site = *gpa;
+      }
+      for (std::uint64_t m = s.exec_slots; m; m &= m - 1) {
+        const SlotArm& arm = s.slots[static_cast<unsigned>(std::countr_zero(m))];
+        if (arm.engine == Engine::kHardware &&
+            manager.effective(s.index).slot_attr[std::countr_zero(m)].addr == linear) {
+          s.hw_suppressed |= static_cast<std::uint8_t>(1u << arm.hw);
+        }
+      }
+      s.step_over = true;
+      begin_step(s, regs, sregs);
+      return ExitAction::kResume;
+    }
+    return ExitAction::kResume;
+  }
+
+  ExitAction handle_step_exit(PerVcpu& s) {
+    Notifications n;
+    const kvm_regs after = cpu(s).regs();
+    bool debugger_step = false;
+    {
+      std::lock_guard lock(mutex);
+      end_step(s, after);
+      s.completing = false;
+      finish_instruction(s, after, s.guest_tf, n);
+      s.guest_tf = false;
+      debugger_step = s.debugger_step;
+      s.debugger_step = false;
+    }
+    if (notify(n)) return stop_vcpu(s, n.stop_info);
+    if (debugger_step) return stop_vcpu(s, StopInfo{StopKind::kStep, after.rip, {}, 0, {}});
+    if (options.exact && !n.guest_delivered) return boundary(s, false);
+    return ExitAction::kResume;
+  }
+
+  std::optional<ExitAction> handle_mmio(PerVcpu& s, kvm_run& run) {
+    const std::uint64_t gpa = run.mmio.phys_addr;
+    const std::uint32_t len = std::min<std::uint32_t>(run.mmio.len, sizeof run.mmio.data);
+    std::byte* host = machine.memory().host(gpa, len);
+    if (host == nullptr) return std::nullopt;  // a device, not RAM
+    // RAM that exits is a page drvm protects (or one whose memslot is being rebuilt): complete the
+    // access against RAM, then see whether it touched a watch.
+    std::lock_guard lock(mutex);
+    s.counters.protected_accesses.fetch_add(1, std::memory_order_relaxed);
+    std::uint64_t old_value = 0, new_value = 0;
+    std::memcpy(&old_value, host, len);
+    if (run.mmio.is_write) {
+      std::memcpy(host, run.mmio.data, len);
+      std::memcpy(&new_value, run.mmio.data, len);
+    } else {
+      std::memcpy(run.mmio.data, host, len);
+    }
+    const std::uint64_t before = s.access_slots;
+    if (run.mmio.is_write) {
+      match_physical(s, gpa, len, bp::Access::kWrite, old_value, new_value);
+    } else {
+      match_physical(s, gpa, len, bp::Access::kRead, std::nullopt, std::nullopt);
+    }
+    if (s.access_slots != before || s.completing) {
+      // Trap-like: let KVM finish the instruction (immediate_exit), then report.
+      s.completing = true;
+      s.completion_entered = false;
+    }
+    return ExitAction::kResume;
+  }
+
+  ExitAction finish_completion(PerVcpu& s) {
+    Notifications n;
+    kvm_regs regs = cpu(s).regs();
+    {
+      std::lock_guard lock(mutex);
+      s.completing = false;
+      finish_instruction(s, regs, false, n);
+    }
+    if (notify(n)) return stop_vcpu(s, n.stop_info);
+    return ExitAction::kResume;
+  }
+
+  std::optional<ExitAction> handle_emulation_failure(PerVcpu& s) {
+    const kvm_regs regs = cpu(s).regs();
+    const kvm_sregs sregs = cpu(s).sregs();
+    bool at_site = false;
+    {
+      std::lock_guard lock(mutex);
+      const auto gpa = linear_to_gpa(sregs, sregs.cs.base + regs.rip);
+      if (!gpa) return std::nullopt;
+      const TrapSites::Site* site = sites.find(*gpa);
+      at_site = site && !site->lifted;
+      const bool unmapped_page = pages.wanted(PageGuard::page_of(*gpa)) == PageAccess::kUnmapped;
+      // Anything else (an INT3 drvm did not plant: #BP for the guest) takes the default path.
+      if (!at_site && !unmapped_page) return std::nullopt;
+      s.counters.trap_exits.fetch_add(1, std::memory_order_relaxed);
+      check_cr3(s, sregs);
+    }
+    if (!options.exact) check_untrapped_locked(s);
+    return boundary(s, at_site);
+  }
+
+  void check_untrapped_locked(PerVcpu& s) {
+    std::lock_guard lock(mutex);
+    check_untrapped(s);
+  }
+
+  void check_cr3(PerVcpu& s, const kvm_sregs& sregs) {
+    if (s.armed && sregs.cr3 != s.armed_cr3 && (s.page_slots || s.exec_slots)) {
+      s.dirty.store(true, std::memory_order_release);
+    }
+  }
+
+  std::optional<ExitAction> handle_debug_exit(PerVcpu& s, kvm_run& run) {
+    s.counters.debug_exits.fetch_add(1, std::memory_order_relaxed);
+    const auto& arch = run.debug.arch;
+    if (arch.exception == kVectorBp) {
+      // USE_SW_BP: a planted INT3 (like the emulation failure), or the guest's own.
+      const kvm_regs regs = cpu(s).regs();
+      const kvm_sregs sregs = cpu(s).sregs();
+      bool planted = false;
+      {
+        std::lock_guard lock(mutex);
+        const auto gpa = linear_to_gpa(sregs, sregs.cs.base + regs.rip);
+        planted = gpa && sites.find(*gpa) && !sites.find(*gpa)->lifted;
+      }
+      if (!planted) {
+        deliver_software_interrupt(cpu(s), machine.memory());
+        return ExitAction::kResume;
+      }
+      s.counters.trap_exits.fetch_add(1, std::memory_order_relaxed);
+      return boundary(s, true);
+    }
+    if (arch.dr6 & bp::dr6::kBd) return boundary(s, false);  // MOV DR under DR7.GD
+    const std::uint64_t hw_hits = arch.dr6 & bp::dr6::kTrapBits & ~std::uint64_t{s.hw_suppressed};
+    if (hw_hits) {
+      // Hardware slots: map DR numbers to effective slots; instruction ones are fault-like.
+      std::uint64_t data_hit = 0;
+      bool exec_hit = false;
+      {
+        std::lock_guard lock(mutex);
+        for (unsigned slot = 0; slot < bp::kMaxSlots; ++slot) {
+          const SlotArm& arm = s.slots[slot];
+          if (arm.engine != Engine::kHardware || !(hw_hits & (1u << arm.hw))) continue;
+          if (s.exec_slots & (std::uint64_t{1} << slot)) {
+            exec_hit = true;
+          } else {
+            data_hit |= std::uint64_t{1} << slot;
+          }
+        }
+        s.access_slots |= data_hit;
+      }
+      if (data_hit) {
+        const ExitAction action = finish_completion(s);
+        if (action == ExitAction::kPause || !exec_hit) return action;
+      }
+      if (exec_hit) return boundary(s, false);
+    }
+    if ((arch.dr6 & bp::dr6::kBs) && stepping(s)) return handle_step_exit(s);
+    return std::nullopt;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+DebugController::DebugController(Machine& machine, const ProbeResult& probe,
+                                 const DebugOptions& options, const BootImage* image)
+    : state_(std::make_unique<State>(machine, probe, options)) {
+  State& st = *state_;
+  for (std::size_t i = 0; i < machine.vcpu_count(); ++i) {
+    auto s = std::make_unique<PerVcpu>();
+    s->runner = &machine.vcpu(i);
+    s->index = static_cast<unsigned>(i);
+    s->loaded = s->runner->vcpu().debugregs();
+    st.vcpus.push_back(std::move(s));
+  }
+  if (probe.db_injection_payload.yes()) {
+    kvm_enable_cap enable{};
+    enable.cap = KVM_CAP_EXCEPTION_PAYLOAD;
+    enable.args[0] = 1;
+    st.payload = ::ioctl(machine.vm().fd(), KVM_ENABLE_CAP, &enable) == 0;
+  }
+  st.gd_trap = !options.exact && probe.gd_exit.yes();
+  st.sw_bp_exits = probe.sw_bp_debug_exit.yes();
+  st.sync_sregs = (machine.system().check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_SREGS) != 0;
+  if (!options.exact && !st.gd_trap && image != nullptr) st.mov_dr_sites = scan_mov_dr_sites(*image);
+  machine.set_interceptor(this);
+}
+
+DebugController::~DebugController() {
+  if (state_->machine.interceptor() == this) state_->machine.set_interceptor(nullptr);
+}
+
+bp::Result<bp::EventId> DebugController::create_event(const bp::EventSpec& spec) {
+  if (spec.binding.target == bp::kGuestTarget) return bp::Error::kBadVcpu;
+  std::lock_guard lock(state_->mutex);
+  auto result = state_->manager.create(spec);
+  if (result) state_->mark_all_dirty();
+  return result;
+}
+
+bp::Result<void> DebugController::destroy_event(bp::EventId id) {
+  std::lock_guard lock(state_->mutex);
+  const bp::EventSpec* spec = state_->manager.spec(id);
+  if (spec && spec->binding.target == bp::kGuestTarget) return bp::Error::kUnknownEvent;
+  auto result = state_->manager.destroy(id);
+  if (result) state_->mark_all_dirty();
+  return result;
+}
+
+bp::Result<void> DebugController::enable_event(bp::EventId id) {
+  std::lock_guard lock(state_->mutex);
+  auto result = state_->manager.enable(id);
+  if (result) state_->mark_all_dirty();
+  return result;
+}
+
+bp::Result<void> DebugController::disable_event(bp::EventId id) {
+  std::lock_guard lock(state_->mutex);
+  auto result = state_->manager.disable(id);
+  if (result) state_->mark_all_dirty();
+  return result;
+}
+
+bp::Result<void> DebugController::modify_event(bp::EventId id, const bp::BpAttr& attr) {
+  std::lock_guard lock(state_->mutex);
+  auto result = state_->manager.modify(id, attr);
+  if (result) state_->mark_all_dirty();
+  return result;
+}
+
+bp::Result<bp::EventReading> DebugController::read_event(bp::EventId id) {
+  std::lock_guard lock(state_->mutex);
+  return state_->manager.read(id);
+}
+
+bp::Result<bp::EventState> DebugController::event_state(bp::EventId id) {
+  std::lock_guard lock(state_->mutex);
+  return state_->manager.state(id);
+}
+
+Engine DebugController::engine_of(unsigned vcpu, bp::EventId id) {
+  std::lock_guard lock(state_->mutex);
+  if (vcpu >= state_->vcpus.size()) return Engine::kNone;
+  const PerVcpu& s = *state_->vcpus[vcpu];
+  const bp::EffectiveSet& eff = state_->manager.effective(vcpu);
+  for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
+    const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
+    if (eff.slot_event[slot] == id) return s.slots[slot].engine;
+  }
+  return Engine::kNone;
+}
+
+void DebugController::set_hit_callback(bp::TargetId owner, HitCallback callback) {
+  std::lock_guard lock(state_->mutex);
+  if (callback) {
+    state_->hit_callbacks[owner] = std::move(callback);
+  } else {
+    state_->hit_callbacks.erase(owner);
+  }
+}
+
+void DebugController::set_stop_callback(StopCallback callback) {
+  std::lock_guard lock(state_->mutex);
+  state_->stop_callback = std::move(callback);
+}
+
+void DebugController::resume(unsigned vcpu) {
+  PerVcpu& s = *state_->vcpus.at(vcpu);
+  if (s.thread.load() == std::this_thread::get_id()) {
+    // From a stop callback on the vCPU's own thread: do not park at all.
+    std::lock_guard lock(state_->mutex);
+    s.cancel_stop = true;
+    return;
+  }
+  // A stop returns kPause after its callback: wait until the vCPU is really parked, so this
+  // resume cannot be lost. The debugger may have changed RIP: --exact decodes again.
+  s.runner->pause();
+  {
+    std::lock_guard lock(state_->mutex);
+    if (!s.debugger_step) s.prime = true;
+  }
+  s.runner->resume();
+}
+
+void DebugController::single_step(unsigned vcpu) {
+  State& st = *state_;
+  PerVcpu& s = *st.vcpus.at(vcpu);
+  const bool own_thread = s.thread.load() == std::this_thread::get_id();
+  if (!own_thread) s.runner->pause();
+  {
+    std::lock_guard lock(st.mutex);
+    const kvm_regs regs = s.runner->vcpu().regs();
+    const kvm_sregs sregs = s.runner->vcpu().sregs();
+    s.debugger_step = true;
+    s.prime = false;
+    // The instruction at RIP runs even when a breakpoint is there.
+    s.skip_exec_at = sregs.cs.base + regs.rip;
+    st.begin_step(s, regs, sregs);
+    if (own_thread) s.cancel_stop = true;
+  }
+  if (!own_thread) s.runner->resume();
+}
+
+bp::GuestDebugRegs DebugController::guest_debug_regs(unsigned vcpu) {
+  std::lock_guard lock(state_->mutex);
+  return state_->manager.guest(vcpu).values();
+}
+
+std::optional<bp::Error> DebugController::set_guest_debug_regs(unsigned vcpu,
+                                                               const bp::GuestDebugRegs& regs) {
+  std::lock_guard lock(state_->mutex);
+  auto error = state_->manager.guest(vcpu).load(regs);
+  state_->mark_all_dirty();
+  return error;
+}
+
+std::size_t DebugController::read_original(unsigned vcpu, std::uint64_t linear,
+                                           std::span<std::uint8_t> out) {
+  const kvm_sregs sregs = state_->machine.vcpu(vcpu).vcpu().sregs();
+  const PagingState paging = PagingState::from(sregs);
+  std::lock_guard lock(state_->mutex);
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const std::uint64_t address = linear + done;
+    const Translation t = translate(state_->machine.memory(), paging, address);
+    if (!t.ok()) break;
+    const std::size_t chunk = std::min<std::size_t>(out.size() - done, 4096 - (address & 4095));
+    if (state_->read_physical(t.gpa, out.subspan(done, chunk)) != chunk) break;
+    done += chunk;
+  }
+  return done;
+}
+
+std::size_t DebugController::read_original_physical(std::uint64_t gpa,
+                                                    std::span<std::uint8_t> out) {
+  std::lock_guard lock(state_->mutex);
+  return state_->read_physical(gpa, out);
+}
+
+std::size_t DebugController::write_memory(unsigned vcpu, std::uint64_t linear,
+                                          std::span<const std::uint8_t> in) {
+  const kvm_sregs sregs = state_->machine.vcpu(vcpu).vcpu().sregs();
+  const PagingState paging = PagingState::from(sregs);
+  std::lock_guard lock(state_->mutex);
+  std::size_t done = 0;
+  for (; done < in.size(); ++done) {
+    const Translation t = translate(state_->machine.memory(), paging, linear + done);
+    if (!t.ok()) break;
+    if (state_->sites.write_original(t.gpa, in[done])) continue;
+    const std::byte byte{in[done]};
+    if (!state_->machine.memory().write(t.gpa, std::span(&byte, 1))) break;
+  }
+  return done;
+}
+
+DebugCounters DebugController::counters(unsigned vcpu) {
+  const Counters& c = state_->vcpus.at(vcpu)->counters;
+  DebugCounters out;
+  out.debug_exits = c.debug_exits.load();
+  out.single_steps = c.single_steps.load();
+  out.protected_accesses = c.protected_accesses.load();
+  out.trap_exits = c.trap_exits.load();
+  out.dr_emulations = c.dr_emulations.load();
+  out.host_hits = c.host_hits.load();
+  out.guest_debug_exceptions = c.guest_debug_exceptions.load();
+  out.untrapped_dr_changes = c.untrapped_dr_changes.load();
+  out.rearms = c.rearms.load();
+  return out;
+}
+
+const ProbeResult& DebugController::probe() const {
+  return state_->probe;
+}
+
+const DebugOptions& DebugController::options() const {
+  return state_->options;
+}
+
+void DebugController::before_run(VcpuRunner& runner) {
+  State& st = *state_;
+  PerVcpu& s = st.at(runner);
+  if (s.thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    s.thread.store(std::this_thread::get_id());
+  }
+  kvm_run& run = runner.vcpu().run_area();
+  if (st.sync_sregs) run.kvm_valid_regs = KVM_SYNC_X86_SREGS;
+  if (!st.sites_planted.load(std::memory_order_acquire)) st.plant_mov_dr_sites();
+  if (s.completing && !st.stepping(s)) {
+    if (!s.completion_entered) {
+      s.completion_entered = true;
+      run.immediate_exit = 1;  // KVM completes the access and returns EINTR: on_interrupted()
+      return;
+    }
+  }
+  if (s.dirty.load(std::memory_order_acquire)) {
+    std::lock_guard lock(st.mutex);
+    st.rearm(s, false);
+  }
+  if (st.options.exact && s.prime) {
+    run.immediate_exit = 1;  // decode the instruction at RIP first: on_interrupted()
+    return;
+  }
+  st.apply_guest_debug(s);
+}
+
+ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
+  State& st = *state_;
+  PerVcpu& s = st.at(runner);
+  if (s.completing && s.completion_entered) return st.finish_completion(s);
+  if (st.options.exact && s.prime) {
+    s.prime = false;
+    return st.boundary(s, false);
+  }
+  return ExitAction::kResume;
+}
+
+std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& run) {
+  State& st = *state_;
+  PerVcpu& s = st.at(runner);
+  // A CR3 switch moves linear watches and breakpoints: re-translate before the next entry.
+  if (st.sync_sregs && s.armed && run.s.regs.sregs.cr3 != s.armed_cr3 &&
+      (s.page_slots | s.exec_slots)) {
+    s.dirty.store(true, std::memory_order_release);
+  }
+  switch (run.exit_reason) {
+    case KVM_EXIT_MMIO:
+      return st.handle_mmio(s, run);
+    case KVM_EXIT_DEBUG:
+      return st.handle_debug_exit(s, run);
+    case KVM_EXIT_INTERNAL_ERROR:
+      if (run.internal.suberror != KVM_INTERNAL_ERROR_EMULATION) return std::nullopt;
+      return st.handle_emulation_failure(s);
+    case KVM_EXIT_IO:
+    case KVM_EXIT_HLT:
+      if (!st.options.exact) st.check_untrapped_locked(s);
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace drvm::vmm::debug

@@ -1,0 +1,129 @@
+#include "vmm/gdb_monitor.hpp"
+
+#include <fmt/format.h>
+
+#include "bpcore/dr_encoding.hpp"
+#include "vmm/probe_report.hpp"
+
+namespace drvm::vmm {
+namespace {
+
+constexpr std::string_view kHelp =
+    "drvm monitor commands:\n"
+    "  monitor dr      every debug slot of every vCPU: owner, address, type, length, engine\n"
+    "  monitor events  gdb's breakpoints with their hit counts, and the debug layer's counters\n"
+    "  monitor probe   what the capability probe found on this host\n";
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return text.substr(first, last - first + 1);
+}
+
+const char* type_name(bp::BpType type) {
+  switch (type) {
+    case bp::BpType::kExecute:
+      return "execute";
+    case bp::BpType::kWrite:
+      return "write";
+    case bp::BpType::kRead:
+      return "read";
+    case bp::BpType::kReadWrite:
+      return "access";
+  }
+  return "?";
+}
+
+const char* dr7_type_name(bp::DrRw rw) {
+  switch (rw) {
+    case bp::DrRw::kExecute:
+      return "execute";
+    case bp::DrRw::kWrite:
+      return "write";
+    case bp::DrRw::kIo:
+      return "io";
+    case bp::DrRw::kReadWrite:
+      return "access";
+  }
+  return "?";
+}
+
+const char* packet_name(gdbstub::BreakpointKind kind) {
+  constexpr const char* kNames[] = {"Z0 break", "Z1 hbreak", "Z2 watch", "Z3 rwatch", "Z4 awatch"};
+  return kNames[static_cast<int>(kind)];
+}
+
+std::string format_dr(Machine& machine, debug::DebugController& controller,
+                      const std::vector<GdbBreakpoint>& breakpoints) {
+  std::string out;
+  for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
+    const auto vcpu = static_cast<unsigned>(index);
+    out += fmt::format("vCPU {} (thread {}):\n", vcpu, vcpu + 1);
+    out += fmt::format("  {:<6} {:<10} {:<18} {:<8} {:<4} {}\n", "owner", "slot", "address",
+                       "type", "len", "engine");
+    // The guest's own DR0-DR3 as it programmed them; the controller arms the enabled ones.
+    const bp::GuestDebugRegs regs = controller.guest_debug_regs(vcpu);
+    for (unsigned slot = 0; slot < 4; ++slot) {
+      const bp::Dr7Slot decoded = bp::decode_dr7_slot(regs.dr7, slot);
+      out += fmt::format("  {:<6} {:<10} {:#018x} {:<8} {:<4} {}\n", "guest",
+                         fmt::format("dr{}", slot), regs.dr[slot], dr7_type_name(decoded.rw),
+                         decoded.len_bytes(), decoded.enabled() ? "enabled" : "disabled");
+    }
+    for (const GdbBreakpoint& breakpoint : breakpoints) {
+      for (std::size_t i = 0; i < breakpoint.events.size(); ++i) {
+        const bp::BpAttr& piece = breakpoint.pieces[i];
+        const debug::Engine engine = controller.engine_of(vcpu, breakpoint.events[i]);
+        out += fmt::format("  {:<6} {:<10} {:#018x} {:<8} {:<4} {}\n", "gdb",
+                           packet_name(breakpoint.request.kind), piece.addr,
+                           type_name(piece.type), piece.len,
+                           engine == debug::Engine::kNone ? "not armed (page not mapped)"
+                                                          : debug::engine_name(engine));
+      }
+    }
+  }
+  return out;
+}
+
+std::string format_events(Machine& machine, debug::DebugController& controller,
+                          const std::vector<GdbBreakpoint>& breakpoints) {
+  std::size_t events = 0;
+  for (const GdbBreakpoint& breakpoint : breakpoints) events += breakpoint.events.size();
+  std::string out = fmt::format("gdb: {} breakpoints and watchpoints, {} events\n",
+                                breakpoints.size(), events);
+  for (const GdbBreakpoint& breakpoint : breakpoints) {
+    std::uint64_t hits = 0;
+    for (const bp::EventId id : breakpoint.events) {
+      if (const auto reading = controller.read_event(id)) hits += reading.value().value;
+    }
+    out += fmt::format("  {:<10} {:#018x} len {:<3} hits {}\n", packet_name(breakpoint.request.kind),
+                       breakpoint.request.address, breakpoint.request.length, hits);
+  }
+  for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
+    const auto vcpu = static_cast<unsigned>(index);
+    const debug::DebugCounters c = controller.counters(vcpu);
+    out += fmt::format(
+        "vCPU {}: {} VM exits, {} debug exits, {} single steps, {} protected-page accesses, "
+        "{} trap exits, {} MOV DR emulated, {} host hits, {} #DB to the guest, "
+        "{} untrapped DR changes, {} re-arms\n",
+        vcpu, machine.vcpu(index).counters().total, c.debug_exits, c.single_steps,
+        c.protected_accesses, c.trap_exits, c.dr_emulations, c.host_hits,
+        c.guest_debug_exceptions, c.untrapped_dr_changes, c.rearms);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string run_monitor_command(std::string_view command, Machine& machine,
+                                debug::DebugController& controller,
+                                const std::vector<GdbBreakpoint>& breakpoints) {
+  const std::string_view name = trim(command);
+  if (name == "dr") return format_dr(machine, controller, breakpoints);
+  if (name == "events") return format_events(machine, controller, breakpoints);
+  if (name == "probe") return format_probe_table(controller.probe());
+  if (name == "help" || name.empty()) return std::string(kHelp);
+  return fmt::format("unknown monitor command '{}'\n{}", name, kHelp);
+}
+
+}  // namespace drvm::vmm

@@ -1,0 +1,111 @@
+// GdbTarget: the gdb stub's DebugTarget over a Machine and its DebugController. vCPU i is gdb
+// thread i + 1. Breakpoints and watchpoints become pinned host events of owner kGdbOwner in the
+// controller (one per naturally aligned piece of a watched range); the controller's engines make
+// them fire and stop the vCPU. All-stop: the first vCPU to stop stops the others, on a
+// coordinator thread (stopping the others from a vCPU thread could deadlock two vCPUs stopping
+// each other), which then calls the pending StopHandler once.
+//
+// Threading (gdbstub/debug_target.hpp): DebugTarget methods run on the stub's thread; the
+// controller's hit and stop callbacks on vCPU threads; finish_run() on the thread that ran
+// Machine::run().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "bpcore/types.hpp"
+#include "gdbstub/debug_target.hpp"
+#include "vmm/debug/debug_controller.hpp"
+#include "vmm/machine.hpp"
+#include "vmm/run_outcome.hpp"
+
+namespace drvm::vmm {
+
+// One gdb Z packet and the controller events that implement it.
+struct GdbBreakpoint {
+  gdbstub::Breakpoint request;
+  std::vector<bp::EventId> events;
+  std::vector<bp::BpAttr> pieces;  // events[i] watches pieces[i]
+};
+
+// Splits [address, address + length) into naturally aligned pieces of 1, 2, 4 or 8 bytes, the
+// shapes a debug-register slot can watch. Empty for length 0 or a range that wraps.
+std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type);
+
+class GdbTarget final : public gdbstub::DebugTarget {
+ public:
+  // hold_at_start: the guest waits before its first instruction until gdb resumes it (every vCPU
+  // is paused now, before Machine::run() starts the threads). Otherwise it runs and an attaching
+  // gdb stops it. Installs the controller's gdb hit callback and its stop callback.
+  GdbTarget(Machine& machine, debug::DebugController& controller, bool hold_at_start);
+  ~GdbTarget() override;
+  GdbTarget(const GdbTarget&) = delete;
+  GdbTarget& operator=(const GdbTarget&) = delete;
+
+  // After Machine::run() returned: tells an attached gdb how the run ended (W for an exit-port
+  // write, X otherwise) and waits up to `grace` for it to hang up, so the reply reaches it before
+  // the server closes. Returns at once when no gdb waits for a stop.
+  void finish_run(const RunOutcome& outcome, std::chrono::milliseconds grace);
+
+  // --- gdbstub::DebugTarget (the stub's thread) ---
+  int thread_count() const override;
+  void attach(gdbstub::StopHandler on_stop) override;
+  void resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandler on_stop) override;
+  void interrupt() override;
+  gdbstub::Status read_registers(gdbstub::ThreadId thread, gdbstub::Registers& out) override;
+  gdbstub::Status write_registers(gdbstub::ThreadId thread, const gdbstub::Registers& in) override;
+  std::size_t read_memory(gdbstub::ThreadId thread, std::uint64_t address,
+                          std::span<std::uint8_t> out) override;
+  std::size_t write_memory(gdbstub::ThreadId thread, std::uint64_t address,
+                           std::span<const std::uint8_t> in) override;
+  gdbstub::Status insert_breakpoint(const gdbstub::Breakpoint& breakpoint) override;
+  gdbstub::Status remove_breakpoint(const gdbstub::Breakpoint& breakpoint) override;
+  std::string monitor_command(std::string_view command) override;
+  void detach() override;
+  void kill() override;
+
+ private:
+  // A stop a vCPU reported that no StopHandler has consumed yet.
+  struct PendingStop {
+    gdbstub::StopEvent event;
+    std::optional<gdbstub::Breakpoint> breakpoint;  // the gdb breakpoint that caused it
+  };
+
+  bool valid_thread(gdbstub::ThreadId thread) const;
+  void on_controller_stop(unsigned vcpu, const debug::StopInfo& info);
+  void coordinator_main();
+  gdbstub::StopEvent end_event(const RunOutcome& outcome) const;
+  void remove_all_breakpoints();
+
+  Machine& machine_;
+  debug::DebugController& controller_;
+
+  // Serialises run control (attach, resume, detach, kill, the coordinator's stop-all) so a stop
+  // never re-pauses vCPUs a detach just released.
+  std::mutex control_;
+
+  // Guards everything below (never held while pausing vCPUs or calling a handler).
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool attached_ = false;          // a gdb session is on (hit callbacks stop vCPUs)
+  bool held_ = false;              // the guest has not run yet (held at its first instruction)
+  gdbstub::StopHandler pending_;   // the handler of the current attach/resume
+  bool interrupt_requested_ = false;
+  std::deque<PendingStop> stops_;  // vCPU stops not reported yet
+  std::optional<RunOutcome> outcome_;
+  bool quit_ = false;
+  std::vector<GdbBreakpoint> breakpoints_;
+
+  std::thread coordinator_;
+};
+
+}  // namespace drvm::vmm
