@@ -63,6 +63,7 @@ struct RunOptions {
   std::string serial_file;
   std::optional<double> timeout;
   bool trace_io = false;
+  bool exact = false;  // --exact: single-step and decode every instruction (dr-virtualization.md)
   bool help = false;
   std::optional<GdbAddress> gdb;
   bool gdb_no_wait = false;
@@ -96,6 +97,9 @@ OptionParser make_parser(RunOptions& options) {
       "stop the guest after SEC seconds of wall time (status 4)");
   parser.add_flag("--trace-io", &options.trace_io,
                   "log unhandled port I/O and MMIO accesses to stderr");
+  parser.add_flag("--exact", &options.exact,
+                  "single-step and decode every guest instruction so that no debug-register "
+                  "access or breakpoint hit escapes (slow; the reference engine)");
   parser.add_value(
       "--gdb", "[HOST:]PORT",
       [&options](std::string_view value) { options.gdb = parse_gdb_address(value); },
@@ -187,12 +191,13 @@ int run_command(Args args) {
     std::optional<gdbstub::GdbServer> gdb_server;
     vmm::debug::DebugOptions debug_options;
     session_plan.configure(debug_options);
-    if (options.gdb || session_plan.active()) {
-      gdb_controller.emplace(machine, vmm::probe_once(system), debug_options, &image);
-    }
+    // Always installed: the guest's own debug registers work only through it (MOV DR trapping,
+    // emulated data breakpoints).
+    debug_options.exact = options.exact;
+    gdb_controller.emplace(machine, vmm::probe_once(system), debug_options, &image);
     // The counting session shares the controller; destroyed before it.
     std::optional<vmm::session::CountingSession> session;
-    if (session_plan.active()) session.emplace(*gdb_controller, session_plan);
+    if (session_plan.active()) session.emplace(*gdb_controller, machine, session_plan);
     if (options.gdb) {
       gdb_target.emplace(machine, *gdb_controller, !options.gdb_no_wait);
       gdbstub::ServerOptions server_options;

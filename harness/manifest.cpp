@@ -1,5 +1,7 @@
 #include "harness/manifest.hpp"
 
+#include "bpcore/event_spec.hpp"
+
 #include <fmt/format.h>
 
 #include <toml++/toml.h>
@@ -10,8 +12,6 @@
 #include <limits>
 #include <set>
 #include <sstream>
-
-#include "harness/event_spec.hpp"
 
 namespace drvm::harness {
 namespace {
@@ -286,8 +286,11 @@ class ManifestParser {
       if (!spec) fail(element.source(), element_key, "needs 'spec'");
       EventExpectation event;
       event.spec = string_value(*spec, element_key + ".spec");
-      if (const auto problem = event_spec_problem(event.spec)) {
-        fail(spec->source(), element_key + ".spec", *problem);
+      try {
+        (void)bp::parse_event_spec(event.spec);  // symbols are resolved by drvm run
+      } catch (const bp::SpecError& error) {
+        fail(spec->source(), element_key + ".spec",
+             fmt::format("event '{}': {}", event.spec, error.what()));
       }
       const toml::node* count = table->get("count");
       const toml::node* min = table->get("min");

@@ -2,7 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
 #include <algorithm>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
 #include <string_view>
 
 #include "harness/golden.hpp"
@@ -39,12 +46,47 @@ bool any_line_matches(const std::vector<std::string_view>& lines, const std::reg
   return false;
 }
 
-// drvm run answers an unknown flag with the usage status and a line naming it.
-bool events_rejected(const CaseRun& run) {
-  const std::string_view err = run.child.err;
-  return run.outcome.kind == OutcomeKind::Error && run.outcome.status == kStatusUsageError &&
-         (err.find("--event") != std::string_view::npos ||
-          err.find("--stat") != std::string_view::npos);
+std::string describe(const CountRange& range) {
+  if (range.min == range.max) return std::to_string(range.min);
+  if (range.max >= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return fmt::format("at least {}", range.min);
+  }
+  if (range.min == 0) return fmt::format("at most {}", range.max);
+  return fmt::format("{} to {}", range.min, range.max);
+}
+
+// Compares the counts of drvm run's `--stat --json` output (docs/events-guide.md) with the case's
+// expectations; events are matched by their spec string.
+void judge_events(const Case& test, const CaseRun& run, Verdict& verdict) {
+  if (!run.stat_json) {
+    verdict.reasons.push_back("drvm run wrote no event counts (its --stat-output file is missing)");
+    return;
+  }
+  std::map<std::string, std::uint64_t, std::less<>> counts;
+  try {
+    boost::property_tree::ptree stat;
+    std::istringstream text(*run.stat_json);
+    boost::property_tree::read_json(text, stat);
+    for (const auto& [key, event] : stat.get_child("events")) {
+      counts[event.get<std::string>("spec")] = event.get<std::uint64_t>("count");
+    }
+  } catch (const std::exception& e) {
+    verdict.reasons.push_back(
+        fmt::format("cannot read drvm run's event counts: {}; is drvm test from the same build "
+                    "as drvm run?",
+                    e.what()));
+    return;
+  }
+  for (const EventExpectation& event : test.events) {
+    const auto found = counts.find(event.spec);
+    if (found == counts.end()) {
+      verdict.reasons.push_back(
+          fmt::format("event {} is missing from drvm run's counts", event.spec));
+    } else if (!event.count.contains(found->second)) {
+      verdict.reasons.push_back(fmt::format("event {} counted {}, expected {}", event.spec,
+                                            found->second, describe(event.count)));
+    }
+  }
 }
 
 void judge_golden(const Case& test, const CaseRun& run, bool outcome_ok, bool update_golden,
@@ -89,10 +131,6 @@ Verdict judge(const Case& test, const CaseRun& run, bool update_golden) {
   verdict.error =
       kind == OutcomeKind::Error || kind == OutcomeKind::Crash || kind == OutcomeKind::Hung;
 
-  if (!test.events.empty() && events_rejected(run)) {
-    verdict.reasons.push_back(kEventsUnavailable);
-    return verdict;
-  }
   const bool outcome_ok = matches(run.outcome, test.expect);
   if (!outcome_ok) {
     verdict.reasons.push_back(
@@ -124,14 +162,7 @@ Verdict judge(const Case& test, const CaseRun& run, bool update_golden) {
         fmt::format("a serial pattern could not be matched: {}; simplify it", e.what()));
   }
 
-  if (!test.events.empty()) {
-    // The --stat JSON layout belongs to issue 6 and is not defined yet, so counts cannot be
-    // compared; say so instead of passing unchecked expectations.
-    verdict.reasons.push_back(
-        run.stat_json ? "event counts cannot be checked: this build of drvm test does not know "
-                        "drvm run's --stat JSON format yet"
-                      : "drvm run accepted --event but wrote no --stat-output file");
-  }
+  if (!test.events.empty()) judge_events(test, run, verdict);
   verdict.passed = verdict.reasons.empty();
   return verdict;
 }

@@ -19,9 +19,6 @@ struct Verdict {
   bool golden_updated = false;       // --update-golden rewrote the golden file
 };
 
-inline constexpr const char* kEventsUnavailable =
-    "event counting needs drvm run --event (not available in this build)";
-
 // With `update_golden`, a golden file that differs (or is missing) is rewritten from the actual
 // output when the run otherwise ended as expected; the case then passes on that account.
 Verdict judge(const Case& test, const CaseRun& run, bool update_golden);

@@ -60,8 +60,8 @@ std::string format_dr(Machine& machine, debug::DebugController& controller,
   for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
     const auto vcpu = static_cast<unsigned>(index);
     out += fmt::format("vCPU {} (thread {}):\n", vcpu, vcpu + 1);
-    out += fmt::format("  {:<6} {:<10} {:<18} {:<8} {:<4} {}\n", "owner", "slot", "address",
-                       "type", "len", "engine");
+    out += fmt::format("  {:<6} {:<10} {:<18} {:<8} {:<4} {}\n", "owner", "slot", "address", "type",
+                       "len", "engine");
     // The guest's own DR0-DR3 as it programmed them; the controller arms the enabled ones.
     const bp::GuestDebugRegs regs = controller.guest_debug_regs(vcpu);
     for (unsigned slot = 0; slot < 4; ++slot) {
@@ -75,8 +75,8 @@ std::string format_dr(Machine& machine, debug::DebugController& controller,
         const bp::BpAttr& piece = breakpoint.pieces[i];
         const debug::Engine engine = controller.engine_of(vcpu, breakpoint.events[i]);
         out += fmt::format("  {:<6} {:<10} {:#018x} {:<8} {:<4} {}\n", "gdb",
-                           packet_name(breakpoint.request.kind), piece.addr,
-                           type_name(piece.type), piece.len,
+                           packet_name(breakpoint.request.kind), piece.addr, type_name(piece.type),
+                           piece.len,
                            engine == debug::Engine::kNone ? "not armed (page not mapped)"
                                                           : debug::engine_name(engine));
       }
@@ -89,15 +89,16 @@ std::string format_events(Machine& machine, debug::DebugController& controller,
                           const std::vector<GdbBreakpoint>& breakpoints) {
   std::size_t events = 0;
   for (const GdbBreakpoint& breakpoint : breakpoints) events += breakpoint.events.size();
-  std::string out = fmt::format("gdb: {} breakpoints and watchpoints, {} events\n",
-                                breakpoints.size(), events);
+  std::string out =
+      fmt::format("gdb: {} breakpoints and watchpoints, {} events\n", breakpoints.size(), events);
   for (const GdbBreakpoint& breakpoint : breakpoints) {
     std::uint64_t hits = 0;
     for (const bp::EventId id : breakpoint.events) {
       if (const auto reading = controller.read_event(id)) hits += reading.value().value;
     }
-    out += fmt::format("  {:<10} {:#018x} len {:<3} hits {}\n", packet_name(breakpoint.request.kind),
-                       breakpoint.request.address, breakpoint.request.length, hits);
+    out +=
+        fmt::format("  {:<10} {:#018x} len {:<3} hits {}\n", packet_name(breakpoint.request.kind),
+                    breakpoint.request.address, breakpoint.request.length, hits);
   }
   for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
     const auto vcpu = static_cast<unsigned>(index);
@@ -107,8 +108,8 @@ std::string format_events(Machine& machine, debug::DebugController& controller,
         "{} trap exits, {} MOV DR emulated, {} host hits, {} #DB to the guest, "
         "{} untrapped DR changes, {} re-arms\n",
         vcpu, machine.vcpu(index).counters().total, c.debug_exits, c.single_steps,
-        c.protected_accesses, c.trap_exits, c.dr_emulations, c.host_hits,
-        c.guest_debug_exceptions, c.untrapped_dr_changes, c.rearms);
+        c.protected_accesses, c.trap_exits, c.dr_emulations, c.host_hits, c.guest_debug_exceptions,
+        c.untrapped_dr_changes, c.rearms);
   }
   return out;
 }

@@ -52,7 +52,8 @@ bool load_selector(kvm_segment& segment, std::uint32_t value, bool code, const k
   const std::uint64_t limit = local ? sregs.ldt.limit : sregs.gdt.limit;
   const std::uint64_t offset = selector & ~7u;
   std::optional<std::uint64_t> descriptor;
-  if (offset + 7 <= limit && !(local && sregs.ldt.unusable)) descriptor = read_qword(table + offset);
+  if (offset + 7 <= limit && !(local && sregs.ldt.unusable))
+    descriptor = read_qword(table + offset);
   if (descriptor) {
     load_segment_descriptor(segment, selector, *descriptor);
   } else {

@@ -52,6 +52,7 @@ std::uint16_t full_fpu_tag(const kvm_fpu& fpu);
 std::uint8_t abridged_fpu_tag(std::uint16_t full_tag);
 
 // Fills a kvm_segment's hidden part from a GDT/LDT descriptor (the low 8 bytes).
-void load_segment_descriptor(kvm_segment& segment, std::uint16_t selector, std::uint64_t descriptor);
+void load_segment_descriptor(kvm_segment& segment, std::uint16_t selector,
+                             std::uint64_t descriptor);
 
 }  // namespace drvm::vmm

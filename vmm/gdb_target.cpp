@@ -18,10 +18,10 @@ using gdbstub::StopEvent;
 using gdbstub::StopReason;
 using gdbstub::TrapCause;
 
-constexpr int kErrorNoEntry = 2;     // ENOENT: no such breakpoint
-constexpr int kErrorIo = 5;          // EIO: a KVM ioctl failed
-constexpr int kErrorInvalid = 22;    // EINVAL: bad thread, bad attributes
-constexpr int kErrorNoSpace = 28;    // ENOSPC: the breakpoint manager is full
+constexpr int kErrorNoEntry = 2;   // ENOENT: no such breakpoint
+constexpr int kErrorIo = 5;        // EIO: a KVM ioctl failed
+constexpr int kErrorInvalid = 22;  // EINVAL: bad thread, bad attributes
+constexpr int kErrorNoSpace = 28;  // ENOSPC: the breakpoint manager is full
 
 bp::BpType event_type(BreakpointKind kind) {
   switch (kind) {
@@ -61,8 +61,7 @@ gdbstub::Status manager_failure(bp::Error error) {
 
 }  // namespace
 
-std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length,
-                                     bp::BpType type) {
+std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type) {
   std::vector<bp::BpAttr> pieces;
   if (length == 0 || address + (length - 1) < address) return pieces;
   while (length > 0) {
@@ -215,11 +214,10 @@ void GdbTarget::on_controller_stop(unsigned vcpu, const debug::StopInfo& info) {
         if (info.kind == debug::StopKind::kWatchpoint) {
           // gdb looks the address up among its watchpoints: report the first watched byte the
           // access touched.
-          const bp::BpAttr& piece = breakpoint.pieces[static_cast<std::size_t>(
-              it - breakpoint.events.begin())];
+          const bp::BpAttr& piece =
+              breakpoint.pieces[static_cast<std::size_t>(it - breakpoint.events.begin())];
           stop.event.data_address =
-              info.access ? std::max(info.access->linear, breakpoint.request.address)
-                          : piece.addr;
+              info.access ? std::max(info.access->linear, breakpoint.request.address) : piece.addr;
         }
         break;
       }
@@ -232,9 +230,8 @@ void GdbTarget::on_controller_stop(unsigned vcpu, const debug::StopInfo& info) {
 void GdbTarget::coordinator_main() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [this] {
-      return quit_ || (pending_ && (interrupt_requested_ || !stops_.empty()));
-    });
+    changed_.wait(
+        lock, [this] { return quit_ || (pending_ && (interrupt_requested_ || !stops_.empty())); });
     if (quit_) return;
     // Run control is serialised with attach/resume/detach: take it without holding mutex_.
     lock.unlock();
@@ -351,8 +348,7 @@ gdbstub::Status GdbTarget::read_registers(gdbstub::ThreadId thread, gdbstub::Reg
   }
 }
 
-gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread,
-                                           const gdbstub::Registers& in) {
+gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread, const gdbstub::Registers& in) {
   if (!valid_thread(thread)) return gdbstub::Status::failure(kErrorInvalid, "no such thread");
   const auto vcpu = static_cast<unsigned>(thread - 1);
   try {
@@ -371,9 +367,8 @@ gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread,
       cpu.set_regs(state.regs);
       // A stop not reported yet no longer describes where this thread is.
       std::lock_guard lock(mutex_);
-      std::erase_if(stops_, [thread](const PendingStop& stop) {
-        return stop.event.thread == thread;
-      });
+      std::erase_if(stops_,
+                    [thread](const PendingStop& stop) { return stop.event.thread == thread; });
     }
     if (changed.fpu) cpu.set_fpu(state.fpu);
     if (changed.kernel_gs_base) cpu.set_msr(kMsrKernelGsBase, state.kernel_gs_base);

@@ -96,9 +96,9 @@ class GdbTarget final : public gdbstub::DebugTarget {
   // Guards everything below (never held while pausing vCPUs or calling a handler).
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  bool attached_ = false;          // a gdb session is on (hit callbacks stop vCPUs)
-  bool held_ = false;              // the guest has not run yet (held at its first instruction)
-  gdbstub::StopHandler pending_;   // the handler of the current attach/resume
+  bool attached_ = false;         // a gdb session is on (hit callbacks stop vCPUs)
+  bool held_ = false;             // the guest has not run yet (held at its first instruction)
+  gdbstub::StopHandler pending_;  // the handler of the current attach/resume
   bool interrupt_requested_ = false;
   std::deque<PendingStop> stops_;  // vCPU stops not reported yet
   std::optional<RunOutcome> outcome_;

@@ -40,10 +40,18 @@ static bool on_db(struct guest_frame* frame) {
 
 static void arm(unsigned slot, const volatile void* address, unsigned rw, unsigned len_bits) {
   switch (slot) {
-    case 0: write_dr0((uint64_t)address); break;
-    case 1: write_dr1((uint64_t)address); break;
-    case 2: write_dr2((uint64_t)address); break;
-    default: write_dr3((uint64_t)address); break;
+    case 0:
+      write_dr0((uint64_t)address);
+      break;
+    case 1:
+      write_dr1((uint64_t)address);
+      break;
+    case 2:
+      write_dr2((uint64_t)address);
+      break;
+    default:
+      write_dr3((uint64_t)address);
+      break;
   }
   write_dr7(read_dr7() | DR7_L(slot) | DR7_RW(slot, rw) | DR7_LEN(slot, len_bits));
 }

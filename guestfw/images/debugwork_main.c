@@ -50,8 +50,8 @@ static void cr3_workload(void) {
   *target = 1; /* hit 1, physical 0x380000 */
   __asm__ volatile("mov %0, %%cr3" : : "r"((uint64_t)alt_pml4) : "memory");
   __asm__ volatile("outb %%al, $0x80" : : "a"(0)); /* an exit: drvm sees the new CR3 */
-  *target = 2; /* hit 2, physical 0x580000 */
-  *target = 3; /* hit 3 */
+  *target = 2;                                     /* hit 2, physical 0x580000 */
+  *target = 3;                                     /* hit 3 */
   __asm__ volatile("mov %0, %%cr3" : : "r"(original) : "memory");
   __asm__ volatile("outb %%al, $0x80" : : "a"(0));
   *target = 4; /* hit 4, physical 0x380000 again */

@@ -23,15 +23,11 @@
 
 /* ---- DR7 (SDM 17.2.4) ---- */
 #define DR7_FIXED_1 (1ULL << 10)
-#define DR7_GD (1ULL << 13)
 #define DR7_L(slot) (1ULL << (2 * (slot)))
 #define DR7_G(slot) (2ULL << (2 * (slot)))
 
-enum drtest_type { /* the R/Wn encodings */
-                   DRTEST_EXECUTE = 0,
-                   DRTEST_WRITE = 1,
-                   DRTEST_READ_WRITE = 3
-};
+/* The R/Wn encodings (10, I/O, needs CR4.DE and is not used). */
+enum drtest_type { DRTEST_EXECUTE = 0, DRTEST_WRITE = 1, DRTEST_READ_WRITE = 3 };
 enum drtest_enable { DRTEST_DISABLED, DRTEST_LOCAL, DRTEST_GLOBAL };
 
 /* DR7's R/Wn, LENn and Ln/Gn bits for one slot; length is 1, 2, 4 or 8 bytes. */
@@ -39,7 +35,7 @@ uint64_t drtest_dr7_bits(unsigned slot, enum drtest_type type, unsigned length,
                          enum drtest_enable enable);
 
 /* ---- debug registers by number ---- */
-uint64_t drtest_read_dr(unsigned number);          /* 0-3, 6, 7 */
+uint64_t drtest_read_dr(unsigned number);              /* 0-3, 6, 7 */
 void drtest_write_dr(unsigned number, uint64_t value); /* 0-3, 6, 7 */
 
 static inline uint64_t drtest_read_cr4(void) {
@@ -91,34 +87,34 @@ void drtest_reset(void);
 void drtest_disarm(void);
 
 /* Writes DRn = address and adds the slot to DR7 (the other slots stay as they are). */
-void drtest_arm(unsigned slot, const volatile void* address, enum drtest_type type,
-                unsigned length, enum drtest_enable enable);
+void drtest_arm(unsigned slot, const volatile void* address, enum drtest_type type, unsigned length,
+                enum drtest_enable enable);
 
 /* True when the command line says the VMM is QEMU TCG ("drtest.vmm=qemu-tcg"), which does not
  * implement every rule checked here (docs/drtest.md, "Known to differ"). */
 bool drtest_under_qemu_tcg(void);
-#define DRTEST_SKIP_UNDER_QEMU_TCG(what)                                \
-  do {                                                                  \
+#define DRTEST_SKIP_UNDER_QEMU_TCG(what)                                          \
+  do {                                                                            \
     if (drtest_under_qemu_tcg()) GUEST_SKIP("QEMU TCG does not implement " what); \
   } while (0)
 
 /* A case: resets the debug state, runs the body, disarms. */
-#define DRTEST_CASE(name)                     \
-  static void drtest_body_##name(void);       \
-  GUEST_TEST(name) {                          \
-    drtest_reset();                           \
-    drtest_body_##name();                     \
-    drtest_disarm();                          \
-  }                                           \
+#define DRTEST_CASE(name)               \
+  static void drtest_body_##name(void); \
+  GUEST_TEST(name) {                    \
+    drtest_reset();                     \
+    drtest_body_##name();               \
+    drtest_disarm();                    \
+  }                                     \
   static void drtest_body_##name(void)
 
 /* The number of #DBs the recording handler saw. */
 #define DRTEST_ASSERT_HITS(expected) GUEST_ASSERT_EQ(drtest_record.hits, (expected))
 /* Logged #DB number index (0 = the first) was saved at expected_rip with exactly expected_dr6. */
-#define DRTEST_ASSERT_HIT(index, expected_rip, expected_dr6)                      \
-  do {                                                                            \
+#define DRTEST_ASSERT_HIT(index, expected_rip, expected_dr6)                            \
+  do {                                                                                  \
     GUEST_ASSERT_EQ(drtest_record.log[index].rip, (uint64_t)(uintptr_t)(expected_rip)); \
-    GUEST_ASSERT_EQ(drtest_record.log[index].dr6, (expected_dr6));                \
+    GUEST_ASSERT_EQ(drtest_record.log[index].dr6, (expected_dr6));                      \
   } while (0)
 
 /* ---- the watched memory ---- */

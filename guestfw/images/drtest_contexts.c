@@ -126,7 +126,8 @@ DRTEST_CASE(rep_movsb_read_watch_on_source_traps_after_the_iteration) {
 
 /* A hit in the last iteration is an ordinary trap after a completed instruction. */
 DRTEST_CASE(rep_movsb_write_watch_on_last_byte_traps_after_the_instruction) {
-  DRTEST_SKIP_UNDER_QEMU_TCG("completing a REP string instruction before a trap in its last iteration");
+  DRTEST_SKIP_UNDER_QEMU_TCG(
+      "completing a REP string instruction before a trap in its last iteration");
   fill_string_buffers();
   drtest_arm(1, DESTINATION + STRING_BYTES - 1, DRTEST_WRITE, 1, DRTEST_LOCAL);
   drtest_rep_movsb(DESTINATION, SOURCE, STRING_BYTES);

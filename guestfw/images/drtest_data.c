@@ -1,7 +1,7 @@
-/* drtest.elf, data breakpoints: write and read/write watchpoints of every length, alignment, partial
- * overlaps, page-straddling accesses, several slots, enables, and exact counts (SDM 17.2.4, 17.2.5,
- * 17.3.1.2). A data breakpoint is a trap: the access has completed and the saved RIP is the next
- * instruction. */
+/* drtest.elf, data breakpoints: write and read/write watchpoints of every length, alignment,
+ * partial overlaps, page-straddling accesses, several slots, enables, and exact counts
+ * (SDM 17.2.4, 17.2.5, 17.3.1.2). A data breakpoint is a trap: the access has completed and the
+ * saved RIP is the next instruction. */
 #include "drtest.h"
 
 #define AREA(offset) (drtest_area + (offset))
@@ -156,8 +156,8 @@ DRTEST_CASE(read_write_watch_read_modify_write_hits_once) {
  * the aligned range that contains it. */
 DRTEST_CASE(unaligned_breakpoint_address_is_masked) {
   DRTEST_SKIP_UNDER_QEMU_TCG("the LENn masking of unaligned breakpoint addresses");
-  uint8_t* const base = AREA(0x240);                    /* 8-aligned */
-  drtest_arm(0, base + 5, DRTEST_WRITE, 4, DRTEST_LOCAL); /* watches base+4 .. base+7 */
+  uint8_t* const base = AREA(0x240);                       /* 8-aligned */
+  drtest_arm(0, base + 5, DRTEST_WRITE, 4, DRTEST_LOCAL);  /* watches base+4 .. base+7 */
   drtest_arm(1, base + 19, DRTEST_WRITE, 8, DRTEST_LOCAL); /* watches base+16 .. base+23 */
   drtest_arm(2, base + 33, DRTEST_WRITE, 2, DRTEST_LOCAL); /* watches base+32 .. base+33 */
   drtest_store8(base + 3, 1);
@@ -208,7 +208,7 @@ DRTEST_CASE(unaligned_store_crossing_range_start_triggers) {
 DRTEST_CASE(unaligned_store_crossing_range_end_triggers) {
   uint8_t* const watched = AREA(0x2e0);
   drtest_arm(3, watched, DRTEST_WRITE, 4, DRTEST_GLOBAL);
-  drtest_store32(watched + 4, 0);          /* starts just after */
+  drtest_store32(watched + 4, 0);                     /* starts just after */
   drtest_store64(watched + 3, 0x1122334455667788ULL); /* one byte inside, seven after */
   drtest_disarm();
   DRTEST_ASSERT_HITS(1);
@@ -305,7 +305,8 @@ DRTEST_CASE(two_slots_on_same_address_report_by_type) {
 
 /* Four slots armed at once; each access names exactly the slot it hit. */
 DRTEST_CASE(four_armed_slots_each_reported_alone) {
-  DRTEST_SKIP_UNDER_QEMU_TCG("clearing the hit state of data breakpoints met by earlier instructions");
+  DRTEST_SKIP_UNDER_QEMU_TCG(
+      "clearing the hit state of data breakpoints met by earlier instructions");
   uint8_t* const base = AREA(0x340);
   drtest_arm(0, base + 0x00, DRTEST_WRITE, 8, DRTEST_LOCAL);
   drtest_arm(1, base + 0x10, DRTEST_READ_WRITE, 4, DRTEST_GLOBAL);

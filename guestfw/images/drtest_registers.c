@@ -13,7 +13,8 @@ DRTEST_CASE(dr0_to_dr3_read_back_exact_64bit_values) {
     for (unsigned slot = 0; slot < 4; ++slot) read[round][slot] = drtest_read_dr(slot);
   }
   for (unsigned round = 0; round < 4; ++round)
-    for (unsigned slot = 0; slot < 4; ++slot) GUEST_ASSERT_EQ(read[round][slot], values[(slot + round) % 4]);
+    for (unsigned slot = 0; slot < 4; ++slot)
+      GUEST_ASSERT_EQ(read[round][slot], values[(slot + round) % 4]);
 }
 
 /* SDM 17.2.3: bits 4-11 and 16-31 read as 1 and bit 12 as 0, except that bit 16 (RTM) and bit 11
@@ -48,11 +49,10 @@ DRTEST_CASE(dr7_write_zero_reads_bit10) {
 
 DRTEST_CASE(dr7_control_bits_read_back) {
   for (unsigned slot = 0; slot < 4; ++slot) drtest_write_dr(slot, UNUSED_ADDRESS(slot));
-  const uint64_t control =
-      drtest_dr7_bits(0, DRTEST_WRITE, 4, DRTEST_LOCAL) |
-      drtest_dr7_bits(1, DRTEST_READ_WRITE, 8, DRTEST_GLOBAL) |
-      drtest_dr7_bits(2, DRTEST_WRITE, 1, DRTEST_LOCAL) |
-      drtest_dr7_bits(3, DRTEST_READ_WRITE, 2, DRTEST_GLOBAL);
+  const uint64_t control = drtest_dr7_bits(0, DRTEST_WRITE, 4, DRTEST_LOCAL) |
+                           drtest_dr7_bits(1, DRTEST_READ_WRITE, 8, DRTEST_GLOBAL) |
+                           drtest_dr7_bits(2, DRTEST_WRITE, 1, DRTEST_LOCAL) |
+                           drtest_dr7_bits(3, DRTEST_READ_WRITE, 2, DRTEST_GLOBAL);
   write_dr7(control);
   const uint64_t dr7 = read_dr7();
   drtest_disarm();
@@ -147,8 +147,8 @@ DRTEST_CASE(dr6_upper_half_write_raises_gp) {
 DRTEST_CASE(dr7_upper_half_write_raises_gp) {
   struct guest_trap trap;
   const uint64_t disabled_slot = drtest_dr7_bits(0, DRTEST_WRITE, 8, DRTEST_DISABLED);
-  GUEST_ASSERT_EXCEPTION(X86_VECTOR_GP, drtest_write_dr7_arg,
-                         (void*)((1ULL << 63) | disabled_slot), &trap);
+  GUEST_ASSERT_EXCEPTION(X86_VECTOR_GP, drtest_write_dr7_arg, (void*)((1ULL << 63) | disabled_slot),
+                         &trap);
   GUEST_ASSERT_EQ(trap.rip, (uint64_t)drtest_write_dr7_insn);
   GUEST_ASSERT_EQ(trap.error_code, 0);
   GUEST_ASSERT_EQ(read_dr7(), DR7_FIXED_1);

@@ -74,8 +74,8 @@ uint64_t drtest_dr7_bits(unsigned slot, enum drtest_type type, unsigned length,
   return bits;
 }
 
-void drtest_arm(unsigned slot, const volatile void* address, enum drtest_type type,
-                unsigned length, enum drtest_enable enable) {
+void drtest_arm(unsigned slot, const volatile void* address, enum drtest_type type, unsigned length,
+                enum drtest_enable enable) {
   drtest_write_dr(slot, (uint64_t)(uintptr_t)address);
   armed_dr7 |= drtest_dr7_bits(slot, type, length, enable);
   write_dr7(armed_dr7);

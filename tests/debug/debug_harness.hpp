@@ -34,8 +34,8 @@ inline const vmm::System* kvm_system() {
   return system.get();
 }
 
-#define DRVM_REQUIRE_KVM()                                               \
-  do {                                                                   \
+#define DRVM_REQUIRE_KVM()                                                           \
+  do {                                                                               \
     if (::drvm::test::kvm_system() == nullptr) GTEST_SKIP() << "no usable /dev/kvm"; \
   } while (0)
 

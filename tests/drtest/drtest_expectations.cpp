@@ -9,14 +9,23 @@ namespace {
 
 // Why QEMU TCG (7.2) cannot run a case; docs/drtest.md explains each against QEMU's code.
 constexpr const char* kImplemented = "";
-constexpr const char* kNoLenMasking = "QEMU TCG does not implement the LENn masking of unaligned breakpoint addresses";
-constexpr const char* kNoUnalignedStoreRange = "QEMU TCG does not implement exact ranges for unaligned stores to a watched page";
-constexpr const char* kNoMultipleDataHits = "QEMU TCG does not implement reporting several data breakpoints met by one instruction";
-constexpr const char* kStaleDataHits = "QEMU TCG does not implement clearing the hit state of data breakpoints met by earlier instructions";
-constexpr const char* kNoMergedStepAndData = "QEMU TCG does not implement reporting a single step and a data breakpoint in one #DB";
+constexpr const char* kNoLenMasking =
+    "QEMU TCG does not implement the LENn masking of unaligned breakpoint addresses";
+constexpr const char* kNoUnalignedStoreRange =
+    "QEMU TCG does not implement exact ranges for unaligned stores to a watched page";
+constexpr const char* kNoMultipleDataHits =
+    "QEMU TCG does not implement reporting several data breakpoints met by one instruction";
+constexpr const char* kStaleDataHits =
+    "QEMU TCG does not implement clearing the hit state of data breakpoints met by earlier "
+    "instructions";
+constexpr const char* kNoMergedStepAndData =
+    "QEMU TCG does not implement reporting a single step and a data breakpoint in one #DB";
 constexpr const char* kNoGeneralDetect = "QEMU TCG does not implement general detect";
-constexpr const char* kRepLastIterationRip = "QEMU TCG does not implement completing a REP string instruction before a trap in its last iteration";
-constexpr const char* kRepNoRf = "QEMU TCG does not implement pushing RF for traps inside REP string instructions";
+constexpr const char* kRepLastIterationRip =
+    "QEMU TCG does not implement completing a REP string instruction before a trap in its last "
+    "iteration";
+constexpr const char* kRepNoRf =
+    "QEMU TCG does not implement pushing RF for traps inside REP string instructions";
 
 }  // namespace
 
@@ -117,8 +126,9 @@ std::vector<DrtestOutcome> drtest_outcomes(const std::string& serial) {
     const std::string verdict = line.substr(0, space);
     if (verdict != "PASS" && verdict != "FAIL" && verdict != "SKIP") continue;
     const auto end = line.find(':', space);
-    outcomes.push_back({verdict, line.substr(space + 1, end == std::string::npos ? std::string::npos
-                                                                                  : end - space - 1)});
+    outcomes.push_back(
+        {verdict,
+         line.substr(space + 1, end == std::string::npos ? std::string::npos : end - space - 1)});
   }
   return outcomes;
 }

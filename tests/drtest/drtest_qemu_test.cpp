@@ -1,5 +1,6 @@
-// drtest.elf under QEMU TCG, the reference: every case passes except the known-to-differ ones, which
-// skip; and without the flag those (and only those) fail, so the list is neither short nor padded.
+// drtest.elf under QEMU TCG, the reference: every case passes except the known-to-differ ones,
+// which skip; and without the flag those (and only those) fail, so the list is neither short nor
+// padded.
 #include <gtest/gtest.h>
 
 #include <optional>

@@ -1,5 +1,5 @@
-// drtest.elf under `drvm run` and `drvm run --exact`: every case passes, so the output is QEMU TCG's
-// (drtest_qemu_test.cpp) except for the known-to-differ cases, which drvm must get right too.
+// drtest.elf under `drvm run` and `drvm run --exact`: every case passes, so the output is QEMU
+// TCG's (drtest_qemu_test.cpp) except for the known-to-differ cases, which drvm must get right too.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

@@ -51,8 +51,8 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
   if (err_path == out_path) {
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
   } else {
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
   }
   std::vector<std::string> storage = args;
   std::vector<char*> argv;
@@ -136,8 +136,14 @@ GdbSessionResult run_gdb_session(const GdbScript& script) {
       ready = wait_for_text(serial_path, *script.attach_when_serial_has, drvm, startup_deadline);
     }
     if (ready) {
-      std::vector<std::string> gdb_args{"gdb",  "-nx", "-batch", "-ex", "set remotetimeout 10",
-                                        "-ex",  "file " + image, "-ex",
+      std::vector<std::string> gdb_args{"gdb",
+                                        "-nx",
+                                        "-batch",
+                                        "-ex",
+                                        "set remotetimeout 10",
+                                        "-ex",
+                                        "file " + image,
+                                        "-ex",
                                         "target remote 127.0.0.1:" + port};
       for (const std::string& command : script.commands) {
         gdb_args.push_back("-ex");

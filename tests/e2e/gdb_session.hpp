@@ -10,9 +10,9 @@
 namespace drvm::test {
 
 struct GdbScript {
-  std::string image = "gdbwork";            // build/guest/IMAGE.elf, also gdb's `file`
-  std::vector<std::string> drvm_args;       // after `run IMAGE --gdb 0`
-  std::vector<std::string> commands;        // gdb -ex commands after `target remote`
+  std::string image = "gdbwork";       // build/guest/IMAGE.elf, also gdb's `file`
+  std::vector<std::string> drvm_args;  // after `run IMAGE --gdb 0`
+  std::vector<std::string> commands;   // gdb -ex commands after `target remote`
   // Send SIGINT to gdb (a user's Ctrl-C) once the guest's serial output contains this text.
   std::optional<std::string> interrupt_when_serial_has;
   // Start gdb only once the guest's serial output contains this text (--gdb-no-wait).
@@ -22,9 +22,9 @@ struct GdbScript {
 };
 
 struct GdbSessionResult {
-  std::string gdb_output;  // stdout and stderr of gdb
-  std::string serial;      // drvm's stdout
-  std::string drvm_log;    // drvm's stderr
+  std::string gdb_output;          // stdout and stderr of gdb
+  std::string serial;              // drvm's stdout
+  std::string drvm_log;            // drvm's stderr
   std::optional<int> drvm_status;  // nothing when drvm had to be killed
   bool gdb_timed_out = false;
   bool interrupted = false;  // the SIGINT was sent

@@ -228,7 +228,8 @@ const BadManifest kBadManifests[] = {
     {"event typo", "[[case]]\nimage='a'\nevents=[{spec='mem:x', cnt=1}]\n",
      "case[0].events[0].cnt: unknown key"},
     {"bad event spec", "[[case]]\nimage='a'\nevents=[{spec='mem:x:q', count=1}]\n",
-     "case[0].events[0].spec: access 'q' in event 'mem:x:q' must be r, w, rw or x"},
+     "case[0].events[0].spec: event 'mem:x:q': access type 'q' is not one of r, w, rw, x; end the "
+     "spec with :r, :w, :rw or :x (after /LEN)"},
     {"event without count", "[[case]]\nimage='a'\nevents=[{spec='mem:x'}]\n",
      "case[0].events[0]: needs 'count' or 'min'/'max'"},
     {"event count and min", "[[case]]\nimage='a'\nevents=[{spec='mem:x', count=1, min=0}]\n",
@@ -239,7 +240,8 @@ const BadManifest kBadManifests[] = {
      "case[0].events[0].max: must not be less than 'min'"},
     {"events through [[case.events]]",
      "[[case]]\nimage='a'\n[[case.events]]\nspec='io:1'\ncount=1\n",
-     ":4:6: case[0].events[0].spec: event 'io:1' must start with 'mem:'"},
+     ":4:6: case[0].events[0].spec: event 'io:1': 'io' is not an event type drvm knows; only "
+     "memory events exist: mem:ADDR_OR_SYMBOL[+OFF][/LEN][:r|w|rw|x][,OPTION...]"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, ManifestErrors, ::testing::ValuesIn(kBadManifests),

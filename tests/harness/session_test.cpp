@@ -164,27 +164,50 @@ timeout = 1.5
                                           "--timeout\n1.5\n");
 }
 
-TEST_F(Session, EventsNeedDrvmRunSupport) {
+TEST_F(Session, EventCountsAreCheckedAgainstDrvmRunsStat) {
   const fs::path args = dir.path() / "args.txt";
-  dir.write("plain.script", "out hi\n");
-  dir.write("accepting.script", "accept-events\nstat {}\nargs " + args.string() + "\n");
+  // fake_drvm writes the rest of a `stat` line verbatim to the --stat-output file.
+  const std::string stat =
+      R"(stat {"events":[{"spec":"mem:counter:w","count":3},{"spec":"mem:0x1000/4","count":0}]})"
+      "\n";
+  dir.write("counts.script", "accept-events\n" + stat + "args " + args.string() + "\n");
+  dir.write("nostat.script", "accept-events\n");
+  dir.write("garbled.script", "accept-events\nstat {\"events\": 7\n");
   const Ran ran = run({manifest(R"(
 [[case]]
-image = "plain.script"
+name = "exact"
+image = "counts.script"
 events = [{spec = "mem:counter:w", count = 3}]
 
 [[case]]
-image = "accepting.script"
-events = [{spec = "mem:counter:w", count = 3}, {spec = "mem:0x1000/4", min = 1}]
+name = "wrong"
+image = "counts.script"
+events = [{spec = "mem:counter:w", count = 4}, {spec = "mem:0x1000/4", min = 1},
+          {spec = "mem:other", max = 2}]
+
+[[case]]
+name = "nostat"
+image = "nostat.script"
+events = [{spec = "mem:counter:w", count = 3}]
+
+[[case]]
+name = "garbled"
+image = "garbled.script"
+events = [{spec = "mem:counter:w", count = 3}]
 )")});
   EXPECT_EQ(ran.status, kExitSomeFailed);
-  EXPECT_NE(ran.out.find(std::string("ERROR suite/plain (")), std::string::npos) << ran.out;
-  EXPECT_NE(ran.out.find(std::string("  ") + kEventsUnavailable + "\n"), std::string::npos)
+  EXPECT_NE(ran.err.find("PASS suite/exact"), std::string::npos) << ran.err;
+  EXPECT_NE(ran.out.find("event mem:counter:w counted 3, expected 4"), std::string::npos)
       << ran.out;
-  EXPECT_NE(ran.out.find("event counts cannot be checked"), std::string::npos) << ran.out;
+  EXPECT_NE(ran.out.find("event mem:0x1000/4 counted 0, expected at least 1"), std::string::npos)
+      << ran.out;
+  EXPECT_NE(ran.out.find("event mem:other is missing from drvm run's counts"), std::string::npos)
+      << ran.out;
+  EXPECT_NE(ran.out.find("drvm run wrote no event counts"), std::string::npos) << ran.out;
+  EXPECT_NE(ran.out.find("cannot read drvm run's event counts"), std::string::npos) << ran.out;
   const std::string passed = testing::read_file(args);
-  EXPECT_NE(passed.find("--event\nmem:counter:w\n--event\nmem:0x1000/4\n--stat\n--json\n"
-                        "--stat-output\n"),
+  EXPECT_NE(passed.find("--event\nmem:counter:w\n--event\nmem:0x1000/4\n--event\nmem:other\n"
+                        "--stat\n--json\n--stat-output\n"),
             std::string::npos)
       << passed;
 }

@@ -69,8 +69,8 @@ DecodedAccesses DecodedAccesses::decode(std::span<const std::uint8_t> bytes, con
   }
   ZydisDecodedInstruction instruction;
   ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
-  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, bytes.data(), bytes.size(), &instruction,
-                                           operands))) {
+  if (!ZYAN_SUCCESS(
+          ZydisDecoderDecodeFull(&decoder, bytes.data(), bytes.size(), &instruction, operands))) {
     return result;
   }
   result.valid_ = true;
@@ -79,11 +79,11 @@ DecodedAccesses DecodedAccesses::decode(std::span<const std::uint8_t> bytes, con
                    instruction.meta.category == ZYDIS_CATEGORY_RET ||
                    instruction.meta.category == ZYDIS_CATEGORY_INTERRUPT ||
                    instruction.meta.category == ZYDIS_CATEGORY_SYSTEM;
-  result.rep_ = (instruction.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-                                           ZYDIS_ATTRIB_HAS_REPNE)) != 0;
+  result.rep_ = (instruction.attributes &
+                 (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) != 0;
   if (instruction.address_width == 32) result.count_mask_ = 0xffffffffu;
   if (instruction.address_width == 16) result.count_mask_ = 0xffffu;
-  const std::uint64_t address_mask = instruction.address_width == 64 ? ~std::uint64_t{0}
+  const std::uint64_t address_mask = instruction.address_width == 64   ? ~std::uint64_t{0}
                                      : instruction.address_width == 32 ? 0xffffffffu
                                                                        : 0xffffu;
   const std::uint64_t rip_next = regs.rip + instruction.length;

@@ -34,6 +34,7 @@ class DecodedAccesses {
   bool valid() const { return valid_; }
   unsigned length() const { return length_; }
   bool is_string() const { return string_; }
+  bool is_rep_string() const { return string_ && rep_; }
   bool is_branch() const { return branch_; }
 
   // The accesses made, given the registers after the instruction (or after the iterations of a

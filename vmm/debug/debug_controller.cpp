@@ -38,15 +38,14 @@ constexpr unsigned kMaxEmulatedInARow = 64;
 
 struct SlotArm {
   Engine engine = Engine::kNone;
-  int hw = -1;                   // DR index for kHardware
-  std::uint64_t gpa = 0;         // INT3 site, or the watched GPA (page engines)
+  int hw = -1;            // DR index for kHardware
+  std::uint64_t gpa = 0;  // INT3 site, or the watched GPA (page engines)
   PageAccess page_access = PageAccess::kReadWrite;
 };
 
 struct Counters {
-  std::atomic<std::uint64_t> debug_exits{0}, single_steps{0}, protected_accesses{0},
-      trap_exits{0}, dr_emulations{0}, host_hits{0}, guest_debug_exceptions{0},
-      untrapped_dr_changes{0}, rearms{0};
+  std::atomic<std::uint64_t> debug_exits{0}, single_steps{0}, protected_accesses{0}, trap_exits{0},
+      dr_emulations{0}, host_hits{0}, guest_debug_exceptions{0}, untrapped_dr_changes{0}, rearms{0};
 };
 
 // Host hits collected under the lock and reported to the owners after it is released.
@@ -414,8 +413,8 @@ struct DebugController::State {
       if (callback && callback(n.hits[i]) && !stop) {
         stop = true;
         const HostHit& hit = n.hits[i];
-        n.stop_info = StopInfo{hit.access ? StopKind::kWatchpoint : StopKind::kBreakpoint,
-                               hit.rip, hit.event, hit.owner, hit.access};
+        n.stop_info = StopInfo{hit.access ? StopKind::kWatchpoint : StopKind::kBreakpoint, hit.rip,
+                               hit.event, hit.owner, hit.access};
       }
     }
     return stop;
@@ -440,8 +439,7 @@ struct DebugController::State {
 
   // ---- MOV DR emulation ----
   // Emulates the MOV DR `move` at RIP. Returns false when an exception was injected instead.
-  bool emulate_mov_dr(PerVcpu& s, kvm_regs& regs, const kvm_sregs& sregs,
-                      const DecodedMove& move) {
+  bool emulate_mov_dr(PerVcpu& s, kvm_regs& regs, const kvm_sregs& sregs, const DecodedMove& move) {
     s.counters.dr_emulations.fetch_add(1, std::memory_order_relaxed);
     const bp::CpuMode mode = cpu_mode(sregs);
     bp::GuestDrFile& file = manager.guest(s.index);
@@ -451,6 +449,13 @@ struct DebugController::State {
       if (!mode.long_mode) value &= 0xffffffffu;
       result = file.mov_to_dr(move.special, value, mode);
       s.dirty.store(true, std::memory_order_release);
+      const bool dr6 = move.special == 6 || (move.special == 4 && !mode.cr4_de);
+      if (dr6 && result.action == bp::DrAccessResult::Action::kOk) {
+        // KVM sets BS in its own DR6 when it delivers the guest's TF step itself; keeping its copy
+        // equal to the guest's lets the safety net see that change.
+        s.loaded.dr6 = file.read(6);
+        cpu(s).set_debugregs(s.loaded);
+      }
     } else {
       result = file.mov_from_dr(move.special, mode);
     }
@@ -518,9 +523,17 @@ struct DebugController::State {
     const bp::EffectiveSet& eff = manager.effective(s.index);
     for (std::uint64_t m = candidates; m; m &= m - 1) {
       const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
-      if (bp::matches(eff.slot_attr[slot], access.linear, access.size, access.type)) {
+      const bp::BpAttr& attr = eff.slot_attr[slot];
+      if (bp::matches(attr, access.linear, access.size, access.type)) {
         s.access_slots |= std::uint64_t{1} << slot;
-        if (!s.first_access) s.first_access = access;
+        if (s.first_access) continue;
+        s.first_access = access;
+        if (access.size > 8) {
+          // A REP string range: report the element that touched the watch.
+          const std::uint64_t first = std::max(access.linear, attr.addr);
+          s.first_access->linear = first;
+          s.first_access->size = 1;
+        }
       }
     }
   }
@@ -645,7 +658,6 @@ struct DebugController::State {
       const bool trapped_move = move && move->kind != ControlMove::kToCr &&
                                 (options.exact || gd_trap || (site && site->mov_dr));
       if (trapped_move) {
-        if (std::getenv("DRVM_DEBUG_TRACE")) fmt::print(stderr, "TRACE mov rip={:#x} kind={} dr={} gpr={} val={:#x} rf={}\n", regs.rip, (int)move->kind, move->special, move->gpr, gpr(regs, move->gpr), (regs.rflags>>16)&1);
         if (!emulate_mov_dr(s, regs, sregs, *move)) return ExitAction::kResume;
         s.skip_exec_at = kNoAddress;
         if (regs.rflags & kRflagsTf) {
@@ -701,6 +713,20 @@ struct DebugController::State {
     return ExitAction::kResume;
   }
 
+  // KVM can return from a REP string instruction whose last iteration touched a protected page
+  // with RIP still at it and RCX = 0; the processor would be past it (the trap-like #DB reports
+  // the next instruction), and running it again would do nothing.
+  void retire_finished_rep(PerVcpu& s, kvm_regs& regs) {
+    const kvm_sregs sregs = cpu(s).sregs();
+    std::array<std::uint8_t, kMaxInstruction> bytes{};
+    const std::size_t size = fetch(regs, sregs, bytes);
+    const auto decoded = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
+    const std::uint64_t count_mask = in_64bit_mode(sregs) ? ~std::uint64_t{0} : 0xffffffffu;
+    if (!decoded.valid() || !decoded.is_rep_string() || (regs.rcx & count_mask) != 0) return;
+    regs.rip += decoded.length();
+    cpu(s).set_regs(regs);
+  }
+
   std::optional<ExitAction> handle_mmio(PerVcpu& s, kvm_run& run) {
     const std::uint64_t gpa = run.mmio.phys_addr;
     const std::uint32_t len = std::min<std::uint32_t>(run.mmio.len, sizeof run.mmio.data);
@@ -738,7 +764,10 @@ struct DebugController::State {
     {
       std::lock_guard lock(mutex);
       s.completing = false;
-      finish_instruction(s, regs, false, n);
+      if (s.access_slots) retire_finished_rep(s, regs);
+      // The guest's own TF trap of this instruction joins the data hit in one #DB (KVM's queued
+      // one is replaced by the injection).
+      finish_instruction(s, regs, s.access_slots && (regs.rflags & kRflagsTf), n);
     }
     if (notify(n)) return stop_vcpu(s, n.stop_info);
     return ExitAction::kResume;
@@ -847,7 +876,8 @@ DebugController::DebugController(Machine& machine, const ProbeResult& probe,
   st.gd_trap = !options.exact && probe.gd_exit.yes();
   st.sw_bp_exits = probe.sw_bp_debug_exit.yes();
   st.sync_sregs = (machine.system().check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_SREGS) != 0;
-  if (!options.exact && !st.gd_trap && image != nullptr) st.mov_dr_sites = scan_mov_dr_sites(*image);
+  if (!options.exact && !st.gd_trap && image != nullptr)
+    st.mov_dr_sites = scan_mov_dr_sites(*image);
   machine.set_interceptor(this);
 }
 

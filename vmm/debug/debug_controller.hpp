@@ -49,12 +49,12 @@ struct DebugOptions {
 
 // How an effective slot is made to fire.
 enum class Engine : std::uint8_t {
-  kNone,            // slot unused
-  kHardware,        // a KVM_SET_GUEST_DEBUG hardware slot (DR0-DR3)
-  kInt3,            // instruction breakpoint: INT3 planted over the instruction's first byte
-  kReadOnlyPage,    // write watchpoint: the page's memslot is read-only
-  kUnmappedPage,    // read or read/write watchpoint: the page has no memslot
-  kSingleStep,      // every instruction is single-stepped and checked (--exact, or no other way)
+  kNone,          // slot unused
+  kHardware,      // a KVM_SET_GUEST_DEBUG hardware slot (DR0-DR3)
+  kInt3,          // instruction breakpoint: INT3 planted over the instruction's first byte
+  kReadOnlyPage,  // write watchpoint: the page's memslot is read-only
+  kUnmappedPage,  // read or read/write watchpoint: the page has no memslot
+  kSingleStep,    // every instruction is single-stepped and checked (--exact, or no other way)
 };
 const char* engine_name(Engine engine);
 
@@ -100,15 +100,15 @@ using StopCallback = std::function<void(unsigned vcpu, const StopInfo&)>;
 
 // Per-vCPU counters of the debug layer (all since construction).
 struct DebugCounters {
-  std::uint64_t debug_exits = 0;        // KVM_EXIT_DEBUG handled (hardware hits and steps)
-  std::uint64_t single_steps = 0;       // steps drvm requested (step-over, --exact, fallbacks)
-  std::uint64_t protected_accesses = 0; // MMIO exits on protected pages completed against RAM
-  std::uint64_t trap_exits = 0;         // planted INT3 reached (emulation failure or #BP exit)
-  std::uint64_t dr_emulations = 0;      // guest MOV DR emulated
-  std::uint64_t host_hits = 0;          // host events fired
+  std::uint64_t debug_exits = 0;             // KVM_EXIT_DEBUG handled (hardware hits and steps)
+  std::uint64_t single_steps = 0;            // steps drvm requested (step-over, --exact, fallbacks)
+  std::uint64_t protected_accesses = 0;      // MMIO exits on protected pages completed against RAM
+  std::uint64_t trap_exits = 0;              // planted INT3 reached (emulation failure or #BP exit)
+  std::uint64_t dr_emulations = 0;           // guest MOV DR emulated
+  std::uint64_t host_hits = 0;               // host events fired
   std::uint64_t guest_debug_exceptions = 0;  // #DB injected into the guest
   std::uint64_t untrapped_dr_changes = 0;    // safety net: KVM's DRs changed behind drvm's back
-  std::uint64_t rearms = 0;             // times the engines were re-programmed
+  std::uint64_t rearms = 0;                  // times the engines were re-programmed
 };
 
 class DebugController final : public ExitInterceptor {
@@ -166,7 +166,8 @@ class DebugController final : public ExitInterceptor {
   const ProbeResult& probe() const;
   const DebugOptions& options() const;
 
-  // --- ExitInterceptor (vCPU threads) -------------------------------------------------------------
+  // --- ExitInterceptor (vCPU threads)
+  // -------------------------------------------------------------
   void before_run(VcpuRunner& vcpu) override;
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, kvm_run& run) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;

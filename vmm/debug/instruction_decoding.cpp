@@ -8,8 +8,17 @@ constexpr std::uint64_t kEferLma = 1u << 10;
 
 bool is_legacy_prefix(std::uint8_t byte) {
   switch (byte) {
-    case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:  // segments
-    case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+    case 0x26:
+    case 0x2e:
+    case 0x36:
+    case 0x3e:
+    case 0x64:
+    case 0x65:  // segments
+    case 0x66:
+    case 0x67:
+    case 0xf0:
+    case 0xf2:
+    case 0xf3:
       return true;
     default:
       return false;
@@ -63,10 +72,9 @@ bp::CpuMode cpu_mode(const kvm_sregs& sregs) {
 
 __u64& gpr(kvm_regs& regs, unsigned number) {
   // ModRM register order: RAX RCX RDX RBX RSP RBP RSI RDI R8-R15.
-  __u64* const table[16] = {&regs.rax, &regs.rcx, &regs.rdx, &regs.rbx,
-                                    &regs.rsp, &regs.rbp, &regs.rsi, &regs.rdi,
-                                    &regs.r8,  &regs.r9,  &regs.r10, &regs.r11,
-                                    &regs.r12, &regs.r13, &regs.r14, &regs.r15};
+  __u64* const table[16] = {&regs.rax, &regs.rcx, &regs.rdx, &regs.rbx, &regs.rsp, &regs.rbp,
+                            &regs.rsi, &regs.rdi, &regs.r8,  &regs.r9,  &regs.r10, &regs.r11,
+                            &regs.r12, &regs.r13, &regs.r14, &regs.r15};
   return *table[number & 15];
 }
 

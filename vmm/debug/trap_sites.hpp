@@ -20,9 +20,9 @@ class TrapSites {
 
   struct Site {
     std::uint8_t original = 0;
-    bool mov_dr = false;        // planted over a MOV DR found in the image
+    bool mov_dr = false;            // planted over a MOV DR found in the image
     std::uint32_t breakpoints = 0;  // instruction breakpoints (over all vCPUs) using this site
-    bool lifted = false;        // temporarily restored for a step over it
+    bool lifted = false;            // temporarily restored for a step over it
   };
 
   // Adds a reason to trap at `gpa` (plants the INT3 on the first one). False when gpa is not RAM.

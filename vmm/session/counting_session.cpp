@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -11,15 +13,34 @@ namespace {
 
 std::uint64_t ns_between(std::chrono::steady_clock::time_point from,
                          std::chrono::steady_clock::time_point to) {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
+  return to > from ? static_cast<std::uint64_t>(
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count())
+                   : 0;
+}
+
+std::uint64_t thread_cpu_ns() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(now.tv_nsec);
+}
+
+constexpr std::uint64_t kRotationIntervalNs =
+    std::chrono::duration_cast<std::chrono::nanoseconds>(kRotationInterval).count();
+
+// a * b / c without overflow (c > 0).
+std::uint64_t scale(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+  return static_cast<std::uint64_t>(static_cast<unsigned __int128>(a) * b / c);
 }
 
 char access_letter(bp::Access access) {
   switch (access) {
-    case bp::Access::kRead: return 'r';
-    case bp::Access::kWrite: return 'w';
-    case bp::Access::kExecute: return 'x';
+    case bp::Access::kRead:
+      return 'r';
+    case bp::Access::kWrite:
+      return 'w';
+    case bp::Access::kExecute:
+      return 'x';
   }
   return '?';
 }
@@ -35,19 +56,21 @@ std::FILE* open_output(const char* flag, const std::string& path) {
 
 }  // namespace
 
-CountingSession::CountingSession(debug::DebugController& debug, const SessionPlan& plan)
+CountingSession::CountingSession(debug::DebugController& debug, Machine& machine,
+                                 const SessionPlan& plan)
     : debug_(debug),
       plan_(plan),
       options_(plan.options()),
       symbols_(plan.symbols()),
       vcpus_(plan.vcpus()),
       slots_(debug.options().slots),
-      per_vcpu_(plan.vcpus() * plan.events().size()) {
-  const std::vector<PlannedEvent>& events = plan.events();
+      per_vcpu_(plan.vcpus() * plan.events().size()),
+      clocks_(std::make_unique<VcpuClock[]>(plan.vcpus())),
+      machine_(machine) {
   if (!options_.record.empty()) {
     record_file_.reset(open_output("--record", options_.record));
-    record_ = std::make_unique<HitLog>(record_file_.get(), HitLog::Format::kRecord, symbols_,
-                                       vcpus_);
+    record_ =
+        std::make_unique<HitLog>(record_file_.get(), HitLog::Format::kRecord, symbols_, vcpus_);
   }
   if (options_.stat && !options_.stat_output.empty()) {
     stat_file_.reset(open_output("--stat-output", options_.stat_output));
@@ -58,6 +81,7 @@ CountingSession::CountingSession(debug::DebugController& debug, const SessionPla
 
   // Flexible events share what the session's pinned events leave on the busiest vCPU; beyond
   // that they take turns (see RotationSchedule).
+  const std::vector<PlannedEvent>& events = plan.events();
   std::size_t most_pinned = 0;
   for (unsigned vcpu = 0; vcpu < vcpus_; ++vcpu) {
     const auto pinned = std::count_if(events.begin(), events.end(), [vcpu](const PlannedEvent& e) {
@@ -73,22 +97,23 @@ CountingSession::CountingSession(debug::DebugController& debug, const SessionPla
   for (const PlannedEvent& planned : events) {
     auto event = std::make_unique<Event>();
     event->plan = planned;
-    const EventRequest& request = event->plan.request;
+    const bp::EventRequest& request = event->plan.request;
+    bp::EventSpec spec;
     if (!request.pinned && schedule_.rotates()) {
       event->rotated = true;
+      spec.disabled = !schedule_.enabled(rotated_.size());
       rotated_.push_back(events_.size());
     }
-    bp::EventSpec spec;
     spec.attr = event->plan.attr;
     spec.binding = request.vcpu ? bp::Binding::target_on(debug::kSessionOwner, *request.vcpu)
                                 : bp::Binding::target_all(debug::kSessionOwner);
     spec.pinned = request.pinned;
     spec.exclusive = request.exclusive;
-    spec.disabled = event->rotated;  // start() enables the first window
     spec.sample_period = request.period;
     spec.on_overflow = bp::OverflowHandler{&CountingSession::on_overflow, event.get()};
     bp::Result<bp::EventId> id = debug_.create_event(spec);
     if (!id) {
+      for (const auto& created : events_) (void)debug_.destroy_event(created->id);
       throw PlanError(fmt::format(
           "--event '{}': the breakpoint manager refused it: {}; {}", request.text,
           bp::error_message(id.error()),
@@ -99,17 +124,87 @@ CountingSession::CountingSession(debug::DebugController& debug, const SessionPla
     event->id = id.value();
     events_.push_back(std::move(event));
   }
+  window_ns_.assign(rotated_.size(), 0);
   debug_.set_hit_callback(debug::kSessionOwner,
                           [this](const debug::HostHit& hit) { return on_hit(hit); });
+  machine_.set_interceptor(this);
 }
 
 CountingSession::~CountingSession() {
   stop_rotation();
+  if (machine_.interceptor() == this) machine_.set_interceptor(&debug_);
   debug_.set_hit_callback(debug::kSessionOwner, {});
-  for (const auto& event : events_) {
-    // The controller may already be tearing the machine down; nothing to report then.
-    (void)debug_.destroy_event(event->id);
+  for (const auto& event : events_) (void)debug_.destroy_event(event->id);
+}
+
+void CountingSession::before_run(VcpuRunner& vcpu) {
+  VcpuClock& clock = clocks_[vcpu.index()];
+  if (!clock.started.load(std::memory_order_relaxed)) {
+    const std::uint64_t now = thread_cpu_ns();
+    clock.base_ns.store(now, std::memory_order_relaxed);
+    clock.cpu_ns.store(now, std::memory_order_relaxed);
+    clock.started.store(true, std::memory_order_release);
   }
+  if (schedule_.rotates()) maybe_rotate();
+  debug_.before_run(vcpu);  // arms the scheduled events
+  if (!has_time_origin_.load(std::memory_order_acquire)) {
+    std::call_once(time_origin_once_, [this] { take_time_origin(); });
+  }
+}
+
+std::optional<ExitAction> CountingSession::on_exit(VcpuRunner& vcpu, kvm_run& run) {
+  sample_clock(vcpu.index());
+  return debug_.on_exit(vcpu, run);
+}
+
+ExitAction CountingSession::on_interrupted(VcpuRunner& vcpu) {
+  sample_clock(vcpu.index());
+  return debug_.on_interrupted(vcpu);
+}
+
+void CountingSession::sample_clock(unsigned vcpu) {
+  VcpuClock& clock = clocks_[vcpu];
+  clock.cpu_ns.store(thread_cpu_ns(), std::memory_order_relaxed);
+  clock.exits.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t CountingSession::vcpu_time_ns() const {
+  std::uint64_t total = 0;
+  for (unsigned v = 0; v < vcpus_; ++v) {
+    const VcpuClock& clock = clocks_[v];
+    if (!clock.started.load(std::memory_order_acquire)) continue;
+    total += clock.cpu_ns.load(std::memory_order_relaxed) -
+             clock.base_ns.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+void CountingSession::maybe_rotate() {
+  std::unique_lock lock(rotation_mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || stop_) return;
+  const std::uint64_t now = vcpu_time_ns();
+  if (now - last_tick_ns_ < kRotationIntervalNs) return;
+  for (std::size_t position = 0; position < rotated_.size(); ++position) {
+    if (schedule_.enabled(position)) window_ns_[position] += now - last_tick_ns_;
+  }
+  last_tick_ns_ = now;
+  const RotationSchedule::Step step = schedule_.next();
+  // Leave first, then join, so the joining event finds the freed slot; the controller re-arms
+  // right after this, in the same before_run().
+  (void)debug_.disable_event(events_[rotated_[step.disable]]->id);
+  (void)debug_.enable_event(events_[rotated_[step.enable]]->id);
+}
+
+void CountingSession::take_time_origin() {
+  // The events are on the slots now; whatever time they were enabled without running so far was
+  // setup, not multiplexing.
+  for (const auto& event : events_) {
+    if (const bp::Result<bp::EventReading> reading = debug_.read_event(event->id)) {
+      event->setup_ns = reading.value().time_enabled - reading.value().time_running;
+    }
+  }
+  time_origin_ = std::chrono::steady_clock::now();
+  has_time_origin_.store(true, std::memory_order_release);
 }
 
 bp::HitAction CountingSession::on_overflow(void* context, const bp::Overflow&) {
@@ -141,9 +236,7 @@ bool CountingSession::on_hit(const debug::HostHit& hit) {
     line.old_value = hit.access->old_value;
     line.new_value = hit.access->new_value;
   } else {
-    line.access = 'x';
     line.address = hit.rip;
-    line.size = 1;
   }
   if (trace_) trace_->add(line);
   if (record_) record_->add(line);
@@ -151,23 +244,18 @@ bool CountingSession::on_hit(const debug::HostHit& hit) {
 }
 
 void CountingSession::start() {
-  started_ = std::chrono::steady_clock::now();
-  if (!schedule_.rotates()) return;
-  for (std::size_t position = 0; position < rotated_.size(); ++position) {
-    if (schedule_.enabled_at_start(position)) {
-      (void)debug_.enable_event(events_[rotated_[position]]->id);
-    }
-  }
-  rotation_thread_ = std::thread([this] { rotation_loop(); });
+  if (schedule_.rotates()) kick_thread_ = std::thread([this] { kick_loop(); });
 }
 
-void CountingSession::rotation_loop() {
+void CountingSession::kick_loop() {
+  std::vector<std::uint64_t> seen(vcpus_, 0);
   std::unique_lock lock(rotation_mutex_);
   while (!rotation_wake_.wait_for(lock, kRotationInterval, [this] { return stop_; })) {
-    const RotationSchedule::Step step = schedule_.next();
-    // Leave first, then join, so the joining event finds the freed slot.
-    (void)debug_.disable_event(events_[rotated_[step.disable]]->id);
-    (void)debug_.enable_event(events_[rotated_[step.enable]]->id);
+    for (unsigned v = 0; v < vcpus_; ++v) {
+      const std::uint64_t exits = clocks_[v].exits.load(std::memory_order_relaxed);
+      if (exits == seen[v]) machine_.vcpu(v).kick();  // back through before_run()
+      seen[v] = exits;
+    }
   }
 }
 
@@ -177,16 +265,19 @@ void CountingSession::stop_rotation() {
     stop_ = true;
   }
   rotation_wake_.notify_all();
-  if (rotation_thread_.joinable()) rotation_thread_.join();
+  if (kick_thread_.joinable()) kick_thread_.join();
 }
 
 StatReport CountingSession::report() {
   const auto now = finished_.value_or(std::chrono::steady_clock::now());
+  const bool ran = has_time_origin_.load(std::memory_order_acquire);
   StatReport report;
   report.image = plan_.image_name();
   report.slots = slots_;
   report.vcpus = vcpus_;
-  report.elapsed_ns = ns_between(started_, now);
+  report.elapsed_ns = ran ? ns_between(time_origin_, now) : 0;
+  report.vcpu_time_ns = vcpu_time_ns();
+  std::unique_lock rotation_lock(rotation_mutex_);
   report.rotation_interval_ns =
       schedule_.rotates()
           ? static_cast<std::uint64_t>(
@@ -194,7 +285,7 @@ StatReport CountingSession::report() {
           : 0;
   for (std::size_t i = 0; i < events_.size(); ++i) {
     const Event& event = *events_[i];
-    const EventRequest& request = event.plan.request;
+    const bp::EventRequest& request = event.plan.request;
     EventStat stat;
     stat.spec = request.text;
     stat.location = symbols_.describe(event.plan.attr.addr);
@@ -206,18 +297,27 @@ StatReport CountingSession::report() {
     stat.vcpu = request.vcpu;
     stat.period = request.period;
     stat.samples = event.samples.load(std::memory_order_relaxed);
+    stat.time_enabled_ns = report.vcpu_time_ns;
     if (const bp::Result<bp::EventReading> reading = debug_.read_event(event.id)) {
       stat.count = reading.value().value;
-      stat.time_enabled_ns = reading.value().time_enabled;
-      stat.time_running_ns = reading.value().time_running;
+      if (!event.rotated) {
+        // On the slots all along unless another owner's pinned breakpoints pushed it off: the
+        // manager's (wall-clock) ratio, applied to vCPU time.
+        const std::uint64_t enabled =
+            reading.value().time_enabled - std::min(event.setup_ns, reading.value().time_enabled);
+        const std::uint64_t running = reading.value().time_running;
+        stat.time_running_ns = running >= enabled ? stat.time_enabled_ns
+                                                  : scale(stat.time_enabled_ns, running, enabled);
+      }
     }
     if (event.rotated) {
-      // The manager only saw the turns this session gave it; the user enabled it all along.
-      stat.time_enabled_ns = std::max(report.elapsed_ns, stat.time_running_ns);
+      const std::size_t position = static_cast<std::size_t>(
+          std::find(rotated_.begin(), rotated_.end(), i) - rotated_.begin());
+      stat.time_running_ns = window_ns_[position];
+      if (schedule_.enabled(position)) stat.time_running_ns += report.vcpu_time_ns - last_tick_ns_;
     }
     for (unsigned vcpu = 0; vcpu < vcpus_; ++vcpu) {
-      stat.per_vcpu.push_back(
-          per_vcpu_[vcpu * events_.size() + i].load(std::memory_order_relaxed));
+      stat.per_vcpu.push_back(per_vcpu_[vcpu * events_.size() + i].load(std::memory_order_relaxed));
     }
     report.events.push_back(std::move(stat));
   }
@@ -227,6 +327,8 @@ StatReport CountingSession::report() {
 bool CountingSession::finish() {
   stop_rotation();
   debug_.set_hit_callback(debug::kSessionOwner, {});
+  // Freeze every event's times together with the session's clock.
+  for (const auto& event : events_) (void)debug_.disable_event(event->id);
   finished_ = std::chrono::steady_clock::now();
   bool ok = true;
   if (trace_) trace_->flush();

@@ -3,6 +3,12 @@
 // vCPU threads, multiplexes flexible events that outnumber their slots, and produces the stat at
 // the end of the run.
 //
+// Time: a multiplexed count is scaled by time enabled / time running. Both are vCPU time, the CPU
+// time of the vCPU threads from the guest's first run with the events armed (like perf's
+// task-clock), so neither setup nor a loaded host looks like guest progress. The session sits in
+// front of the controller as the machine's exit interceptor: it samples that clock at every exit
+// and slides the multiplexing window on the vCPU thread, right before the controller re-arms.
+//
 // Lifetime: construct after the controller, before Machine::run(); start() right before run();
 // finish() after run() returns; destroy before the controller.
 #pragma once
@@ -28,21 +34,23 @@
 
 namespace drvm::vmm::session {
 
-// How long the multiplexed window stays before it slides by one event (wall time while the guest
-// runs; perf's default multiplexing interval is of the same order).
+// How long the multiplexed window stays before it slides by one event, in vCPU time (perf's default
+// multiplexing interval is of the same order).
 inline constexpr std::chrono::milliseconds kRotationInterval{4};
 
-class CountingSession {
+class CountingSession final : private ExitInterceptor {
  public:
   // Opens --record and --stat-output and creates the plan's events (flexible ones beyond the free
-  // slots wait for start()). `plan` must outlive the session. Throws PlanError ("--record: cannot
-  // open ...", "--event 'SPEC': ...").
-  CountingSession(debug::DebugController& debug, const SessionPlan& plan);
-  ~CountingSession();
+  // slots wait for their turn). `plan` must outlive the session. Throws PlanError ("--record:
+  // cannot open ...", "--event 'SPEC': ..."). Becomes `machine`'s exit interceptor in front of
+  // `debug` (restored on destruction).
+  CountingSession(debug::DebugController& debug, Machine& machine, const SessionPlan& plan);
+  ~CountingSession() override;
   CountingSession(const CountingSession&) = delete;
   CountingSession& operator=(const CountingSession&) = delete;
 
-  // Starts the multiplexing clock (and its thread when events must rotate).
+  // When events must rotate: starts a thread that kicks a vCPU which has not exited for a whole
+  // interval, so the window slides even while no watched access happens.
   void start();
   // Stops multiplexing, flushes --trace/--record, reads every event and writes --stat. Returns
   // false after printing a one-line error when an output could not be written.
@@ -56,10 +64,27 @@ class CountingSession {
     bp::EventId id;
     bool rotated = false;  // multiplexed by this session's RotationSchedule
     std::atomic<std::uint64_t> samples{0};
+    std::uint64_t setup_ns = 0;  // enabled before the guest first ran (not counted as enabled)
   };
+  // Per vCPU: its thread's CPU time, sampled on that thread.
+  struct VcpuClock {
+    std::atomic<bool> started{false};
+    std::atomic<std::uint64_t> base_ns{0};  // at the thread's first before_run()
+    std::atomic<std::uint64_t> cpu_ns{0};   // at its latest exit
+    std::atomic<std::uint64_t> exits{0};    // exits and interruptions so far
+  };
+  // ExitInterceptor: forwards to the controller; samples the clock, slides the window, and the
+  // first before_run() sets the time origin.
+  void before_run(VcpuRunner& vcpu) override;
+  std::optional<ExitAction> on_exit(VcpuRunner& vcpu, kvm_run& run) override;
+  ExitAction on_interrupted(VcpuRunner& vcpu) override;
+  void sample_clock(unsigned vcpu);
+  void take_time_origin();
+  std::uint64_t vcpu_time_ns() const;  // summed over the vCPUs that ran
+  void maybe_rotate();                 // vCPU thread
+  void kick_loop();
   static bp::HitAction on_overflow(void* context, const bp::Overflow& overflow);
   bool on_hit(const debug::HostHit& hit);
-  void rotation_loop();
   void stop_rotation();
 
   debug::DebugController& debug_;
@@ -72,6 +97,7 @@ class CountingSession {
   std::vector<std::size_t> rotated_;  // indices into events_, in rotation order
   RotationSchedule schedule_{0, 0};
   std::vector<std::atomic<std::uint64_t>> per_vcpu_;  // [vcpu * events + event]
+  std::unique_ptr<VcpuClock[]> clocks_;
 
   using FileCloser = int (*)(std::FILE*);
   std::unique_ptr<std::FILE, FileCloser> record_file_{nullptr, &std::fclose};
@@ -79,12 +105,18 @@ class CountingSession {
   std::unique_ptr<HitLog> trace_;
   std::unique_ptr<HitLog> record_;
 
-  std::chrono::steady_clock::time_point started_;
+  Machine& machine_;
+  std::once_flag time_origin_once_;
+  std::atomic<bool> has_time_origin_{false};
+  std::chrono::steady_clock::time_point time_origin_;  // the guest's first run with events armed
   std::optional<std::chrono::steady_clock::time_point> finished_;
+  // Multiplexing state, under rotation_mutex_.
   std::mutex rotation_mutex_;
   std::condition_variable rotation_wake_;
   bool stop_ = false;
-  std::thread rotation_thread_;
+  std::uint64_t last_tick_ns_ = 0;        // vCPU time of the last slide
+  std::vector<std::uint64_t> window_ns_;  // per rotated event: vCPU time spent in the window
+  std::thread kick_thread_;
 };
 
 }  // namespace drvm::vmm::session

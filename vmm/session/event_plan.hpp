@@ -9,7 +9,7 @@
 
 #include "bpcore/attributes.hpp"
 #include "vmm/kvm.hpp"
-#include "vmm/session/event_spec.hpp"
+#include "bpcore/event_spec.hpp"
 #include "vmm/session/symbol_table.hpp"
 
 namespace drvm::vmm::session {
@@ -21,7 +21,7 @@ class PlanError : public SetupError {
 };
 
 struct PlannedEvent {
-  EventRequest request;
+  bp::EventRequest request;
   bp::BpAttr attr;
 };
 
@@ -36,8 +36,8 @@ struct PlanLimits {
 std::vector<PlannedEvent> plan_events(const std::vector<std::string>& specs,
                                       const SymbolTable& symbols, const PlanLimits& limits);
 
-// Resolves one parsed spec; throws SpecError.
-bp::BpAttr resolve_attr(const EventRequest& request, const SymbolTable& symbols,
+// Resolves one parsed spec; throws bp::SpecError.
+bp::BpAttr resolve_attr(const bp::EventRequest& request, const SymbolTable& symbols,
                         const std::string& image_name);
 
 }  // namespace drvm::vmm::session

@@ -13,8 +13,7 @@ constexpr std::size_t kFlushThreshold = 32 * 1024;
 constexpr std::chrono::milliseconds kFlushAge{100};
 
 // The address as a JSON string. fmt::memory_buffer keeps short names inline: no allocation.
-void append_symbolized(fmt::memory_buffer& out, const SymbolTable& symbols,
-                       std::uint64_t address) {
+void append_symbolized(fmt::memory_buffer& out, const SymbolTable& symbols, std::uint64_t address) {
   fmt::memory_buffer name;
   symbols.append_address(name, address);
   append_json_string(out, std::string_view(name.data(), name.size()));
@@ -34,8 +33,7 @@ void append_trace_line(fmt::memory_buffer& out, const TraceHit& hit, const Symbo
   fmt::format_to(it, " event={} count={}{}\n", hit.event, hit.count, hit.sample ? " sample" : "");
 }
 
-void append_record_line(fmt::memory_buffer& out, const TraceHit& hit,
-                        const SymbolTable& symbols) {
+void append_record_line(fmt::memory_buffer& out, const TraceHit& hit, const SymbolTable& symbols) {
   auto it = std::back_inserter(out);
   fmt::format_to(it, "{{\"vcpu\":{},\"event\":", hit.vcpu);
   append_json_string(out, hit.event);
@@ -56,7 +54,9 @@ HitLog::HitLog(std::FILE* sink, Format format, const SymbolTable& symbols, unsig
   for (Buffer& buffer : buffers_) buffer.text.reserve(kFlushThreshold + 1024);
 }
 
-HitLog::~HitLog() { flush(); }
+HitLog::~HitLog() {
+  flush();
+}
 
 void HitLog::add(const TraceHit& hit) {
   Buffer& buffer = buffers_.at(hit.vcpu);

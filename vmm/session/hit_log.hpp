@@ -19,7 +19,7 @@ namespace drvm::vmm::session {
 
 struct TraceHit {
   unsigned vcpu = 0;
-  std::string_view event;  // the spec as given
+  std::string_view event;   // the spec as given
   std::uint64_t count = 0;  // the event's count including this hit
   bool sample = false;      // this hit completed a sample period
   std::uint64_t rip = 0;    // execute: the instruction; data: after the access

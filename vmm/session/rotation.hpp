@@ -14,8 +14,11 @@ class RotationSchedule {
 
   // More events than capacity, and room for at least one: ticks change something.
   bool rotates() const { return capacity_ > 0 && events_ > capacity_; }
-  // Before the first tick, events 0 .. capacity-1 are enabled (all of them when not rotating).
-  bool enabled_at_start(std::size_t event) const { return !rotates() || event < capacity_; }
+  // Whether `event` is in the window now (every event when not rotating). Before the first tick
+  // the window is events 0 .. capacity-1.
+  bool enabled(std::size_t event) const {
+    return !rotates() || (event + events_ - first_) % events_ < capacity_;
+  }
 
   struct Step {
     std::size_t disable = 0;  // leaves the window

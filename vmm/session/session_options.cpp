@@ -21,12 +21,12 @@ std::uint32_t parse_slots(std::string_view text) {
 
 void SessionOptions::finalize() {
   if (events.empty()) {
-    const char* flag = stat ? "--stat"
-                       : trace ? "--trace"
-                       : !record.empty() ? "--record"
-                       : json ? "--json"
+    const char* flag = stat                   ? "--stat"
+                       : trace                ? "--trace"
+                       : !record.empty()      ? "--record"
+                       : json                 ? "--json"
                        : !stat_output.empty() ? "--stat-output"
-                       : nullptr;
+                                              : nullptr;
     if (flag != nullptr) {
       throw OptionError(fmt::format(
           "{}: there is nothing to count; add --event SPEC (for example --event mem:SYMBOL:w)",

@@ -26,12 +26,12 @@ inline constexpr std::uint32_t kMaxSlots = 64;
 inline constexpr std::uint32_t kCountingSlots = 4;
 
 struct SessionOptions {
-  std::vector<std::string> events;  // --event SPEC, in order
-  bool stat = false;                // --stat
-  bool json = false;                // --json
-  std::string stat_output;          // --stat-output FILE ("" = stderr)
-  bool trace = false;               // --trace
-  std::string record;               // --record FILE
+  std::vector<std::string> events;     // --event SPEC, in order
+  bool stat = false;                   // --stat
+  bool json = false;                   // --json
+  std::string stat_output;             // --stat-output FILE ("" = stderr)
+  bool trace = false;                  // --trace
+  std::string record;                  // --record FILE
   std::optional<std::uint32_t> slots;  // --slots N
 
   bool active() const { return !events.empty(); }
@@ -50,8 +50,7 @@ std::uint32_t parse_slots(std::string_view text);
 template <class UsageError, class Parser>
 void add_session_options(Parser& parser, SessionOptions& options) {
   parser.add_value(
-      "--event", "SPEC",
-      [&options](std::string_view value) { options.events.emplace_back(value); },
+      "--event", "SPEC", [&options](std::string_view value) { options.events.emplace_back(value); },
       "count accesses: mem:ADDR_OR_SYMBOL[+OFF][/LEN][:r|w|rw|x][,period=N][,pinned]"
       "[,exclusive][,vcpu=N] (repeatable; docs/events-guide.md)");
   parser.add_flag("--stat", &options.stat,

@@ -2,7 +2,7 @@
 
 #include <iterator>
 
-#include "vmm/session/event_spec.hpp"
+#include "bpcore/event_spec.hpp"
 #include "vmm/session/json_text.hpp"
 
 namespace drvm::vmm::session {
@@ -31,19 +31,20 @@ std::string format_stat_table(const StatReport& report, std::string_view prefix)
   fmt::memory_buffer out;
   auto it = std::back_inserter(out);
   const double ms = 1e-6;
-  fmt::format_to(it, "{}stat for {}: {} vCPU{}, {} slots, {:.3f} s\n", prefix, report.image,
-                 report.vcpus, report.vcpus == 1 ? "" : "s", report.slots,
-                 static_cast<double>(report.elapsed_ns) * 1e-9);
-  fmt::format_to(it, "{}{:>16}  {:>11}  {:>11}  {:>16}  {:>7}  {}\n", prefix, "count",
-                 "enabled ms", "running ms", "scaled", "running", "event");
+  fmt::format_to(it, "{}stat for {}: {} vCPU{}, {} slots, {:.3f} s elapsed, {:.3f} s vCPU time\n",
+                 prefix, report.image, report.vcpus, report.vcpus == 1 ? "" : "s", report.slots,
+                 static_cast<double>(report.elapsed_ns) * 1e-9,
+                 static_cast<double>(report.vcpu_time_ns) * 1e-9);
+  fmt::format_to(it, "{}{:>16}  {:>11}  {:>11}  {:>16}  {:>7}  {}\n", prefix, "count", "enabled ms",
+                 "running ms", "scaled", "running", "event");
   for (const EventStat& event : report.events) {
     const std::string scaled =
         !event.counted() ? "<not counted>"
                          : (event.multiplexed() ? fmt::format("{}", event.scaled()) : "-");
-    fmt::format_to(it, "{}{:>16}  {:>11.2f}  {:>11.2f}  {:>16}  {:>6.1f}%  {}", prefix,
-                   event.count, static_cast<double>(event.time_enabled_ns) * ms,
-                   static_cast<double>(event.time_running_ns) * ms, scaled,
-                   event.running_percent(), event.spec);
+    fmt::format_to(it, "{}{:>16}  {:>11.2f}  {:>11.2f}  {:>16}  {:>6.1f}%  {}", prefix, event.count,
+                   static_cast<double>(event.time_enabled_ns) * ms,
+                   static_cast<double>(event.time_running_ns) * ms, scaled, event.running_percent(),
+                   event.spec);
     if (event.period != 0) {
       fmt::format_to(it, "  ({} samples, period {})", event.samples, event.period);
     }
@@ -67,8 +68,11 @@ std::string format_stat_json(const StatReport& report) {
   out.push_back('{');
   fmt::format_to(it, "\"image\":");
   append_json_string(out, report.image);
-  fmt::format_to(it, ",\"slots\":{},\"vcpus\":{},\"elapsed_ns\":{},\"rotation_interval_ns\":{}",
-                 report.slots, report.vcpus, report.elapsed_ns, report.rotation_interval_ns);
+  fmt::format_to(it,
+                 ",\"slots\":{},\"vcpus\":{},\"elapsed_ns\":{},\"vcpu_time_ns\":{},"
+                 "\"rotation_interval_ns\":{}",
+                 report.slots, report.vcpus, report.elapsed_ns, report.vcpu_time_ns,
+                 report.rotation_interval_ns);
   fmt::format_to(it, ",\"events\":[");
   for (std::size_t i = 0; i < report.events.size(); ++i) {
     const EventStat& event = report.events[i];
@@ -80,7 +84,7 @@ std::string format_stat_json(const StatReport& report) {
     fmt::format_to(it,
                    ",\"address\":\"{:#x}\",\"length\":{},\"type\":\"{}\",\"pinned\":{},"
                    "\"exclusive\":{},\"vcpu\":",
-                   event.address, event.length, type_name(event.type), event.pinned,
+                   event.address, event.length, bp::type_name(event.type), event.pinned,
                    event.exclusive);
     if (event.vcpu) {
       fmt::format_to(it, "{}", *event.vcpu);
@@ -101,8 +105,7 @@ std::string format_stat_json(const StatReport& report) {
   }
   fmt::format_to(it, "],\"per_vcpu\":[");
   for (unsigned v = 0; v < report.vcpus; ++v) {
-    fmt::format_to(it, "{}{{\"vcpu\":{},\"hits\":{}}}", v == 0 ? "" : ",", v,
-                   report.vcpu_total(v));
+    fmt::format_to(it, "{}{{\"vcpu\":{},\"hits\":{}}}", v == 0 ? "" : ",", v, report.vcpu_total(v));
   }
   fmt::format_to(it, "]}}\n");
   return fmt::to_string(out);

@@ -41,7 +41,8 @@ struct StatReport {
   std::string image;
   unsigned slots = 0;
   unsigned vcpus = 0;
-  std::uint64_t elapsed_ns = 0;
+  std::uint64_t elapsed_ns = 0;            // wall time from the guest's first run to the end
+  std::uint64_t vcpu_time_ns = 0;          // CPU time of the vCPU threads over the same span
   std::uint64_t rotation_interval_ns = 0;  // multiplexing tick (0: nothing was multiplexed)
   std::vector<EventStat> events;
 

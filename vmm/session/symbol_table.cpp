@@ -92,6 +92,9 @@ SymbolTable SymbolTable::from_elf(std::span<const std::byte> elf) {
   } else {
     table.problem_ = "unknown ELF class";
   }
+  if (table.symbols_.empty() && table.problem_.empty()) {
+    table.problem_ = "its symbol table has no functions or objects";
+  }
   // Address order; at one address sized symbols first, then by name, so output is stable.
   std::sort(table.symbols_.begin(), table.symbols_.end(), [](const Symbol& a, const Symbol& b) {
     if (a.address != b.address) return a.address < b.address;

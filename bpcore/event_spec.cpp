@@ -1,12 +1,25 @@
-#include "vmm/session/event_spec.hpp"
-
-#include <fmt/format.h>
+#include "bpcore/event_spec.hpp"
 
 #include <cctype>
 #include <charconv>
 
-namespace drvm::vmm::session {
+namespace drvm::bp {
 namespace {
+
+void append(std::string& out, std::string_view text) {
+  out += text;
+}
+void append(std::string& out, std::uint64_t number) {
+  out += std::to_string(number);
+}
+
+// Joins text and numbers into one message (bpcore depends on the standard library only).
+template <typename... Parts>
+std::string concat(const Parts&... parts) {
+  std::string out;
+  (append(out, parts), ...);
+  return out;
+}
 
 constexpr std::string_view kGrammar = "mem:ADDR_OR_SYMBOL[+OFF][/LEN][:r|w|rw|x][,OPTION...]";
 
@@ -36,46 +49,43 @@ bool is_symbol(std::string_view text) {
   return true;
 }
 
-bp::BpType parse_type(std::string_view text) {
-  if (text == "r") return bp::BpType::kRead;
-  if (text == "w") return bp::BpType::kWrite;
-  if (text == "rw") return bp::BpType::kReadWrite;
-  if (text == "x") return bp::BpType::kExecute;
-  throw SpecError(fmt::format(
-      "access type '{}' is not one of r, w, rw, x; end the spec with :r, :w, :rw or :x (after "
-      "/LEN)",
-      text));
+BpType parse_type(std::string_view text) {
+  if (text == "r") return BpType::kRead;
+  if (text == "w") return BpType::kWrite;
+  if (text == "rw") return BpType::kReadWrite;
+  if (text == "x") return BpType::kExecute;
+  throw SpecError(
+      concat("access type '", text,
+             "' is not one of r, w, rw, x; end the spec with :r, :w, :rw or :x (after /LEN)"));
 }
 
 std::uint32_t parse_length(std::string_view text) {
   const std::optional<std::uint64_t> value = parse_number(text);
   if (!value || (*value != 1 && *value != 2 && *value != 4 && *value != 8)) {
-    throw SpecError(fmt::format(
-        "length '{}' is not 1, 2, 4 or 8 bytes; watch at most 8 aligned bytes per event (/1, /2, "
-        "/4 or /8) and add more events for a larger object",
-        text));
+    throw SpecError(concat("length '", text,
+                           "' is not 1, 2, 4 or 8 bytes; watch at most 8 aligned bytes per event "
+                           "(/1, /2, /4 or /8) and add more events for a larger object"));
   }
   return static_cast<std::uint32_t>(*value);
 }
 
 void parse_location(std::string_view text, EventRequest& request) {
   if (text.empty()) {
-    throw SpecError(fmt::format("no address or symbol after 'mem:'; write {}", kGrammar));
+    throw SpecError(concat("no address or symbol after 'mem:'; write ", kGrammar));
   }
   if (std::isdigit(static_cast<unsigned char>(text[0]))) {
     const std::optional<std::uint64_t> address = parse_number(text);
     if (!address) {
-      throw SpecError(fmt::format(
-          "address '{}' is not a number; write it in decimal or as 0x-prefixed hex", text));
+      throw SpecError(concat("address '", text,
+                             "' is not a number; write it in decimal or as 0x-prefixed hex"));
     }
     request.address = *address;
     return;
   }
   if (!is_symbol(text)) {
-    throw SpecError(fmt::format(
-        "'{}' is neither an address nor a symbol name; symbols use letters, digits, '_', '.' and "
-        "'$', addresses are decimal or 0x-prefixed hex",
-        text));
+    throw SpecError(concat("'", text,
+                           "' is neither an address nor a symbol name; symbols use letters, "
+                           "digits, '_', '.' and '$', addresses are decimal or 0x-prefixed hex"));
   }
   request.symbol = std::string(text);
 }
@@ -84,8 +94,8 @@ std::uint64_t parse_option_number(std::string_view name, std::string_view value,
                                   std::uint64_t minimum, std::string_view example) {
   const std::optional<std::uint64_t> number = parse_number(value);
   if (!number || *number < minimum) {
-    throw SpecError(fmt::format("option {}='{}' needs a number of at least {}; for example {}",
-                                name, value, minimum, example));
+    throw SpecError(concat("option ", name, "='", value, "' needs a number of at least ", minimum,
+                           "; for example ", example));
   }
   return *number;
 }
@@ -104,8 +114,8 @@ void parse_option(std::string_view option, EventRequest& request, unsigned& seen
     bit = kVcpu;
     const std::uint64_t vcpu = parse_option_number(name, value, 0, "vcpu=0");
     if (vcpu > 0xffff) {
-      throw SpecError(fmt::format("option vcpu={} is not a vCPU index; give vcpu=0 .. vcpu=N-1",
-                                  value));
+      throw SpecError(
+          concat("option vcpu=", value, " is not a vCPU index; give vcpu=0 .. vcpu=N-1"));
     }
     request.vcpu = static_cast<std::uint32_t>(vcpu);
   } else if (option == "pinned") {
@@ -117,23 +127,27 @@ void parse_option(std::string_view option, EventRequest& request, unsigned& seen
   } else if (option.empty()) {
     throw SpecError("empty option between commas; remove the extra ','");
   } else {
-    throw SpecError(fmt::format(
-        "unknown option '{}'; the options are period=N, pinned, exclusive and vcpu=N", option));
+    throw SpecError(concat("unknown option '", option,
+                           "'; the options are period=N, pinned, exclusive and vcpu=N"));
   }
   if ((seen & bit) != 0) {
-    throw SpecError(fmt::format("option '{}' is given twice; keep one", name));
+    throw SpecError(concat("option '", name, "' is given twice; keep one"));
   }
   seen |= bit;
 }
 
 }  // namespace
 
-std::string_view type_name(bp::BpType type) {
+std::string_view type_name(BpType type) {
   switch (type) {
-    case bp::BpType::kRead: return "r";
-    case bp::BpType::kWrite: return "w";
-    case bp::BpType::kReadWrite: return "rw";
-    case bp::BpType::kExecute: return "x";
+    case BpType::kRead:
+      return "r";
+    case BpType::kWrite:
+      return "w";
+    case BpType::kReadWrite:
+      return "rw";
+    case BpType::kExecute:
+      return "x";
   }
   return "?";
 }
@@ -144,8 +158,8 @@ EventRequest parse_event_spec(std::string_view spec) {
   constexpr std::string_view kPrefix = "mem:";
   if (!spec.starts_with(kPrefix)) {
     const std::string_view kind = spec.substr(0, spec.find(':'));
-    throw SpecError(fmt::format(
-        "'{}' is not an event type drvm knows; only memory events exist: {}", kind, kGrammar));
+    throw SpecError(concat(
+        "'", kind, "' is not an event type drvm knows; only memory events exist: ", kGrammar));
   }
   const std::string_view body = spec.substr(kPrefix.size());
   const std::size_t comma = body.find(',');
@@ -163,20 +177,19 @@ EventRequest parse_event_spec(std::string_view spec) {
     const std::string_view offset = head.substr(plus + 1);
     const std::optional<std::uint64_t> value = parse_number(offset);
     if (!value) {
-      throw SpecError(fmt::format(
-          "offset '{}' is not a number; write +N or +0xN right after the address or symbol",
-          offset));
+      throw SpecError(
+          concat("offset '", offset,
+                 "' is not a number; write +N or +0xN right after the address or symbol"));
     }
     request.offset = *value;
     head = head.substr(0, plus);
   }
   parse_location(head, request);
 
-  if (request.type == bp::BpType::kExecute) {
+  if (request.type == BpType::kExecute) {
     if (request.length.value_or(1) != 1) {
-      throw SpecError(fmt::format(
-          "an execute (:x) event watches one instruction start, not {} bytes; drop /{}",
-          *request.length, *request.length));
+      throw SpecError(concat("an execute (:x) event watches one instruction start, not ",
+                             *request.length, " bytes; drop /", *request.length));
     }
     request.length = 1;
   }
@@ -194,4 +207,4 @@ EventRequest parse_event_spec(std::string_view spec) {
   return request;
 }
 
-}  // namespace drvm::vmm::session
+}  // namespace drvm::bp

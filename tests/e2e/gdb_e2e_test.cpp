@@ -1,0 +1,282 @@
+// The real gdb against `drvm run IMAGE --gdb 0`: breakpoints, watchpoints, stepping, registers,
+// memory, Ctrl-C, attach to a running guest, detach, kill, monitor commands, and the guest's own
+// debug registers working while gdb holds watchpoints. The guest is gdbwork.elf
+// (guestfw/images/gdbwork_main.c): its variables and loops make every hit predictable.
+//
+// Watchpoints are set once the guest reached guest_main (long mode, segments loaded), as a user
+// would: see docs/gdb.md, Limits, for watchpoints on the page that holds the guest's GDT.
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "gdb_session.hpp"
+#include "guest_images.hpp"
+
+namespace drvm::test {
+namespace {
+
+bool kvm_usable() {
+  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+#define REQUIRE_GDB_AND_KVM()                                               \
+  do {                                                                      \
+    if (!gdb_available()) GTEST_SKIP() << "gdb is not installed";           \
+    if (!kvm_usable()) GTEST_SKIP() << "/dev/kvm is missing or not usable"; \
+  } while (0)
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+bool matches(const std::string& text, const std::string& pattern) {
+  return std::regex_search(text, std::regex(pattern));
+}
+
+std::size_t count(const std::string& text, const std::string& part) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Commands that run the guest to guest_main and drop that breakpoint.
+std::vector<std::string> to_guest_main(std::vector<std::string> then) {
+  std::vector<std::string> commands{"break guest_main", "continue", "delete"};
+  commands.insert(commands.end(), then.begin(), then.end());
+  return commands;
+}
+
+constexpr const char* kExitedWith3 = "[Inferior 1 (Remote target) exited with code 03]";
+
+TEST(GdbE2e, BreaksOnASymbolStepsOverItAndContinuesToTheExit) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands = {"break gdbwork_marker", "continue", "x/2i $pc", "stepi",
+                     "info registers rip",   "continue", "delete",   "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(matches(result.gdb_output, R"(Breakpoint 1 at 0x[0-9a-f]+: file .*gdbwork_main.c)"));
+  // Continuing from the breakpoint steps over it and stops at the next call (round 2).
+  EXPECT_TRUE(matches(result.gdb_output, R"(Breakpoint 1, gdbwork_marker \(round=[^)]*1\))"));
+  EXPECT_TRUE(matches(result.gdb_output, R"(Breakpoint 1, gdbwork_marker \(round=[^)]*2\))"));
+  // stepi executed exactly the first instruction: rip is the second one x/2i listed.
+  std::smatch second;
+  ASSERT_TRUE(std::regex_search(
+      result.gdb_output, second,
+      std::regex(R"(=> 0x[0-9a-f]+ <gdbwork_marker>:[^\n]*\n\s+(0x[0-9a-f]+) <gdbwork_marker\+)")));
+  EXPECT_TRUE(matches(result.gdb_output, "rip +" + second[1].str() + " "));
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+  EXPECT_TRUE(contains(result.serial, "gdbwork: done, exit code 3"));
+}
+
+TEST(GdbE2e, HardwareBreakpointStopsEveryTime) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands =
+      to_guest_main({"hbreak gdbwork_access", "continue", "continue", "delete", "continue"});
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "Hardware assisted breakpoint 2 at"));
+  EXPECT_EQ(count(result.gdb_output, "Breakpoint 2, gdbwork_access ()"), 2u);
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+TEST(GdbE2e, SixWatchpointsAtOnceReportOldAndNewValues) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  std::vector<std::string> commands;
+  for (int i = 0; i < 6; ++i) commands.push_back(fmt::format("watch watch_{}", i));
+  for (int i = 0; i < 7; ++i) commands.push_back("continue");
+  commands.insert(commands.end(), {"delete", "continue"});
+  script.commands = to_guest_main(commands);
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  for (int i = 0; i < 6; ++i) {
+    // Round 1 writes watch_i = 10 + i.
+    EXPECT_TRUE(contains(result.gdb_output,
+                         fmt::format("Hardware watchpoint {}: watch_{}\n\nOld value = 0\nNew "
+                                     "value = {}\n",
+                                     i + 2, i, 10 + i)))
+        << "watch_" << i;
+  }
+  // Round 2 writes watch_0 = 20.
+  EXPECT_TRUE(contains(result.gdb_output,
+                       "Hardware watchpoint 2: watch_0\n\nOld value = 10\nNew value = 20\n"));
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+TEST(GdbE2e, ReadAndAccessWatchpointsStopOnReadsAndWrites) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands = to_guest_main({"rwatch read_me", "awatch access_me", "continue", "continue",
+                                   "continue", "continue", "delete", "continue"});
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "Hardware read watchpoint 2: read_me\n\nValue = 4660\n"));
+  // access_me = access_me + 1: the read, then the write.
+  EXPECT_TRUE(contains(result.gdb_output,
+                       "Hardware access (read/write) watchpoint 3: access_me\n\nValue = 100\n"));
+  EXPECT_TRUE(contains(result.gdb_output,
+                       "Hardware access (read/write) watchpoint 3: access_me\n\nOld value = "
+                       "100\nNew value = 101\n"));
+  EXPECT_EQ(count(result.gdb_output, "Hardware read watchpoint 2: read_me"), 3u);  // 1 + 2 hits
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+}
+
+TEST(GdbE2e, RegistersMemoryAndSetVar) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands = {"break gdbwork_reads",
+                     "continue",
+                     "info registers rip eflags",
+                     "info registers cs ss ds es fs gs fs_base gs_base k_gs_base",
+                     "info registers cr0 cr3 cr4 efer",
+                     "info registers dr7",
+                     "set $dr0 = (long)0x4000",
+                     "info registers dr0",
+                     "x/2xg &read_me",
+                     "x/x 0xdead00000000",
+                     "set var read_me = 0x5678",
+                     "x/1xg &read_me",
+                     "set var exit_code = 5",
+                     "set $rax = 0x1122334455667788",
+                     "info registers rax",
+                     "delete",
+                     "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  const std::string& out = result.gdb_output;
+  EXPECT_TRUE(matches(out, R"(rip +0x[0-9a-f]+ +0x[0-9a-f]+ <gdbwork_reads>)"));
+  EXPECT_TRUE(matches(out, R"(cs +0x8 +8)"));
+  EXPECT_TRUE(matches(out, R"(ss +0x10 +16)"));
+  EXPECT_TRUE(matches(out, R"(fs_base +0x0 +0)"));
+  EXPECT_TRUE(matches(out, R"(k_gs_base +0x0 +0)"));
+  EXPECT_TRUE(matches(out, R"(cr0 +0x80000011 +\[ PE ET PG \])"));
+  EXPECT_TRUE(matches(out, R"(cr4 +0x[0-9a-f]+ +\[[^\]]*PAE)"));
+  EXPECT_TRUE(matches(out, R"(efer +0x500 +\[ LME LMA \])"));
+  // The guest's own DR7 (its reset value), not the slots drvm uses for gdb's breakpoint.
+  EXPECT_TRUE(matches(out, R"(dr7 +0x400 )"));
+  EXPECT_TRUE(matches(out, R"(dr0 +0x4000 )"));
+  EXPECT_TRUE(matches(out, R"(<read_me>:\s+0x0000000000001234\s+0x0000000000000064)"));
+  EXPECT_TRUE(contains(out, "Cannot access memory at address 0xdead00000000"));
+  EXPECT_TRUE(matches(out, R"(<read_me>:\s+0x0000000000005678)"));
+  EXPECT_TRUE(matches(out, R"(rax +0x1122334455667788 )"));
+  EXPECT_TRUE(contains(out, "[Inferior 1 (Remote target) exited with code 05]"));
+  EXPECT_EQ(result.drvm_status, exit_port_status(5));
+}
+
+TEST(GdbE2e, CtrlCInterruptsASpinningGuest) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.drvm_args = {"--cmdline", "spin"};
+  script.commands = {"continue", "info registers rip", "set var spin_release = 1", "continue"};
+  script.interrupt_when_serial_has = "gdbwork: spinning";
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(result.interrupted);
+  EXPECT_TRUE(contains(result.gdb_output, "Program received signal SIGINT, Interrupt."));
+  EXPECT_TRUE(matches(result.gdb_output, R"(rip +0x[0-9a-f]+ +0x[0-9a-f]+ <gdbwork_spin\+)"));
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+TEST(GdbE2e, AttachingWithNoWaitStopsTheRunningGuest) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.drvm_args = {"--cmdline", "spin", "--gdb-no-wait"};
+  script.attach_when_serial_has = "gdbwork: spinning";
+  script.commands = {"info registers rip", "set var spin_release = 1", "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(matches(result.gdb_output, R"(rip +0x[0-9a-f]+ +0x[0-9a-f]+ <gdbwork_spin\+)"));
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+TEST(GdbE2e, DetachRemovesBreakpointsAndTheGuestRunsToItsExit) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands =
+      to_guest_main({"break gdbwork_writes", "watch watch_2", "continue", "continue", "detach"});
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "Breakpoint 2, gdbwork_writes"));
+  EXPECT_TRUE(contains(result.gdb_output, "Hardware watchpoint 3: watch_2"));
+  EXPECT_TRUE(contains(result.gdb_output, "[Inferior 1 (Remote target) detached]"));
+  // Round 2 would hit both again: nothing stopped the guest after the detach.
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+  EXPECT_TRUE(contains(result.serial, "gdbwork: done, exit code 3"));
+}
+
+TEST(GdbE2e, KillEndsTheRunWithStatus12) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands = {"break gdbwork_writes", "continue", "kill"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "[Inferior 1 (Remote target) killed]"));
+  EXPECT_EQ(result.drvm_status, 12);
+  EXPECT_FALSE(contains(result.serial, "gdbwork: done"));
+  EXPECT_TRUE(contains(result.drvm_log, "drvm: gdb: killed the guest (gdb kill)"));
+}
+
+TEST(GdbE2e, MonitorCommandsShowSlotsEventsAndTheProbe) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  // always-inserted: gdb inserts breakpoints at once, so `monitor dr` sees them while stopped.
+  script.commands = to_guest_main(
+      {"set breakpoint always-inserted on", "watch watch_1", "rwatch read_me",
+       "hbreak gdbwork_access", "watch *(char(*)[16])&watch_2", "monitor dr", "continue",
+       "monitor events", "monitor probe", "monitor nonsense", "delete", "continue"});
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  const std::string& out = result.gdb_output;
+  const std::string engine = "(hardware|int3|read-only page|unmapped page|single-step)";
+  EXPECT_TRUE(contains(out, "vCPU 0 (thread 1):"));
+  EXPECT_TRUE(matches(out, R"(guest +dr0 +0x0000000000000000 +execute +1 +disabled)"));
+  EXPECT_TRUE(matches(out, R"(gdb +Z2 watch +0x[0-9a-f]+ +write +8 +)" + engine));
+  EXPECT_TRUE(matches(out, R"(gdb +Z3 rwatch +0x[0-9a-f]+ +read +8 +)" + engine));
+  EXPECT_TRUE(matches(out, R"(gdb +Z1 hbreak +0x[0-9a-f]+ +execute +1 +)" + engine));
+  // A 16-byte watch is two 8-byte slots.
+  EXPECT_EQ(count(out, "gdb    Z2 watch"), 3u);
+  EXPECT_TRUE(contains(out, "gdb: 4 breakpoints and watchpoints, 5 events"));
+  EXPECT_TRUE(matches(out, R"(Z2 watch +0x[0-9a-f]+ len 8 +hits 1)"));
+  EXPECT_TRUE(matches(out, R"(vCPU 0: [0-9]+ VM exits)"));
+  EXPECT_TRUE(contains(out, "kvm      module"));
+  EXPECT_TRUE(contains(out, "unknown monitor command 'nonsense'"));
+  EXPECT_TRUE(contains(out, kExitedWith3));
+}
+
+TEST(GdbE2e, DrtestPassesWhileGdbHoldsWatchpoints) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.image = "drtest";
+  // Six watchpoints and a hardware breakpoint far from anything drtest touches: they take the
+  // hardware slots and protect pages, and the guest's own debug registers must still behave.
+  script.commands = {"watch *(long*)0x4000000",  "watch *(long*)0x4000008",
+                     "watch *(int*)0x4001000",   "rwatch *(long*)0x4002000",
+                     "awatch *(long*)0x4003000", "watch *(long*)0x4004000",
+                     "hbreak *0x4005000",        "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(matches(result.serial, R"(summary: [1-9][0-9]* passed, 0 failed)"));
+  EXPECT_TRUE(contains(result.gdb_output, "[Inferior 1 (Remote target) exited normally]"));
+  EXPECT_EQ(result.drvm_status, exit_port_status(0));
+}
+
+}  // namespace
+}  // namespace drvm::test

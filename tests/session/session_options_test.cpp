@@ -1,0 +1,99 @@
+// The session's flags as `drvm run` registers them: parsing through the CLI's OptionParser, the
+// combinations refused, and the slot-count rule.
+#include "vmm/session/session_options.hpp"
+
+#include <gtest/gtest.h>
+
+#include "options.hpp"
+
+namespace drvm::vmm::session {
+namespace {
+
+SessionOptions parse(std::vector<std::string_view> args) {
+  SessionOptions options;
+  cli::OptionParser parser("run");
+  add_session_options<cli::UsageError>(parser, options);
+  (void)parser.parse(args);
+  return options;
+}
+
+std::string finalize_error(std::vector<std::string_view> args) {
+  SessionOptions options = parse(args);
+  try {
+    options.finalize();
+  } catch (const OptionError& error) {
+    return error.what();
+  }
+  return "accepted";
+}
+
+TEST(SessionOptions, EveryFlagParses) {
+  const SessionOptions options =
+      parse({"--event", "mem:a:w", "--event=mem:b", "--stat", "--json", "--stat-output", "s.json",
+             "--trace", "--record", "r.jsonl", "--slots", "16"});
+  EXPECT_EQ(options.events, (std::vector<std::string>{"mem:a:w", "mem:b"}));
+  EXPECT_TRUE(options.stat);
+  EXPECT_TRUE(options.json);
+  EXPECT_EQ(options.stat_output, "s.json");
+  EXPECT_TRUE(options.trace);
+  EXPECT_EQ(options.record, "r.jsonl");
+  EXPECT_EQ(options.slots, 16u);
+  EXPECT_TRUE(options.active());
+}
+
+TEST(SessionOptions, SlotsRange) {
+  EXPECT_EQ(parse_slots("4"), 4u);
+  EXPECT_EQ(parse_slots("64"), 64u);
+  for (const char* bad : {"3", "65", "0", "", "four", "8x", "-4"}) {
+    EXPECT_THROW((void)parse_slots(bad), OptionError) << bad;
+  }
+  try {
+    (void)parse({"--slots", "3"});
+    FAIL();
+  } catch (const cli::UsageError& error) {
+    EXPECT_STREQ(error.what(),
+                 "--slots: '3' is not a slot count from 4 to 64; give for example --slots 4 (x86 "
+                 "hardware) or --slots 16");
+  }
+}
+
+TEST(SessionOptions, AnEventAloneImpliesStat) {
+  SessionOptions options = parse({"--event", "mem:a"});
+  options.finalize();
+  EXPECT_TRUE(options.stat);
+  SessionOptions traced = parse({"--event", "mem:a", "--trace"});
+  traced.finalize();
+  EXPECT_FALSE(traced.stat);
+}
+
+TEST(SessionOptions, CombinationsThatMeanNothingAreRefused) {
+  EXPECT_EQ(finalize_error({"--stat"}),
+            "--stat: there is nothing to count; add --event SPEC (for example --event "
+            "mem:SYMBOL:w)");
+  EXPECT_EQ(finalize_error({"--trace"}),
+            "--trace: there is nothing to count; add --event SPEC (for example --event "
+            "mem:SYMBOL:w)");
+  EXPECT_EQ(finalize_error({"--record", "f"}),
+            "--record: there is nothing to count; add --event SPEC (for example --event "
+            "mem:SYMBOL:w)");
+  EXPECT_EQ(finalize_error({"--json"}),
+            "--json: there is nothing to count; add --event SPEC (for example --event "
+            "mem:SYMBOL:w)");
+  EXPECT_EQ(finalize_error({"--event", "mem:a", "--json"}),
+            "--json: it only shapes --stat's output; add --stat");
+  EXPECT_EQ(finalize_error({"--event", "mem:a", "--trace", "--stat-output", "f"}),
+            "--stat-output: it only shapes --stat's output; add --stat");
+  EXPECT_EQ(finalize_error({}), "accepted");
+  EXPECT_EQ(finalize_error({"--slots", "8"}), "accepted");
+}
+
+TEST(SessionOptions, SlotRule) {
+  EXPECT_EQ(parse({"--event", "mem:a"}).debug_slots(false), kCountingSlots);
+  EXPECT_EQ(parse({"--event", "mem:a"}).debug_slots(true), std::nullopt);  // gdb: its default
+  EXPECT_EQ(parse({"--event", "mem:a", "--slots", "32"}).debug_slots(true), 32u);
+  EXPECT_EQ(parse({"--slots", "8"}).debug_slots(false), 8u);
+  EXPECT_EQ(parse({}).debug_slots(false), std::nullopt);
+}
+
+}  // namespace
+}  // namespace drvm::vmm::session
