@@ -12,8 +12,8 @@
 #include <string>
 
 #include "commands.hpp"
-#include "options.hpp"
 #include "gdbstub/gdb_server.hpp"
+#include "options.hpp"
 #include "vmm/boot_layout.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/gdb_target.hpp"
@@ -206,8 +206,12 @@ int run_command(Args args) {
       try {
         gdb_server.emplace(*gdb_target, server_options);
       } catch (const gdbstub::GdbServerError& error) {
+        const bool bad_host =
+            std::string_view(error.what()).find("resolve") != std::string_view::npos;
         return report_setup_error(
-            fmt::format("gdb: {}; choose another port or stop the program using it", error.what()));
+            fmt::format("gdb: {}; {}", error.what(),
+                        bad_host ? "give an address (127.0.0.1, 0.0.0.0) or a resolvable host name"
+                                 : "choose another port or stop the program using it"));
       }
       fmt::print(stderr, "drvm: gdb: listening on {}:{}\n", options.gdb->host, gdb_server->port());
     }

@@ -14,6 +14,10 @@ constexpr std::string_view kHelp =
     "  monitor events  gdb's breakpoints with their hit counts, and the debug layer's counters\n"
     "  monitor probe   what the capability probe found on this host\n";
 
+// An event not on the vCPU's slots yet: the engines arm it when the vCPU next enters the guest
+// (a page that is not mapped then is retried at every CR3 change).
+constexpr const char* kPending = "pending (armed when the vCPU runs)";
+
 std::string_view trim(std::string_view text) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return {};
@@ -77,8 +81,7 @@ std::string format_dr(Machine& machine, debug::DebugController& controller,
         out += fmt::format("  {:<6} {:<10} {:#018x} {:<8} {:<4} {}\n", "gdb",
                            packet_name(breakpoint.request.kind), piece.addr, type_name(piece.type),
                            piece.len,
-                           engine == debug::Engine::kNone ? "not armed (page not mapped)"
-                                                          : debug::engine_name(engine));
+                           engine == debug::Engine::kNone ? kPending : debug::engine_name(engine));
       }
     }
   }

@@ -1,5 +1,6 @@
 /* debugwork.elf entry: "work=loop" (host events count these accesses), "work=cr3" (the watched
- * linear address moves to another physical page), otherwise the test cases. */
+ * linear address moves to another physical page), "work=pte" (the same move by a page-table edit),
+ * otherwise the test cases. */
 #include "guestfw/guestfw.h"
 #include "guestfw/test.h"
 
@@ -58,6 +59,25 @@ static void cr3_workload(void) {
   guest_printf("cr3 done %lu %lu\n", *(volatile uint64_t*)0x380000, *(volatile uint64_t*)0x580000);
 }
 
+/* The same move by editing the boot page directory in place, without a CR3 switch or any other
+ * exit: drvm must notice the page-table write itself. */
+static void pte_workload(void) {
+  volatile uint64_t* const target = (volatile uint64_t*)CR3_WATCH_LINEAR;
+  const uint64_t* pml4 = (const uint64_t*)(read_cr3() & ~0xfffull);
+  const uint64_t* pdpt = (const uint64_t*)(pml4[0] & 0x000ffffffffff000ull);
+  volatile uint64_t* pd = (volatile uint64_t*)(pdpt[0] & 0x000ffffffffff000ull);
+  const uint64_t original = pd[1];
+  *target = 1; /* hit 1, physical 0x380000 */
+  pd[1] = original + (2ull << 20);
+  __asm__ volatile("invlpg (%0)" : : "r"(CR3_WATCH_LINEAR) : "memory");
+  *target = 2; /* hit 2, physical 0x580000 */
+  *target = 3; /* hit 3 */
+  pd[1] = original;
+  __asm__ volatile("invlpg (%0)" : : "r"(CR3_WATCH_LINEAR) : "memory");
+  *target = 4; /* hit 4, physical 0x380000 again */
+  guest_printf("pte done %lu %lu\n", *(volatile uint64_t*)0x380000, *(volatile uint64_t*)0x580000);
+}
+
 int guest_main(void) {
   char work[16];
   if (!guest_cmdline_option("work", work, sizeof work)) return guest_run_tests();
@@ -65,6 +85,8 @@ int guest_main(void) {
     loop_workload();
   } else if (strcmp(work, "cr3") == 0) {
     cr3_workload();
+  } else if (strcmp(work, "pte") == 0) {
+    pte_workload();
   } else {
     guest_printf("debugwork: unknown work=%s\n", work);
     return 1;

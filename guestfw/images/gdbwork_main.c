@@ -70,6 +70,7 @@ int guest_main(void) {
     gdbwork_reads();
     gdbwork_access();
   }
+  sink = big_buffer[sizeof big_buffer - 1]; /* keeps big_buffer from --gc-sections */
   guest_printf("gdbwork: done, exit code %u\n", (unsigned)exit_code);
   return (int)exit_code;
 }

@@ -6,17 +6,25 @@
 // Watchpoints are set once the guest reached guest_main (long mode, segments loaded), as a user
 // would: see docs/gdb.md, Limits, for watchpoints on the page that holds the guest's GDT.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+// GCC 12 reports false maybe-uninitialized warnings inside <regex> at -O2 with the sanitizers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
+#pragma GCC diagnostic pop
 #include <string>
 #include <vector>
 
 #include "gdb_session.hpp"
 #include "guest_images.hpp"
+#include "process.hpp"
 
 namespace drvm::test {
 namespace {
@@ -79,6 +87,33 @@ TEST(GdbE2e, BreaksOnASymbolStepsOverItAndContinuesToTheExit) {
   EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
   EXPECT_EQ(result.drvm_status, exit_port_status(3));
   EXPECT_TRUE(contains(result.serial, "gdbwork: done, exit code 3"));
+}
+
+// The instruction after a watchpoint stop stores to the watched page (an emulated access under
+// the page engines): stepi must still run exactly that one instruction.
+TEST(GdbE2e, StepiOverAnAccessToAWatchedPageRunsOneInstruction) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands = {"break gdbwork_reads",
+                     "continue",
+                     "delete",
+                     "rwatch read_me",
+                     "continue",
+                     "x/2i $pc",
+                     "stepi",
+                     "info registers rip",
+                     "delete",
+                     "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "Hardware read watchpoint 2: read_me\n\nValue = 4660\n"));
+  std::smatch second;
+  ASSERT_TRUE(std::regex_search(
+      result.gdb_output, second,
+      std::regex(
+          R"(=> 0x[0-9a-f]+ <gdbwork_reads\+[0-9]+>:[^\n]*\n\s+(0x[0-9a-f]+) <gdbwork_reads\+)")));
+  EXPECT_TRUE(matches(result.gdb_output, "rip +" + second[1].str() + " "));
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
 }
 
 TEST(GdbE2e, HardwareBreakpointStopsEveryTime) {
@@ -237,11 +272,12 @@ TEST(GdbE2e, KillEndsTheRunWithStatus12) {
 TEST(GdbE2e, MonitorCommandsShowSlotsEventsAndTheProbe) {
   REQUIRE_GDB_AND_KVM();
   GdbScript script;
-  // always-inserted: gdb inserts breakpoints at once, so `monitor dr` sees them while stopped.
+  // always-inserted: gdb inserts breakpoints at once, so `monitor dr` sees them while stopped
+  // (pending), and keeps them inserted at the stop (armed, with their engines).
   script.commands = to_guest_main(
       {"set breakpoint always-inserted on", "watch watch_1", "rwatch read_me",
        "hbreak gdbwork_access", "watch *(char(*)[16])&watch_2", "monitor dr", "continue",
-       "monitor events", "monitor probe", "monitor nonsense", "delete", "continue"});
+       "monitor dr", "monitor events", "monitor probe", "monitor nonsense", "delete", "continue"});
   const GdbSessionResult result = run_gdb_session(script);
   SCOPED_TRACE(result.describe());
   const std::string& out = result.gdb_output;
@@ -251,8 +287,9 @@ TEST(GdbE2e, MonitorCommandsShowSlotsEventsAndTheProbe) {
   EXPECT_TRUE(matches(out, R"(gdb +Z2 watch +0x[0-9a-f]+ +write +8 +)" + engine));
   EXPECT_TRUE(matches(out, R"(gdb +Z3 rwatch +0x[0-9a-f]+ +read +8 +)" + engine));
   EXPECT_TRUE(matches(out, R"(gdb +Z1 hbreak +0x[0-9a-f]+ +execute +1 +)" + engine));
-  // A 16-byte watch is two 8-byte slots.
-  EXPECT_EQ(count(out, "gdb    Z2 watch"), 3u);
+  // Inserted while stopped: armed when the vCPU runs. A 16-byte watch is two 8-byte slots.
+  EXPECT_EQ(count(out, "pending (armed when the vCPU runs)"), 5u);
+  EXPECT_EQ(count(out, "gdb    Z2 watch"), 6u);
   EXPECT_TRUE(contains(out, "gdb: 4 breakpoints and watchpoints, 5 events"));
   EXPECT_TRUE(matches(out, R"(Z2 watch +0x[0-9a-f]+ len 8 +hits 1)"));
   EXPECT_TRUE(matches(out, R"(vCPU 0: [0-9]+ VM exits)"));
@@ -276,6 +313,27 @@ TEST(GdbE2e, DrtestPassesWhileGdbHoldsWatchpoints) {
   EXPECT_TRUE(matches(result.serial, R"(summary: [1-9][0-9]* passed, 0 failed)"));
   EXPECT_TRUE(contains(result.gdb_output, "[Inferior 1 (Remote target) exited normally]"));
   EXPECT_EQ(result.drvm_status, exit_port_status(0));
+}
+
+TEST(GdbE2e, PortInUseIsOneLineAndStatus2) {
+  if (!kvm_usable()) GTEST_SKIP() << "/dev/kvm is missing or not usable";
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  socklen_t size = sizeof address;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
+  const std::string port = std::to_string(ntohs(address.sin_port));
+  const ProcessResult result =
+      run_process({DRVM_BINARY, "run", guest_image_path("gdbwork"), "--gdb", port});
+  ::close(listener);
+  EXPECT_EQ(result.exit_status, 2) << describe(result);
+  EXPECT_EQ(result.stderr_text,
+            "drvm: gdb: cannot listen on 127.0.0.1:" + port +
+                ": Address already in use; choose another port or stop the program using it\n");
+  EXPECT_EQ(result.stdout_text, "");
 }
 
 }  // namespace

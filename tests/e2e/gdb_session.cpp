@@ -11,7 +11,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+// GCC 12 reports false maybe-uninitialized warnings inside <regex> at -O2 with the sanitizers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
+#pragma GCC diagnostic pop
 #include <sstream>
 #include <thread>
 

@@ -81,6 +81,11 @@ DecodedAccesses DecodedAccesses::decode(std::span<const std::uint8_t> bytes, con
                    instruction.meta.category == ZYDIS_CATEGORY_SYSTEM;
   result.rep_ = (instruction.attributes &
                  (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) != 0;
+  if (instruction.attributes & ZYDIS_ATTRIB_HAS_REPE)
+    result.rep_condition_ = RepCondition::kWhileEqual;
+  if (instruction.attributes & ZYDIS_ATTRIB_HAS_REPNE) {
+    result.rep_condition_ = RepCondition::kWhileNotEqual;
+  }
   if (instruction.address_width == 32) result.count_mask_ = 0xffffffffu;
   if (instruction.address_width == 16) result.count_mask_ = 0xffffu;
   const std::uint64_t address_mask = instruction.address_width == 64   ? ~std::uint64_t{0}

@@ -22,6 +22,13 @@ struct MemoryAccess {
   std::uint32_t size = 0;  // bytes; a REP string access covers every iteration that ran
 };
 
+// What ends a repeated CMPS/SCAS early besides RCX reaching 0.
+enum class RepCondition : std::uint8_t {
+  kNone,          // REP (MOVS, STOS, LODS, INS, OUTS): RCX only
+  kWhileEqual,    // REPE/REPZ: stops when ZF = 0
+  kWhileNotEqual  // REPNE/REPNZ: stops when ZF = 1
+};
+
 class DecodedAccesses {
  public:
   static constexpr std::size_t kMax = 8;
@@ -36,6 +43,9 @@ class DecodedAccesses {
   bool is_string() const { return string_; }
   bool is_rep_string() const { return string_ && rep_; }
   bool is_branch() const { return branch_; }
+  RepCondition rep_condition() const { return rep_condition_; }
+  // The part of RCX a REP prefix counts with (the address size).
+  std::uint64_t count_mask() const { return count_mask_; }
 
   // The accesses made, given the registers after the instruction (or after the iterations of a
   // REP string instruction that ran). Returns the number written to `out`.
@@ -55,6 +65,7 @@ class DecodedAccesses {
   bool string_ = false;
   bool rep_ = false;
   bool branch_ = false;
+  RepCondition rep_condition_ = RepCondition::kNone;
   std::uint64_t count_mask_ = ~std::uint64_t{0};  // address-size mask for RCX
   std::array<Planned, kMax> planned_{};
   std::size_t count_ = 0;

@@ -11,12 +11,15 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bpcore/manager.hpp"
 #include "vmm/debug/access_decoder.hpp"
+#include "vmm/debug/flags_instructions.hpp"
 #include "vmm/debug/instruction_decoding.hpp"
 #include "vmm/debug/page_guard.hpp"
+#include "vmm/debug/paging_structures.hpp"
 #include "vmm/debug/site_scanner.hpp"
 #include "vmm/debug/trap_sites.hpp"
 #include "vmm/paging.hpp"
@@ -26,6 +29,7 @@ namespace drvm::vmm::debug {
 namespace {
 
 constexpr std::uint64_t kRflagsTf = 1u << 8;
+constexpr std::uint64_t kRflagsZf = 1u << 6;
 constexpr std::uint64_t kRflagsRf = 1u << 16;
 constexpr std::uint8_t kVectorDb = 1;
 constexpr std::uint8_t kVectorBp = 3;
@@ -41,6 +45,17 @@ struct SlotArm {
   int hw = -1;            // DR index for kHardware
   std::uint64_t gpa = 0;  // INT3 site, or the watched GPA (page engines)
   PageAccess page_access = PageAccess::kReadWrite;
+};
+
+// A REP string instruction made to stop after its current iteration: its count register was set
+// to 1 for that iteration (KVM runs every other iteration in one go, without an exit).
+struct RepCut {
+  bool active = false;
+  std::uint64_t rip = 0;
+  std::uint64_t rcx = 0;  // RCX before the iteration
+  unsigned length = 0;
+  std::uint64_t mask = 0;
+  RepCondition condition = RepCondition::kNone;
 };
 
 struct Counters {
@@ -88,10 +103,12 @@ struct PerVcpu {
   std::uint64_t armed_generation = 0;
   std::uint64_t armed_cr3 = 0;
   std::array<SlotArm, bp::kMaxSlots> slots{};
-  std::uint64_t page_slots = 0;  // slots served by a page engine
-  std::uint64_t exec_slots = 0;  // instruction breakpoints (any engine)
-  std::uint64_t data_slots = 0;  // data breakpoints (any engine)
-  kvm_guest_debug wanted{};      // control without SINGLESTEP
+  std::uint64_t armed_table_generation = 0;
+  std::vector<std::uint64_t> guarded_tables;  // paging-structure pages this vCPU write-protects
+  std::uint64_t page_slots = 0;               // slots served by a page engine
+  std::uint64_t exec_slots = 0;               // instruction breakpoints (any engine)
+  std::uint64_t data_slots = 0;               // data breakpoints (any engine)
+  kvm_guest_debug wanted{};                   // control without SINGLESTEP
   kvm_guest_debug applied{};
   bool debug_applied = false;
   std::uint8_t hw_suppressed = 0;  // hardware slots disabled for one step over them
@@ -112,6 +129,15 @@ struct PerVcpu {
   DecodedAccesses step_decode;
   kvm_regs step_before{};
   bool prime = true;  // --exact: decode the instruction at RIP before running
+  RepCut rep_cut;
+  // --exact: the guest's RFLAGS.TF. KVM keeps TF for its own single-stepping and hides the
+  // guest's, so drvm tracks it (flags instructions, exception delivery) and reports its traps.
+  bool exact_tf = false;
+  // Registers at this exit (KVM_CAP_SYNC_REGS brings them with it), valid until the next entry.
+  bool regs_cached = false;
+  bool sregs_cached = false;
+  kvm_regs regs_cache{};
+  kvm_sregs sregs_cache{};
   std::uint64_t skip_exec_at = kNoAddress;
   bool cancel_stop = false;
   Counters counters;
@@ -139,6 +165,7 @@ struct DebugController::State {
   bool gd_trap = false;      // MOV DR exits through DR7.GD
   bool sw_bp_exits = false;  // planted INT3 arrives as KVM_EXIT_DEBUG #BP (USE_SW_BP)
   bool sync_sregs = false;   // KVM_CAP_SYNC_REGS: CR3 comes with every exit, no ioctl
+  bool sync_regs = false;    // ... and the general-purpose registers (--exact reads them per step)
   std::unordered_map<bp::TargetId, HitCallback> hit_callbacks;
   StopCallback stop_callback;
   std::vector<std::unique_ptr<PerVcpu>> vcpus;
@@ -146,6 +173,11 @@ struct DebugController::State {
   std::atomic<bool> warned_arm{false};
   // Planted at the first entry, once the image is in memory (Machine::boot may come later).
   std::vector<MovDrSite> mov_dr_sites;
+  ImageCode image_code;  // instruction starts: where an INT3 may go
+  // Paging-structure pages write-protected because an armed translation depends on them
+  // (references from every vCPU), and a count of the guest's writes to them: each re-arms.
+  std::unordered_map<std::uint64_t, unsigned> table_pages;
+  std::atomic<std::uint64_t> table_generation{0};
   std::atomic<bool> sites_planted{false};
 
   void plant_mov_dr_sites() {
@@ -153,6 +185,34 @@ struct DebugController::State {
     if (sites_planted.load()) return;
     for (const MovDrSite& site : mov_dr_sites) sites.add_mov_dr(site.gpa);
     sites_planted.store(true);
+  }
+
+  // ---- registers of the vCPU being handled (its own thread, or while it is paused) ----
+  const kvm_regs& regs_of(PerVcpu& s) {
+    if (!s.regs_cached) {
+      s.regs_cache = cpu(s).regs();
+      s.regs_cached = true;
+    }
+    return s.regs_cache;
+  }
+  const kvm_sregs& sregs_of(PerVcpu& s) {
+    if (!s.sregs_cached) {
+      s.sregs_cache = cpu(s).sregs();
+      s.sregs_cached = true;
+    }
+    return s.sregs_cache;
+  }
+  void set_regs_of(PerVcpu& s, const kvm_regs& regs) {
+    cpu(s).set_regs(regs);
+    s.regs_cache = regs;
+    s.regs_cached = true;
+  }
+  // KVM_RUN returned: take the registers it synced, if any.
+  void registers_synced(PerVcpu& s, const kvm_run& run) {
+    s.regs_cached = sync_regs;
+    s.sregs_cached = sync_sregs;
+    if (sync_regs) s.regs_cache = run.s.regs.regs;
+    if (sync_sregs) s.sregs_cache = run.s.regs.sregs;
   }
 
   // ---- helpers (called with the lock held unless noted) ----
@@ -210,6 +270,11 @@ struct DebugController::State {
       }
       arm = SlotArm{};
     }
+    for (std::uint64_t page : s.guarded_tables) {
+      pages.remove(page, PageAccess::kReadOnly);
+      if (--table_pages[page] == 0) table_pages.erase(page);
+    }
+    s.guarded_tables.clear();
     s.page_slots = s.exec_slots = s.data_slots = 0;
   }
 
@@ -217,7 +282,9 @@ struct DebugController::State {
     s.dirty.store(false, std::memory_order_release);
     const bp::EffectiveSet& eff = manager.schedule(s.index);
     const kvm_sregs sregs = cpu(s).sregs();
-    if (s.armed && !force && eff.generation == s.armed_generation && sregs.cr3 == s.armed_cr3) {
+    const std::uint64_t tables = table_generation.load();
+    if (s.armed && !force && eff.generation == s.armed_generation && sregs.cr3 == s.armed_cr3 &&
+        tables == s.armed_table_generation) {
       return;
     }
     disarm(s);
@@ -248,8 +315,13 @@ struct DebugController::State {
       const auto gpa = linear_to_gpa(sregs, attr.addr, attr.len);
       if (!gpa) continue;  // not mapped now: re-tried at the next CR3 change or event change
       arm.gpa = *gpa;
+      guard_tables(s, sregs, attr.addr);
       if (exec) {
-        if (sites.add_breakpoint(*gpa)) arm.engine = Engine::kInt3;
+        // Inside an instruction the processor never reports it, and an INT3 there would change
+        // the instruction: left unarmed.
+        if (image_code.instruction_may_start(*gpa) && sites.add_breakpoint(*gpa)) {
+          arm.engine = Engine::kInt3;
+        }
         continue;
       }
       const bool write_only = attr.type == bp::BpType::kWrite && probe.readonly_mem.yes();
@@ -268,7 +340,29 @@ struct DebugController::State {
     s.armed = true;
     s.armed_generation = eff.generation;
     s.armed_cr3 = sregs.cr3;
+    s.armed_table_generation = tables;
     s.counters.rearms.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // The guest's own RFLAGS.TF (KVM hides it while it single-steps for --exact).
+  bool guest_tf(const PerVcpu& s, const kvm_regs& regs) const {
+    return options.exact ? s.exact_tf : (regs.rflags & kRflagsTf) != 0;
+  }
+
+  // Write-protects the paging structures translating `linear`: a guest write to them re-arms.
+  void guard_tables(PerVcpu& s, const kvm_sregs& sregs, std::uint64_t linear) {
+    const PagingStructurePages walk =
+        paging_structure_pages(machine.memory(), PagingState::from(sregs), linear);
+    for (unsigned i = 0; i < walk.count; ++i) {
+      const std::uint64_t page = walk.page[i];
+      if (std::find(s.guarded_tables.begin(), s.guarded_tables.end(), page) !=
+          s.guarded_tables.end()) {
+        continue;
+      }
+      s.guarded_tables.push_back(page);
+      pages.add(page, PageAccess::kReadOnly);
+      ++table_pages[page];
+    }
   }
 
   bool stepping(const PerVcpu& s) const {
@@ -315,7 +409,8 @@ struct DebugController::State {
       events.exception.pending = 0;
     }
     vcpu.set_events(events);
-    s.prime = false;  // --exact: the handler's entry is decoded after the injection
+    s.exact_tf = false;  // the delivery clears TF
+    s.prime = false;     // --exact: the handler's entry is decoded after the injection
     s.step_decoded = false;
   }
 
@@ -327,9 +422,8 @@ struct DebugController::State {
   // its single-stepping relies on, so the handler would run unchecked up to its IRET.
   bool deliver_in_software(PerVcpu& s, std::uint8_t vector,
                            std::optional<std::uint32_t> error_code) {
-    Vcpu& vcpu = cpu(s);
-    kvm_regs regs = vcpu.regs();
-    kvm_sregs sregs = vcpu.sregs();
+    kvm_regs regs = regs_of(s);
+    const kvm_sregs sregs = sregs_of(s);
     if (!in_64bit_mode(sregs)) return false;
     const std::uint64_t frame_top = regs.rsp & ~std::uint64_t{15};
     const std::uint64_t frame = frame_top - (error_code ? 48 : 40);
@@ -361,7 +455,7 @@ struct DebugController::State {
     if (error_code) words[n++] = *error_code;
     words[n++] = regs.rip;
     words[n++] = sregs.cs.selector;
-    words[n++] = regs.rflags;
+    words[n++] = regs.rflags | (options.exact && s.exact_tf ? kRflagsTf : 0);
     words[n++] = regs.rsp;
     words[n++] = sregs.ss.selector;
     if (!write_virtual(machine.memory(), paging, frame, std::as_bytes(std::span(words.data(), n)))
@@ -371,8 +465,9 @@ struct DebugController::State {
     regs.rsp = frame;
     regs.rip = (low & 0xffff) | ((low >> 32) & 0xffff0000) | (high << 32);
     regs.rflags &= ~(kRflagsTf | kRflagsRf | (1u << 14) /*NT*/);
+    s.exact_tf = false;
     if (type == 0xe) regs.rflags &= ~std::uint64_t{1u << 9};  // interrupt gate: IF = 0
-    vcpu.set_regs(regs);
+    set_regs_of(s, regs);
     s.prime = false;
     s.step_decoded = false;
     s.debug_applied = false;  // KVM re-arms its single-step at the new RIP
@@ -466,7 +561,7 @@ struct DebugController::State {
         }
         regs.rip += move.length;
         regs.rflags &= ~kRflagsRf;
-        cpu(s).set_regs(regs);
+        set_regs_of(s, regs);
         if (result.arm_error) {
           warn(warned_arm,
                fmt::format("vCPU {}: the guest's breakpoint could not be armed at RIP {:#x}: {}; "
@@ -507,7 +602,7 @@ struct DebugController::State {
            fmt::format("vCPU {}: the guest changed its debug registers without drvm seeing the "
                        "MOV DR (noticed at RIP {:#x}); imported them. Use --exact for code that "
                        "is not in the image's executable segments",
-                       s.index, cpu(s).regs().rip));
+                       s.index, regs_of(s).rip));
       for (unsigned i = 0; i < 4; ++i) regs.dr[i] = now.db[i];
       regs.dr7 = now.dr7;
     }
@@ -587,7 +682,7 @@ struct DebugController::State {
   // Starts one drvm step of the instruction at RIP (step over a trap, a debugger step, or an
   // instruction fetched from an unmapped page). Decodes its accesses when its page must be opened.
   void begin_step(PerVcpu& s, const kvm_regs& regs, const kvm_sregs& sregs) {
-    s.guest_tf = (regs.rflags & kRflagsTf) != 0;
+    s.guest_tf = guest_tf(s, regs);
     s.step_before = regs;
     s.step_decoded = false;
     s.counters.single_steps.fetch_add(1, std::memory_order_relaxed);
@@ -603,6 +698,30 @@ struct DebugController::State {
     const std::size_t size = fetch(regs, sregs, bytes);
     s.step_decode = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
     s.step_decoded = s.step_decode.valid();
+    kvm_regs cut = regs;
+    if (s.step_decoded && iterations_observed(s, regs) && cut_rep(s, cut, s.step_decode)) {
+      s.step_before = cut;
+    }
+  }
+
+  // Whether the decoded REP string instruction about to be stepped must run one iteration per
+  // step: a data breakpoint may be hit by one of its iterations, or the guest (TF) or a debugger
+  // single-steps it, which traps after each iteration. Otherwise KVM runs it in one go.
+  bool iterations_observed(PerVcpu& s, const kvm_regs& regs) {
+    if (!s.step_decode.is_rep_string()) return false;
+    if (s.guest_tf || s.debugger_step) return true;
+    kvm_regs finished = regs;
+    finished.rcx &= ~s.step_decode.count_mask();
+    std::array<MemoryAccess, DecodedAccesses::kMax> accesses{};
+    const std::size_t count = s.step_decode.resolve(regs, finished, accesses);
+    const bp::EffectiveSet& eff = manager.effective(s.index);
+    for (std::uint64_t m = s.data_slots; m; m &= m - 1) {
+      const bp::BpAttr& attr = eff.slot_attr[static_cast<unsigned>(std::countr_zero(m))];
+      for (std::size_t i = 0; i < count; ++i) {
+        if (bp::matches(attr, accesses[i].linear, accesses[i].size, accesses[i].type)) return true;
+      }
+    }
+    return false;
   }
 
   // A drvm step finished (the instruction retired or faulted).
@@ -635,8 +754,8 @@ struct DebugController::State {
   ExitAction boundary(PerVcpu& s, bool at_trap_site) {
     for (unsigned emulated = 0; emulated < kMaxEmulatedInARow; ++emulated) {
       Notifications n;
-      kvm_regs regs = cpu(s).regs();
-      const kvm_sregs sregs = cpu(s).sregs();
+      kvm_regs regs = regs_of(s);
+      const kvm_sregs sregs = sregs_of(s);
       const std::uint64_t linear = sregs.cs.base + regs.rip;
       {
         std::lock_guard lock(mutex);
@@ -660,7 +779,7 @@ struct DebugController::State {
       if (trapped_move) {
         if (!emulate_mov_dr(s, regs, sregs, *move)) return ExitAction::kResume;
         s.skip_exec_at = kNoAddress;
-        if (regs.rflags & kRflagsTf) {
+        if (guest_tf(s, regs)) {
           Notifications step_n;
           guest_single_step_trap(s, step_n, regs.rip);
           return ExitAction::kResume;
@@ -674,6 +793,44 @@ struct DebugController::State {
         }
         if (options.exact) continue;  // the next instruction is a new boundary
         return ExitAction::kResume;
+      }
+      if (options.exact) {
+        if (size > 0 && bytes[0] == 0xcc) {
+          // INT3: #BP delivered here, so that the frame holds the guest's TF.
+          regs.rip += 1;
+          set_regs_of(s, regs);
+          if (deliver_in_software(s, kVectorBp, std::nullopt)) return ExitAction::kResume;
+          regs.rip -= 1;
+          set_regs_of(s, regs);
+        }
+        kvm_regs with_tf = regs;
+        if (s.exact_tf) with_tf.rflags |= kRflagsTf;
+        if (auto loaded = emulate_flags_instruction(std::span(bytes.data(), size), with_tf, sregs,
+                                                    machine.memory())) {
+          // The guest's TF as it was before the instruction decides its single-step trap (SDM
+          // Vol. 3, 17.3.1.4: TF loaded by POPF/IRET takes effect after the next instruction).
+          s.exact_tf = (loaded->regs.rflags & kRflagsTf) != 0;
+          loaded->regs.rflags &= ~kRflagsTf;
+          set_regs_of(s, loaded->regs);
+          s.skip_exec_at = kNoAddress;
+          const MemoryAccess& stack = loaded->stack;
+          match_access(s, AccessInfo{stack.type, stack.linear, stack.size, {}, {}}, s.data_slots);
+          Notifications done;
+          finish_instruction(s, loaded->regs, (with_tf.rflags & kRflagsTf) != 0, done);
+          const bool debugger_step = std::exchange(s.debugger_step, false);
+          mutex.unlock();
+          ExitAction action = ExitAction::kResume;
+          if (notify(done)) {
+            action = stop_vcpu(s, done.stop_info);
+          } else if (debugger_step) {
+            action = stop_vcpu(s, StopInfo{StopKind::kStep, loaded->regs.rip, {}, 0, {}});
+          }
+          mutex.lock();
+          if (action == ExitAction::kPause || done.guest_delivered || debugger_step) {
+            return action;
+          }
+          continue;  // the next instruction is a new boundary
+        }
       }
       // Run the instruction with one step: lift our trap under it for that step.
       if (site && at_trap_site) {
@@ -696,11 +853,14 @@ struct DebugController::State {
 
   ExitAction handle_step_exit(PerVcpu& s) {
     Notifications n;
-    const kvm_regs after = cpu(s).regs();
+    kvm_regs after = regs_of(s);
     bool debugger_step = false;
     {
       std::lock_guard lock(mutex);
+      const std::uint64_t start = s.step_before.rip;
       end_step(s, after);
+      resume_cut_rep(s, after);
+      if (after.rip == start) retire_finished_rep(s, after);
       s.completing = false;
       finish_instruction(s, after, s.guest_tf, n);
       s.guest_tf = false;
@@ -713,18 +873,61 @@ struct DebugController::State {
     return ExitAction::kResume;
   }
 
+  // Makes the REP string instruction at RIP (registers `regs` before the iteration in flight or
+  // about to run) stop after that iteration, so each iteration is a trap boundary as on the
+  // processor (SDM Vol. 3, 17.3.1.2 and 17.3.1.4).
+  bool cut_rep(PerVcpu& s, kvm_regs& regs, const DecodedAccesses& decoded) {
+    const std::uint64_t mask = decoded.count_mask();
+    if (s.rep_cut.active || !decoded.is_rep_string() || (regs.rcx & mask) <= 1) return false;
+    s.rep_cut = RepCut{true, regs.rip, regs.rcx, decoded.length(), mask, decoded.rep_condition()};
+    regs.rcx = (regs.rcx & ~mask) | 1;
+    set_regs_of(s, regs);
+    return true;
+  }
+
+  // The cut iteration is over: restore the remaining count and, while iterations remain, put RIP
+  // back at the instruction with RF = 1 (what the processor has between iterations).
+  void resume_cut_rep(PerVcpu& s, kvm_regs& regs) {
+    if (!s.rep_cut.active) return;
+    const RepCut cut = s.rep_cut;
+    s.rep_cut.active = false;
+    // KVM may leave RIP at the instruction after its final iteration (retire_finished_rep).
+    const bool iterated =
+        (regs.rip == cut.rip + cut.length || regs.rip == cut.rip) && (regs.rcx & cut.mask) == 0;
+    if (iterated) {
+      const std::uint64_t remaining = ((cut.rcx & cut.mask) - 1) & cut.mask;
+      regs.rcx = (cut.rcx & ~cut.mask) | remaining;
+      const bool zf = (regs.rflags & kRflagsZf) != 0;
+      const bool ended = (cut.condition == RepCondition::kWhileEqual && !zf) ||
+                         (cut.condition == RepCondition::kWhileNotEqual && zf);
+      if (remaining != 0 && !ended) {
+        regs.rip = cut.rip;
+        regs.rflags |= kRflagsRf;
+      } else {
+        regs.rip = cut.rip + cut.length;
+        regs.rflags &= ~kRflagsRf;
+      }
+    } else if ((regs.rcx & cut.mask) == 1) {
+      regs.rcx = cut.rcx;  // the iteration faulted: nothing was counted
+    } else {
+      return;
+    }
+    set_regs_of(s, regs);
+  }
+
   // KVM can return from a REP string instruction whose last iteration touched a protected page
   // with RIP still at it and RCX = 0; the processor would be past it (the trap-like #DB reports
   // the next instruction), and running it again would do nothing.
   void retire_finished_rep(PerVcpu& s, kvm_regs& regs) {
-    const kvm_sregs sregs = cpu(s).sregs();
+    const kvm_sregs sregs = sregs_of(s);
     std::array<std::uint8_t, kMaxInstruction> bytes{};
     const std::size_t size = fetch(regs, sregs, bytes);
     const auto decoded = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
-    const std::uint64_t count_mask = in_64bit_mode(sregs) ? ~std::uint64_t{0} : 0xffffffffu;
-    if (!decoded.valid() || !decoded.is_rep_string() || (regs.rcx & count_mask) != 0) return;
+    if (!decoded.valid() || !decoded.is_rep_string() || (regs.rcx & decoded.count_mask()) != 0) {
+      return;
+    }
     regs.rip += decoded.length();
-    cpu(s).set_regs(regs);
+    set_regs_of(s, regs);
   }
 
   std::optional<ExitAction> handle_mmio(PerVcpu& s, kvm_run& run) {
@@ -745,10 +948,24 @@ struct DebugController::State {
       std::memcpy(run.mmio.data, host, len);
     }
     const std::uint64_t before = s.access_slots;
+    if (run.mmio.is_write && table_pages.count(PageGuard::page_of(gpa)) && old_value != new_value) {
+      // A paging-structure edit: translations of watches and planted breakpoints may change.
+      table_generation.fetch_add(1);
+      mark_all_dirty();
+    }
     if (run.mmio.is_write) {
       match_physical(s, gpa, len, bp::Access::kWrite, old_value, new_value);
     } else {
       match_physical(s, gpa, len, bp::Access::kRead, std::nullopt, std::nullopt);
+    }
+    if (s.access_slots != before && !run.mmio.is_write) {
+      // A read exits before its iteration ends, and KVM would run the next iterations before
+      // returning: stop the REP after this one. (A write exits after its iteration.)
+      kvm_regs regs = regs_of(s);
+      const kvm_sregs sregs = sregs_of(s);
+      std::array<std::uint8_t, kMaxInstruction> bytes{};
+      const std::size_t size = fetch(regs, sregs, bytes);
+      cut_rep(s, regs, DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs));
     }
     if (s.access_slots != before || s.completing) {
       // Trap-like: let KVM finish the instruction (immediate_exit), then report.
@@ -760,10 +977,11 @@ struct DebugController::State {
 
   ExitAction finish_completion(PerVcpu& s) {
     Notifications n;
-    kvm_regs regs = cpu(s).regs();
+    kvm_regs regs = regs_of(s);
     {
       std::lock_guard lock(mutex);
       s.completing = false;
+      resume_cut_rep(s, regs);
       if (s.access_slots) retire_finished_rep(s, regs);
       // The guest's own TF trap of this instruction joins the data hit in one #DB (KVM's queued
       // one is replaced by the injection).
@@ -774,8 +992,8 @@ struct DebugController::State {
   }
 
   std::optional<ExitAction> handle_emulation_failure(PerVcpu& s) {
-    const kvm_regs regs = cpu(s).regs();
-    const kvm_sregs sregs = cpu(s).sregs();
+    const kvm_regs regs = regs_of(s);
+    const kvm_sregs sregs = sregs_of(s);
     bool at_site = false;
     {
       std::lock_guard lock(mutex);
@@ -809,8 +1027,8 @@ struct DebugController::State {
     const auto& arch = run.debug.arch;
     if (arch.exception == kVectorBp) {
       // USE_SW_BP: a planted INT3 (like the emulation failure), or the guest's own.
-      const kvm_regs regs = cpu(s).regs();
-      const kvm_sregs sregs = cpu(s).sregs();
+      const kvm_regs regs = regs_of(s);
+      const kvm_sregs sregs = sregs_of(s);
       bool planted = false;
       {
         std::lock_guard lock(mutex);
@@ -875,9 +1093,13 @@ DebugController::DebugController(Machine& machine, const ProbeResult& probe,
   }
   st.gd_trap = !options.exact && probe.gd_exit.yes();
   st.sw_bp_exits = probe.sw_bp_debug_exit.yes();
-  st.sync_sregs = (machine.system().check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_SREGS) != 0;
-  if (!options.exact && !st.gd_trap && image != nullptr)
-    st.mov_dr_sites = scan_mov_dr_sites(*image);
+  const int sync = machine.system().check_extension(KVM_CAP_SYNC_REGS);
+  st.sync_sregs = (sync & KVM_SYNC_X86_SREGS) != 0;
+  st.sync_regs = (sync & KVM_SYNC_X86_REGS) != 0;
+  if (!options.exact && image != nullptr) {
+    st.image_code = scan_image_code(*image);
+    if (!st.gd_trap) st.mov_dr_sites = std::move(st.image_code.mov_dr_sites);
+  }
   machine.set_interceptor(this);
 }
 
@@ -1078,14 +1300,18 @@ void DebugController::before_run(VcpuRunner& runner) {
     s.thread.store(std::this_thread::get_id());
   }
   kvm_run& run = runner.vcpu().run_area();
-  if (st.sync_sregs) run.kvm_valid_regs = KVM_SYNC_X86_SREGS;
+  run.kvm_valid_regs =
+      (st.sync_sregs ? KVM_SYNC_X86_SREGS : 0) | (st.sync_regs ? KVM_SYNC_X86_REGS : 0);
+  // Whoever held the vCPU since the last exit (default exit handling, a debugger) may have
+  // changed its registers: read them again after the next exit.
+  s.regs_cached = s.sregs_cached = false;
   if (!st.sites_planted.load(std::memory_order_acquire)) st.plant_mov_dr_sites();
-  if (s.completing && !st.stepping(s)) {
-    if (!s.completion_entered) {
-      s.completion_entered = true;
-      run.immediate_exit = 1;  // KVM completes the access and returns EINTR: on_interrupted()
-      return;
-    }
+  if (s.completing && !s.completion_entered) {
+    // KVM completes the access and returns EINTR (on_interrupted()). Also during a step: after
+    // a write to a protected page KVM forgets the step it owes.
+    s.completion_entered = true;
+    run.immediate_exit = 1;
+    return;
   }
   if (s.dirty.load(std::memory_order_acquire)) {
     std::lock_guard lock(st.mutex);
@@ -1101,7 +1327,10 @@ void DebugController::before_run(VcpuRunner& runner) {
 ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
   State& st = *state_;
   PerVcpu& s = st.at(runner);
-  if (s.completing && s.completion_entered) return st.finish_completion(s);
+  st.registers_synced(s, runner.vcpu().run_area());
+  if (s.completing && s.completion_entered) {
+    return st.stepping(s) ? st.handle_step_exit(s) : st.finish_completion(s);
+  }
   if (st.options.exact && s.prime) {
     s.prime = false;
     return st.boundary(s, false);
@@ -1112,6 +1341,7 @@ ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
 std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& run) {
   State& st = *state_;
   PerVcpu& s = st.at(runner);
+  st.registers_synced(s, run);
   // A CR3 switch moves linear watches and breakpoints: re-translate before the next entry.
   if (st.sync_sregs && s.armed && run.s.regs.sregs.cr3 != s.armed_cr3 &&
       (s.page_slots | s.exec_slots)) {

@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <Zydis/Zydis.h>
+#include <algorithm>
 #include <cstring>
 
 #include "vmm/debug/instruction_decoding.hpp"
@@ -36,20 +37,36 @@ std::vector<ExecutableRange> executable_ranges(const std::vector<std::byte>& byt
 
 }  // namespace
 
+bool ImageCode::instruction_may_start(std::uint64_t gpa) const {
+  for (const auto& [start, size] : ranges) {
+    if (gpa >= start && gpa - start < size) {
+      return std::binary_search(instruction_starts.begin(), instruction_starts.end(), gpa);
+    }
+  }
+  return true;
+}
+
 std::vector<MovDrSite> scan_mov_dr_sites(const BootImage& image) {
-  std::vector<MovDrSite> sites;
+  return scan_image_code(image).mov_dr_sites;
+}
+
+ImageCode scan_image_code(const BootImage& image) {
+  ImageCode result;
+  std::vector<MovDrSite>& sites = result.mov_dr_sites;
   const auto& bytes = image.bytes;
-  if (bytes.size() < EI_NIDENT) return sites;
+  if (bytes.size() < EI_NIDENT) return result;
   const bool elf64 = std::to_integer<unsigned>(bytes[EI_CLASS]) == ELFCLASS64;
   const auto ranges = elf64 ? executable_ranges<Elf64_Ehdr, Elf64_Phdr>(bytes)
                             : executable_ranges<Elf32_Ehdr, Elf32_Phdr>(bytes);
   ZydisDecoder decoder;
   ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   for (const auto& range : ranges) {
+    result.ranges.emplace_back(range.gpa, range.size);
     const auto* code = reinterpret_cast<const std::uint8_t*>(bytes.data() + range.file_offset);
     std::uint64_t offset = 0;
     while (offset < range.size) {
       const std::size_t left = range.size - offset;
+      result.instruction_starts.push_back(range.gpa + offset);
       // Checked by hand first: Zydis refuses DR8-DR15 (REX.R), which must still trap (#UD).
       if (const auto move = decode_control_move(code + offset, left, true);
           move && move->kind != ControlMove::kToCr) {
@@ -66,7 +83,8 @@ std::vector<MovDrSite> scan_mov_dr_sites(const BootImage& image) {
       }
     }
   }
-  return sites;
+  std::sort(result.instruction_starts.begin(), result.instruction_starts.end());
+  return result;
 }
 
 }  // namespace drvm::vmm::debug

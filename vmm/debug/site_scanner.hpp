@@ -1,9 +1,12 @@
-// Finds the guest's MOV DR instructions in an image before it runs, so that drvm can plant a trap
-// over each where the host cannot make MOV DR exit (no DR7.GD exit): a linear sweep with Zydis
-// over every executable PT_LOAD segment, resynchronising one byte further on undecodable bytes.
+// Decodes an image's code before it runs: the guest's MOV DR instructions, so that drvm can plant a
+// trap over each where the host cannot make MOV DR exit (no DR7.GD exit), and where instructions
+// start, so that an instruction breakpoint's INT3 never lands inside an instruction. A linear
+// sweep with Zydis over every executable PT_LOAD segment, resynchronising one byte further on
+// undecodable bytes.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "vmm/image.hpp"
@@ -15,8 +18,19 @@ struct MovDrSite {
   unsigned length = 0;
 };
 
-// Sites in address order. Decodes as 64-bit code (the encodings of MOV DR are the same in 32-bit
-// code; a misread site is checked again when it is reached).
+struct ImageCode {
+  std::vector<MovDrSite> mov_dr_sites;                          // in address order
+  std::vector<std::uint64_t> instruction_starts;                // GPAs, in address order
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // executable [gpa, gpa + size)
+
+  // Whether an INT3 may go at `gpa`: an instruction starts there, or it is not the image's code
+  // (nothing known about it).
+  bool instruction_may_start(std::uint64_t gpa) const;
+};
+
+// Decodes as 64-bit code (the encodings of MOV DR are the same in 32-bit code; a misread site is
+// checked again when it is reached).
+ImageCode scan_image_code(const BootImage& image);
 std::vector<MovDrSite> scan_mov_dr_sites(const BootImage& image);
 
 }  // namespace drvm::vmm::debug
