@@ -212,6 +212,62 @@ TEST(HostEventsStop, SingleStepExecutesOneInstruction) {
   EXPECT_NE(stops[1].rip, target);  // host_exec_target is one RET: back in the loop
 }
 
+// A debugger's step of a REP string instruction runs one iteration (as TF does on the processor):
+// RIP stays at the instruction and RCX counts down.
+TEST(HostEventsStop, SingleStepRunsOneIterationOfARepString) {
+  DRVM_REQUIRE_KVM();
+  GuestRun run(kDebugworkImage, "work=loop", false);
+  auto& c = run.controller();
+  // loop_workload's REP STOSB (F3 AA), inlined into guest_main or not.
+  std::uint64_t rep = 0;
+  for (const char* function : {"loop_workload", "guest_main"}) {
+    const auto address = elf_symbol_address(run.image().name, function);
+    std::array<std::uint8_t, 1024> code{};
+    if (!address ||
+        !run.machine().memory().read(*address, std::as_writable_bytes(std::span(code)))) {
+      continue;
+    }
+    for (std::size_t i = 0; i + 1 < code.size() && !rep; ++i) {
+      if (code[i] == 0xf3 && code[i + 1] == 0xaa) rep = *address + i;
+    }
+    if (rep) break;
+  }
+  ASSERT_NE(rep, 0u);
+  const bp::EventId exec = create(c, spec(rep, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner));
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<vmm::debug::StopInfo> stops;
+  std::vector<std::uint64_t> counts;  // RCX at each stop
+  c.set_hit_callback(vmm::debug::kGdbOwner, [](const HostHit&) { return true; });
+  c.set_stop_callback([&](unsigned, const vmm::debug::StopInfo& info) {
+    std::lock_guard lock(mutex);
+    stops.push_back(info);
+    changed.notify_all();
+  });
+  std::thread debugger([&] {
+    for (std::size_t stop = 1; stop <= 3; ++stop) {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return stops.size() >= stop; });
+      lock.unlock();
+      run.machine().vcpu(0).pause();  // stopped already: this only waits until it is parked
+      counts.push_back(run.machine().vcpu(0).vcpu().regs().rcx);
+      if (stop < 3) c.single_step(0);
+    }
+    EXPECT_TRUE(c.destroy_event(exec).ok());
+    c.resume(0);
+  });
+  const vmm::RunOutcome outcome = run.run(60);
+  debugger.join();
+  ASSERT_EQ(outcome.status, vmm::status::exit_port(0)) << run.output() << outcome.report;
+  ASSERT_EQ(stops.size(), 3u);
+  EXPECT_EQ(stops[0].kind, vmm::debug::StopKind::kBreakpoint);
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(stops[i].kind, vmm::debug::StopKind::kStep);
+    EXPECT_EQ(stops[i].rip, rep);
+  }
+  EXPECT_EQ(counts, (std::vector<std::uint64_t>{64, 63, 62}));
+}
+
 TEST(HostEventsPaging, WatchFollowsACr3Switch) {
   DRVM_REQUIRE_KVM();
   GuestRun run(kDebugworkImage, "work=cr3", false);

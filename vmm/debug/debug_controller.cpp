@@ -689,7 +689,18 @@ struct DebugController::State {
     const auto gpa = linear_to_gpa(sregs, sregs.cs.base + regs.rip);
     if (!gpa) return;
     const std::uint64_t page = PageGuard::page_of(*gpa);
-    if (pages.wanted(page) != PageAccess::kUnmapped && !options.exact) return;
+    if (pages.wanted(page) != PageAccess::kUnmapped && !options.exact) {
+      // A debugger's step of a REP string instruction runs one iteration, as the processor's
+      // TF step does. The page engines report its accesses: the decode only serves the cut.
+      if (s.debugger_step) {
+        std::array<std::uint8_t, kMaxInstruction> bytes{};
+        const std::size_t size = fetch(regs, sregs, bytes);
+        kvm_regs cut = regs;
+        const auto decoded = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
+        if (cut_rep(s, cut, decoded)) s.step_before = cut;
+      }
+      return;
+    }
     if (!options.exact) {
       pages.open_temporarily(page);
       s.open_page = page;
@@ -967,7 +978,8 @@ struct DebugController::State {
       const std::size_t size = fetch(regs, sregs, bytes);
       cut_rep(s, regs, DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs));
     }
-    if (s.access_slots != before || s.completing) {
+    // During drvm's own step too: after a write KVM forgets the step it owes.
+    if (s.access_slots != before || s.completing || stepping(s)) {
       // Trap-like: let KVM finish the instruction (immediate_exit), then report.
       s.completing = true;
       s.completion_entered = false;
