@@ -192,9 +192,9 @@ int run_command(Args args) {
     vmm::debug::DebugOptions debug_options;
     session_plan.configure(debug_options);
     // Always installed: the guest's own debug registers work only through it (MOV DR trapping,
-    // emulated data breakpoints).
+    // emulated data breakpoints). The probe runs only when the controller first needs it.
     debug_options.exact = options.exact;
-    gdb_controller.emplace(machine, vmm::probe_once(system), debug_options, &image);
+    gdb_controller.emplace(machine, vmm::debug::probe_on_demand(system), debug_options, &image);
     // The counting session shares the controller; destroyed before it.
     std::optional<vmm::session::CountingSession> session;
     if (session_plan.active()) session.emplace(*gdb_controller, machine, session_plan);

@@ -90,6 +90,13 @@ bool read_some(int fd, std::string& sink, bool& truncated, std::size_t limit) {
   return true;
 }
 
+// For error paths: the child must not outlive a harness that stopped watching it.
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
 int milliseconds_until(Clock::time_point when) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when - Clock::now());
   return left.count() < 0 ? 0 : static_cast<int>(left.count()) + 1;
@@ -123,8 +130,7 @@ ChildResult run_child(const ChildSpec& spec) {
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (pidfd.get() < 0) {
     const int error = errno;
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    kill_and_reap(pid);
     throw_errno(error, "pidfd_open");
   }
 
@@ -138,7 +144,11 @@ ChildResult run_child(const ChildSpec& spec) {
                                   {err.read.get(), POLLIN, 0},
                                   {exited ? -1 : pidfd.get(), POLLIN, 0}}};
     const int ready = ::poll(fds.data(), fds.size(), milliseconds_until(limit));
-    if (ready < 0 && errno != EINTR) throw_errno(errno, "poll");
+    if (ready < 0 && errno != EINTR) {
+      const int error = errno;
+      kill_and_reap(pid);
+      throw_errno(error, "poll");
+    }
     if (fds[0].revents &&
         !read_some(out.read.get(), result.out, result.out_truncated, spec.capture_limit)) {
       out.read.reset();

@@ -1,7 +1,10 @@
 #include "harness/session.hpp"
 
 #include <fmt/format.h>
+
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include <atomic>
 #include <condition_variable>
@@ -117,7 +120,8 @@ int run_test_command(std::span<const std::string_view> args, const fs::path& sel
   config.drvm = options.runner.value_or(self);
   config.kill_margin = options.kill_margin;
   if (::access(config.drvm.c_str(), X_OK) != 0) {
-    return usage_error(io, fmt::format("cannot execute {}", config.drvm.string()));
+    return usage_error(io, fmt::format("cannot execute {}: {}; check --runner or the drvm build",
+                                       config.drvm.string(), std::strerror(errno)));
   }
   if (options.junit) {
     const fs::path dir = fs::absolute(*options.junit).parent_path();

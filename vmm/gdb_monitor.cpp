@@ -1,6 +1,7 @@
 #include "vmm/gdb_monitor.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 
 #include "bpcore/dr_encoding.hpp"
 #include "vmm/probe_report.hpp"
@@ -10,7 +11,8 @@ namespace {
 
 constexpr std::string_view kHelp =
     "drvm monitor commands:\n"
-    "  monitor dr      every debug slot of every vCPU: owner, address, type, length, engine\n"
+    "  monitor dr      every debug slot of every vCPU (guest DR0-DR3, gdb, session): owner,\n"
+    "                  address, type, length, engine\n"
     "  monitor events  gdb's breakpoints with their hit counts, and the debug layer's counters\n"
     "  monitor probe   what the capability probe found on this host\n";
 
@@ -53,6 +55,10 @@ const char* dr7_type_name(bp::DrRw rw) {
   return "?";
 }
 
+const char* engine_text(debug::Engine engine) {
+  return engine == debug::Engine::kNone ? kPending : debug::engine_name(engine);
+}
+
 const char* packet_name(gdbstub::BreakpointKind kind) {
   constexpr const char* kNames[] = {"Z0 break", "Z1 hbreak", "Z2 watch", "Z3 rwatch", "Z4 awatch"};
   return kNames[static_cast<int>(kind)];
@@ -64,25 +70,38 @@ std::string format_dr(Machine& machine, debug::DebugController& controller,
   for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
     const auto vcpu = static_cast<unsigned>(index);
     out += fmt::format("vCPU {} (thread {}):\n", vcpu, vcpu + 1);
-    out += fmt::format("  {:<6} {:<10} {:<18} {:<8} {:<4} {}\n", "owner", "slot", "address", "type",
+    out += fmt::format("  {:<7} {:<10} {:<18} {:<8} {:<4} {}\n", "owner", "slot", "address", "type",
                        "len", "engine");
-    // The guest's own DR0-DR3 as it programmed them; the controller arms the enabled ones.
+    const std::vector<debug::SlotInfo> slots = controller.slots(vcpu);
+    // The guest's own DR0-DR3 as it programmed them, with the engine serving each enabled one.
     const bp::GuestDebugRegs regs = controller.guest_debug_regs(vcpu);
-    for (unsigned slot = 0; slot < 4; ++slot) {
-      const bp::Dr7Slot decoded = bp::decode_dr7_slot(regs.dr7, slot);
-      out += fmt::format("  {:<6} {:<10} {:#018x} {:<8} {:<4} {}\n", "guest",
-                         fmt::format("dr{}", slot), regs.dr[slot], dr7_type_name(decoded.rw),
-                         decoded.len_bytes(), decoded.enabled() ? "enabled" : "disabled");
+    for (unsigned dr = 0; dr < 4; ++dr) {
+      const bp::Dr7Slot decoded = bp::decode_dr7_slot(regs.dr7, dr);
+      const auto slot = std::find_if(slots.begin(), slots.end(), [dr](const debug::SlotInfo& s) {
+        return s.owner == bp::kGuestTarget && s.guest_dr == dr;
+      });
+      out += fmt::format("  {:<7} {:<10} {:#018x} {:<8} {:<4} {}\n", "guest",
+                         fmt::format("dr{}", dr), regs.dr[dr], dr7_type_name(decoded.rw),
+                         decoded.len_bytes(),
+                         !decoded.enabled()  ? "disabled"
+                         : slot == slots.end() ? kPending
+                                               : engine_text(slot->engine));
     }
     for (const GdbBreakpoint& breakpoint : breakpoints) {
       for (std::size_t i = 0; i < breakpoint.events.size(); ++i) {
         const bp::BpAttr& piece = breakpoint.pieces[i];
         const debug::Engine engine = controller.engine_of(vcpu, breakpoint.events[i]);
-        out += fmt::format("  {:<6} {:<10} {:#018x} {:<8} {:<4} {}\n", "gdb",
+        out += fmt::format("  {:<7} {:<10} {:#018x} {:<8} {:<4} {}\n", "gdb",
                            packet_name(breakpoint.request.kind), piece.addr, type_name(piece.type),
-                           piece.len,
-                           engine == debug::Engine::kNone ? kPending : debug::engine_name(engine));
+                           piece.len, engine_text(engine));
       }
+    }
+    // Counting sessions (--event/--stat/--trace): the events on this vCPU's slots now.
+    for (const debug::SlotInfo& slot : slots) {
+      if (slot.owner != debug::kSessionOwner) continue;
+      out += fmt::format("  {:<7} {:<10} {:#018x} {:<8} {:<4} {}\n", "session",
+                         fmt::format("slot {}", slot.slot), slot.attr.addr, type_name(slot.attr.type),
+                         slot.attr.len, engine_text(slot.engine));
     }
   }
   return out;

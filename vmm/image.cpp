@@ -156,7 +156,8 @@ class ElfReader {
     auto round = [step](std::uint64_t n) { return (n + step - 1) / step * step; };
     std::uint64_t at = offset;
     const std::uint64_t end = offset + size;
-    while (end - at >= 12) {
+    // `at` can step past `end` when the last note's padding is cut off.
+    while (at <= end && end - at >= 12) {
       const auto namesz = load<std::uint32_t>(bytes_, at);
       const auto descsz = load<std::uint32_t>(bytes_, at + 4);
       const auto type = load<std::uint32_t>(bytes_, at + 8);

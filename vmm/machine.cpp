@@ -17,6 +17,8 @@ namespace {
 constexpr std::uint16_t kExitPortBase = 0xf4;  // QEMU isa-debug-exit,iobase=0xf4,iosize=0x04
 constexpr std::uint16_t kExitPortSize = 4;
 constexpr auto kSerialFlushInterval = std::chrono::milliseconds(50);
+// Longer timeouts (e.g. --timeout 1e300) do not fit steady_clock and mean no deadline.
+constexpr std::chrono::duration<double> kLongestTimeout(1e9);
 
 // The signal that kicks a vCPU thread out of KVM_RUN. Its handler does nothing: the point is the
 // EINTR from KVM_RUN. Installed without SA_RESTART.
@@ -263,13 +265,15 @@ RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     if (started_[i]) vcpus_[i]->start();
   }
+  const bool has_deadline = timeout.has_value() && *timeout < kLongestTimeout;
+  const auto deadline =
+      has_deadline
+          ? start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout)
+          : std::chrono::steady_clock::time_point::max();
   {
     std::unique_lock lock(finish_mutex_);
     while (!outcome_) {
       auto wake = std::chrono::steady_clock::now() + kSerialFlushInterval;
-      const bool has_deadline = timeout.has_value();
-      const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                        timeout.value_or(std::chrono::duration<double>(0)));
       if (has_deadline && deadline < wake) wake = deadline;
       finished_cv_.wait_until(lock, wake, [this] { return outcome_.has_value(); });
       if (outcome_) break;
@@ -380,6 +384,7 @@ std::uint64_t Machine::port_read(std::uint16_t port, unsigned size) {
   if (port >= Uart16550::kCom1Base && port < Uart16550::kCom1Base + Uart16550::kRegisterCount) {
     // Wider reads see the register in the low byte; the bus floats high above it.
     const std::uint64_t high = size > 1 ? ~std::uint64_t{0xff} : 0;
+    std::lock_guard lock(com1_mutex_);
     return com1_.read(port - Uart16550::kCom1Base) | high;
   }
   const std::uint64_t all_ones =
@@ -393,6 +398,7 @@ std::uint64_t Machine::port_read(std::uint16_t port, unsigned size) {
 
 void Machine::port_write(VcpuRunner& vcpu, std::uint16_t port, unsigned size, std::uint32_t value) {
   if (port >= Uart16550::kCom1Base && port < Uart16550::kCom1Base + Uart16550::kRegisterCount) {
+    std::lock_guard lock(com1_mutex_);
     com1_.write(port - Uart16550::kCom1Base, static_cast<std::uint8_t>(value));
     return;
   }

@@ -165,6 +165,7 @@ class Machine {
   GuestMemory memory_;
   MemoryMap memory_map_;
   SerialOutput serial_out_;
+  std::mutex com1_mutex_;  // every vCPU thread may touch COM1
   Uart16550 com1_;
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   std::vector<bool> started_;

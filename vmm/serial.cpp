@@ -54,12 +54,16 @@ void SerialOutput::flush_locked() {
 bool usable_serial_input(int fd) {
   struct stat info {};
   if (::fstat(fd, &info) != 0) return false;
-  return S_ISFIFO(info.st_mode) || (S_ISCHR(info.st_mode) && ::isatty(fd));
+  return S_ISFIFO(info.st_mode) || S_ISREG(info.st_mode) || (S_ISCHR(info.st_mode) && ::isatty(fd));
 }
 
 bool Uart16550::input_ready() {
   if (!input_.empty()) return true;
   if (input_fd_ < 0) return false;
+  constexpr auto kInputPollInterval = std::chrono::microseconds(500);
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_input_poll_) return false;
+  next_input_poll_ = now + kInputPollInterval;
   pollfd request{input_fd_, POLLIN, 0};
   if (::poll(&request, 1, 0) <= 0) return false;
   std::uint8_t chunk[256];

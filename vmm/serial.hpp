@@ -3,6 +3,7 @@
 // without blocking. No interrupts are raised: drvm has no interrupt controller yet.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -46,12 +47,16 @@ class Uart16550 {
 
   SerialOutput& output_;
   int input_fd_;
+  // Polling drivers read LSR before every byte they send: look for input at most once per
+  // interval instead of one poll() per read.
+  std::chrono::steady_clock::time_point next_input_poll_{};
   std::deque<std::uint8_t> input_;
   std::uint8_t ier_ = 0, lcr_ = 0x03, mcr_ = 0, scr_ = 0, fcr_ = 0;
   std::uint8_t dll_ = 0x01, dlm_ = 0;  // 115200 baud
 };
 
-// Whether drvm should read the guest's serial input from fd: a terminal or a pipe.
+// Whether drvm should read the guest's serial input from fd: a terminal, a pipe or a regular
+// file (`drvm run img < input.txt`); never /dev/null or other devices.
 bool usable_serial_input(int fd);
 
 }  // namespace drvm::vmm

@@ -8,18 +8,26 @@
 namespace drvm::vmm {
 namespace {
 
+constexpr std::uint8_t kSegmentNotPresent = 11;
 constexpr std::uint8_t kGeneralProtection = 13;
 constexpr std::uint64_t kEferLma = 1u << 10;
 
-// DPL of IDT gate `vector`, or nullopt when the gate lies outside the IDT or memory.
-std::optional<unsigned> gate_dpl(const PhysicalMemory& memory, const PagingState& paging,
-                                 const kvm_sregs& sregs, std::uint8_t vector) {
+struct Gate {
+  unsigned dpl = 0;
+  bool present = false;
+};
+
+// The access byte of IDT gate `vector`, or nullopt when the gate lies outside the IDT or memory
+// (KVM then raises the #GP itself when it vectors the interrupt).
+std::optional<Gate> read_gate(const PhysicalMemory& memory, const PagingState& paging,
+                              const kvm_sregs& sregs, std::uint8_t vector) {
   const unsigned gate_size = (sregs.efer & kEferLma) ? 16 : 8;
   const std::uint64_t offset = std::uint64_t{vector} * gate_size;
   if (offset + gate_size - 1 > sregs.idt.limit) return std::nullopt;
   std::array<std::byte, 8> low{};
   if (!read_virtual(memory, paging, sregs.idt.base + offset, low).ok()) return std::nullopt;
-  return (std::to_integer<unsigned>(low[5]) >> 5) & 3;  // access byte bits 6:5
+  const unsigned access = std::to_integer<unsigned>(low[5]);
+  return Gate{(access >> 5) & 3, (access & 0x80) != 0};  // DPL is bits 6:5, P is bit 7
 }
 
 }  // namespace
@@ -47,14 +55,15 @@ bool deliver_software_interrupt(Vcpu& vcpu, const PhysicalMemory& memory) {
   events.exception.has_error_code = 0;
   events.exception.nr = interrupt->vector;
   events.exception.error_code = 0;
-  // INT3/INT n check the gate's DPL against CPL; a violation is #GP with the IDT-flavoured
-  // selector error code, reported at the instruction (a fault), not after it.
+  // INT3/INT n check the gate's DPL against CPL (#GP) and then its present bit (#NP), both
+  // with the IDT-flavoured error code and reported at the instruction (faults), not after it.
   const unsigned cpl = sregs.cs.selector & 3;
-  const auto dpl = gate_dpl(memory, paging, sregs, interrupt->vector);
-  if (dpl && cpl > *dpl) {
-    events.exception.nr = kGeneralProtection;
+  const auto gate = read_gate(memory, paging, sregs, interrupt->vector);
+  const std::uint32_t idt_error = (std::uint32_t{interrupt->vector} << 3) | 2;
+  if (gate && (cpl > gate->dpl || !gate->present)) {
+    events.exception.nr = cpl > gate->dpl ? kGeneralProtection : kSegmentNotPresent;
     events.exception.has_error_code = 1;
-    events.exception.error_code = (std::uint32_t{interrupt->vector} << 3) | 2;
+    events.exception.error_code = idt_error;
   } else {
     regs.rip += interrupt->length;  // a trap: the handler returns past the instruction
     vcpu.set_regs(regs);

@@ -3,8 +3,8 @@
 // On hosts where KVM runs the guest in its instruction emulator (PVM, see docs/probe.md), INT3
 // and INT n in protected or long mode stop KVM_RUN with an emulation failure at the instruction
 // instead of vectoring through the guest's IDT. Hardware would deliver them, so drvm completes
-// the instruction: it checks the gate's DPL as the SDM requires for software interrupts, moves
-// RIP past the instruction and injects the vector.
+// the instruction: it checks the gate's DPL and present bit as the SDM requires for software
+// interrupts, moves RIP past the instruction and injects the vector.
 #pragma once
 
 #include <cstdint>

@@ -24,7 +24,7 @@ enum class Watch { kNone, kWrite, kRead, kExecute, kCold };
 
 void run_loop(benchmark::State& state, Watch watch, bool exact) {
   const vmm::System system = vmm::System::open();
-  const vmm::ProbeResult& probe = vmm::probe_once(system);
+  const vmm::debug::ProbeSource probe = vmm::debug::probe_on_demand(system);
   const vmm::BootImage image = vmm::read_image(kImage);
   const auto symbol = [&](const char* name) {
     return test::elf_symbol_address(kImage, name).value_or(0);

@@ -13,6 +13,7 @@ enum {
 };
 #define UART_LINE_CONTROL_DLAB 0x80
 #define UART_LINE_CONTROL_8N1 0x03
+#define UART_LINE_STATUS_DATA_READY 0x01
 #define UART_LINE_STATUS_THR_EMPTY 0x20
 
 void serial_init(void) {
@@ -32,4 +33,9 @@ void serial_putc(char c) {
 
 void serial_write(const char* data, size_t size) {
   for (size_t i = 0; i < size; ++i) serial_putc(data[i]);
+}
+
+char serial_getc(void) {
+  while ((inb(GUESTFW_COM1 + UART_LINE_STATUS) & UART_LINE_STATUS_DATA_READY) == 0) cpu_pause();
+  return (char)inb(GUESTFW_COM1 + UART_DATA);
 }

@@ -41,13 +41,15 @@ inline const vmm::System* kvm_system() {
 
 class GuestRun {
  public:
+  // `probe` defaults to the process-wide probe, run when the controller first needs it; `log`
+  // receives the controller's warnings.
   GuestRun(const std::string& image_path, const std::string& cmdline, bool exact,
-           std::uint32_t slots = 64)
+           std::uint32_t slots = 64, vmm::debug::ProbeSource probe = {}, std::FILE* log = stderr)
       : serial_fd_(::memfd_create("serial", 0)),
         image_(vmm::read_image(image_path)),
         machine_(*kvm_system(), config(cmdline, serial_fd_)),
-        controller_(machine_, vmm::probe_once(*kvm_system()),
-                    vmm::debug::DebugOptions{exact, slots, stderr}, &image_) {
+        controller_(machine_, probe ? std::move(probe) : vmm::debug::probe_on_demand(*kvm_system()),
+                    vmm::debug::DebugOptions{exact, slots, log}, &image_) {
     machine_.boot(image_);
   }
   ~GuestRun() { ::close(serial_fd_); }

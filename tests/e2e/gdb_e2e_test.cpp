@@ -273,23 +273,27 @@ TEST(GdbE2e, MonitorCommandsShowSlotsEventsAndTheProbe) {
   REQUIRE_GDB_AND_KVM();
   GdbScript script;
   // always-inserted: gdb inserts breakpoints at once, so `monitor dr` sees them while stopped
-  // (pending), and keeps them inserted at the stop (armed, with their engines).
+  // (pending), and keeps them inserted at the stop (armed, with their engines). The guest's own
+  // DR0 (a write watch on read_me, which the guest only reads) shows its engine the same way.
   script.commands = to_guest_main(
       {"set breakpoint always-inserted on", "watch watch_1", "rwatch read_me",
-       "hbreak gdbwork_access", "watch *(char(*)[16])&watch_2", "monitor dr", "continue",
+       "hbreak gdbwork_access", "watch *(char(*)[16])&watch_2", "set $dr0 = (long)&read_me",
+       "set $dr7 = (long)0x90401", "monitor dr", "continue",
        "monitor dr", "monitor events", "monitor probe", "monitor nonsense", "delete", "continue"});
   const GdbSessionResult result = run_gdb_session(script);
   SCOPED_TRACE(result.describe());
   const std::string& out = result.gdb_output;
   const std::string engine = "(hardware|int3|read-only page|unmapped page|single-step)";
   EXPECT_TRUE(contains(out, "vCPU 0 (thread 1):"));
-  EXPECT_TRUE(matches(out, R"(guest +dr0 +0x0000000000000000 +execute +1 +disabled)"));
+  EXPECT_TRUE(matches(out, R"(guest +dr0 +0x[0-9a-f]+ +write +8 +pending \(armed when)"));
+  EXPECT_TRUE(matches(out, R"(guest +dr0 +0x[0-9a-f]+ +write +8 +)" + engine));
+  EXPECT_TRUE(matches(out, R"(guest +dr1 +0x0000000000000000 +execute +1 +disabled)"));
   EXPECT_TRUE(matches(out, R"(gdb +Z2 watch +0x[0-9a-f]+ +write +8 +)" + engine));
   EXPECT_TRUE(matches(out, R"(gdb +Z3 rwatch +0x[0-9a-f]+ +read +8 +)" + engine));
   EXPECT_TRUE(matches(out, R"(gdb +Z1 hbreak +0x[0-9a-f]+ +execute +1 +)" + engine));
   // Inserted while stopped: armed when the vCPU runs. A 16-byte watch is two 8-byte slots.
-  EXPECT_EQ(count(out, "pending (armed when the vCPU runs)"), 5u);
-  EXPECT_EQ(count(out, "gdb    Z2 watch"), 6u);
+  EXPECT_EQ(count(out, "pending (armed when the vCPU runs)"), 6u);
+  EXPECT_EQ(count(out, "gdb     Z2 watch"), 6u);
   EXPECT_TRUE(contains(out, "gdb: 4 breakpoints and watchpoints, 5 events"));
   EXPECT_TRUE(matches(out, R"(Z2 watch +0x[0-9a-f]+ len 8 +hits 1)"));
   EXPECT_TRUE(matches(out, R"(vCPU 0: [0-9]+ VM exits)"));

@@ -53,6 +53,25 @@ TEST(ImageTest, Elf32WithNoteIsPvh) {
   EXPECT_EQ(parse_image(elf.build(), "img.elf").mode, EntryMode::kPvh32);
 }
 
+TEST(ImageTest, NoteScanStopsAtTheEndOfTheNoteArea) {
+  // The file ends inside the padding of its last note: the scanner must stop there rather than
+  // read past the end of the file (the sanitizer build catches the overread).
+  std::vector<std::byte> bytes = pvh_image().build();
+  const std::uint32_t note[] = {4, 1, 1};  // "Xen", a 1-byte descriptor, not the PVH type
+  const std::size_t note_offset = bytes.size();
+  bytes.resize(note_offset + sizeof note + 4 + 1);
+  std::memcpy(bytes.data() + note_offset, note, sizeof note);
+  std::memcpy(bytes.data() + note_offset + sizeof note, "Xen", 4);
+  Elf64_Phdr phdr{};
+  std::memcpy(&phdr, bytes.data() + sizeof(Elf64_Ehdr), sizeof phdr);
+  ASSERT_EQ(phdr.p_type, static_cast<Elf64_Word>(PT_NOTE));
+  phdr.p_offset = note_offset;
+  phdr.p_filesz = bytes.size() - note_offset;
+  std::memcpy(bytes.data() + sizeof(Elf64_Ehdr), &phdr, sizeof phdr);
+  const BootImage image = parse_image(bytes, "img.elf");
+  EXPECT_EQ(image.mode, EntryMode::kLong64);
+}
+
 TEST(ImageTest, LoadCopiesSegmentAndZeroesBss) {
   const BootImage image = parse_image(pvh_image().build(), "img.elf");
   GuestMemory memory(16 << 20);

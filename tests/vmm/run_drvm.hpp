@@ -37,14 +37,15 @@ inline std::string temp_path(const std::string& stem) {
          std::to_string(counter++) + "_" + stem;
 }
 
-// env: extra "NAME=value" entries.
+// env: extra "NAME=value" entries; stdin_path: what the child reads as stdin.
 inline DrvmResult run_drvm(const std::vector<std::string>& args,
-                           const std::vector<std::string>& env = {}) {
+                           const std::vector<std::string>& env = {},
+                           const std::string& stdin_path = "/dev/null") {
   const std::string out_path = temp_path("stdout");
   const std::string err_path = temp_path("stderr");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0600);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,

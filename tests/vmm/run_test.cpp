@@ -167,6 +167,26 @@ TEST(RunTest, SerialFileReceivesOutput) {
   ::unlink(serial.c_str());
 }
 
+TEST(RunTest, SerialInputComesFromStdinFileOrPipe) {
+  REQUIRE_KVM();
+  const std::string echo = std::string(DRVM_GUEST_DIR) + "/echo.elf";
+  const std::string input = temp_path("input.txt");
+  std::ofstream(input) << "typed by the host\nignored\n";
+  const DrvmResult from_file = run_drvm({"run", echo, "--timeout", "10"}, {}, input);
+  ::unlink(input.c_str());
+  EXPECT_EQ(from_file.status, 1) << from_file.err;
+  EXPECT_EQ(from_file.out, "echo: typed by the host\n");
+
+  const std::string out = temp_path("piped");
+  const std::string command = "printf 'through a pipe\\n' | " + std::string(DRVM_BINARY) + " run " +
+                              echo + " --timeout 10 > " + out;
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_EQ(slurp(out), "echo: through a pipe\n");
+  ::unlink(out.c_str());
+}
+
 TEST(RunTest, UartRegistersReadBack) {
   REQUIRE_KVM();
   // Write 0x5a to SCR (0x3ff), read it back, exit with it; LSR (0x3fd) must be 0x60.
@@ -260,6 +280,13 @@ TEST(GuestfwTest, HelloElf64BootsInLongMode) {
   const auto r = run_guest("hello-elf64.elf");
   EXPECT_EQ(r.status, 1) << r.err;
   EXPECT_FALSE(r.out.empty());
+}
+
+TEST(GuestfwTest, HugeTimeoutMeansNoDeadline) {
+  REQUIRE_KVM();
+  // 1e300 s does not fit steady_clock: it must not turn into a deadline in the past.
+  const auto r = run_guest("hello-elf64.elf", {"--timeout", "1e300"});
+  EXPECT_EQ(r.status, 1) << r.err;
 }
 
 TEST(GuestfwTest, SelftestPasses) {

@@ -144,9 +144,9 @@ struct PerVcpu {
 };
 
 struct DebugController::State {
-  State(Machine& m, const ProbeResult& p, const DebugOptions& o)
+  State(Machine& m, ProbeSource p, const DebugOptions& o)
       : machine(m),
-        probe(p),
+        probe_source(std::move(p)),
         options(o),
         manager(bp::ManagerConfig{static_cast<std::uint32_t>(m.vcpu_count()),
                                   bp::SlotLayout::mixed(std::clamp<std::uint32_t>(
@@ -155,12 +155,14 @@ struct DebugController::State {
         pages(m.memory_map()) {}
 
   Machine& machine;
-  const ProbeResult& probe;
+  ProbeSource probe_source;
+  const ProbeResult* probe = nullptr;  // set by the first answers()
   DebugOptions options;
   std::mutex mutex;
   bp::BreakpointManager manager;
   TrapSites sites;
   PageGuard pages;
+  // Derived from the probe's answers (false until answers() ran).
   bool payload = false;
   bool gd_trap = false;      // MOV DR exits through DR7.GD
   bool sw_bp_exits = false;  // planted INT3 arrives as KVM_EXIT_DEBUG #BP (USE_SW_BP)
@@ -171,6 +173,7 @@ struct DebugController::State {
   std::vector<std::unique_ptr<PerVcpu>> vcpus;
   std::atomic<bool> warned_untrapped{false};
   std::atomic<bool> warned_arm{false};
+  std::atomic<bool> warned_descriptor_table{false};
   // Planted at the first entry, once the image is in memory (Machine::boot may come later).
   std::vector<MovDrSite> mov_dr_sites;
   ImageCode image_code;  // instruction starts: where an INT3 may go
@@ -179,6 +182,23 @@ struct DebugController::State {
   std::unordered_map<std::uint64_t, unsigned> table_pages;
   std::atomic<std::uint64_t> table_generation{0};
   std::atomic<bool> sites_planted{false};
+
+  // The probe's answers and the settings derived from them (lock held). The first call runs the
+  // probe; trapping MOV DR through DR7.GD then re-arms every vCPU.
+  const ProbeResult& answers() {
+    if (probe != nullptr) return *probe;
+    probe = &probe_source();
+    if (probe->db_injection_payload.yes()) {
+      kvm_enable_cap enable{};
+      enable.cap = KVM_CAP_EXCEPTION_PAYLOAD;
+      enable.args[0] = 1;
+      payload = ::ioctl(machine.vm().fd(), KVM_ENABLE_CAP, &enable) == 0;
+    }
+    gd_trap = !options.exact && probe->gd_exit.yes();
+    sw_bp_exits = probe->sw_bp_debug_exit.yes();
+    if (gd_trap) mark_all_dirty();
+    return *probe;
+  }
 
   void plant_mov_dr_sites() {
     std::lock_guard lock(mutex);
@@ -291,6 +311,8 @@ struct DebugController::State {
     kvm_guest_debug wanted{};
     wanted.control = KVM_GUESTDBG_ENABLE;
     unsigned hw_used = 0;
+    // --exact single-steps every slot; the other engines depend on what the host can do.
+    const ProbeResult* can = eff.used_mask && !options.exact ? &answers() : nullptr;
     for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
       const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
       const bp::BpAttr& attr = eff.slot_attr[slot];
@@ -301,9 +323,9 @@ struct DebugController::State {
         arm.engine = Engine::kSingleStep;
         continue;
       }
-      const bool hw_ok = exec ? probe.hw_insn_bp.yes()
-                              : (attr.type == bp::BpType::kWrite ? probe.hw_data_bp_write.yes()
-                                                                 : probe.hw_data_bp_rw.yes());
+      const bool hw_ok = exec ? can->hw_insn_bp.yes()
+                              : (attr.type == bp::BpType::kWrite ? can->hw_data_bp_write.yes()
+                                                                 : can->hw_data_bp_rw.yes());
       if (hw_ok && hw_used < bp::kX86HardwareSlots) {
         arm.engine = Engine::kHardware;
         arm.hw = static_cast<int>(hw_used);
@@ -324,10 +346,11 @@ struct DebugController::State {
         }
         continue;
       }
-      const bool write_only = attr.type == bp::BpType::kWrite && probe.readonly_mem.yes();
+      const bool write_only = attr.type == bp::BpType::kWrite && can->readonly_mem.yes();
       arm.engine = write_only ? Engine::kReadOnlyPage : Engine::kUnmappedPage;
       arm.page_access = write_only ? PageAccess::kReadOnly : PageAccess::kUnmapped;
       pages.add(PageGuard::page_of(*gpa), arm.page_access);
+      warn_descriptor_table(s, sregs, PageGuard::page_of(*gpa), arm.page_access);
       s.page_slots |= std::uint64_t{1} << slot;
     }
     if (hw_used) wanted.control |= KVM_GUESTDBG_USE_HW_BP;
@@ -335,13 +358,46 @@ struct DebugController::State {
       wanted.control |= KVM_GUESTDBG_USE_HW_BP;
       wanted.arch.debugreg[7] |= bp::dr7::kGd;
     }
-    if (sw_bp_exits && !sites.empty()) wanted.control |= KVM_GUESTDBG_USE_SW_BP;
+    // Until the probe has said that INT3 does not exit with USE_SW_BP, ask for it: a planted trap
+    // must never reach the guest's #BP handler.
+    if ((probe == nullptr || sw_bp_exits) && !sites.empty()) {
+      wanted.control |= KVM_GUESTDBG_USE_SW_BP;
+    }
     s.wanted = wanted;
     s.armed = true;
     s.armed_generation = eff.generation;
     s.armed_cr3 = sregs.cr3;
     s.armed_table_generation = tables;
     s.counters.rearms.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Whether part of the descriptor table `table` lies in guest-physical page `page`.
+  bool table_on_page(const kvm_sregs& sregs, const kvm_dtable& table, std::uint64_t page) {
+    const std::uint64_t end = table.base + table.limit;
+    for (std::uint64_t at = table.base & ~std::uint64_t{4095}; at <= end; at += 4096) {
+      const auto gpa = linear_to_gpa(sregs, std::max<std::uint64_t>(at, table.base));
+      if (gpa && PageGuard::page_of(*gpa) == page) return true;
+    }
+    return false;
+  }
+
+  // KVM reads the GDT and IDT, and sets a descriptor's accessed bit, itself, with no exit drvm
+  // could complete: on a protected page that access fails and the vCPU makes no progress
+  // (docs/dr-virtualization.md, Limits). A read-only page still serves the reads.
+  void warn_descriptor_table(PerVcpu& s, const kvm_sregs& sregs, std::uint64_t page,
+                             PageAccess access) {
+    const bool unmapped = access == PageAccess::kUnmapped;
+    const char* table = table_on_page(sregs, sregs.gdt, page)               ? "GDT"
+                        : unmapped && table_on_page(sregs, sregs.idt, page) ? "IDT"
+                                                                            : nullptr;
+    if (table == nullptr) return;
+    warn(warned_descriptor_table,
+         fmt::format("vCPU {}: a watchpoint protects page {:#x}, which holds the guest's {}: KVM "
+                     "cannot {} there, so the vCPU may hang at its next {}; watch an address on "
+                     "another page, or use --exact",
+                     s.index, page, table,
+                     unmapped ? "read descriptors" : "set a descriptor's accessed bit",
+                     table[0] == 'G' ? "segment register load" : "exception or interrupt"));
   }
 
   // The guest's own RFLAGS.TF (KVM hides it while it single-steps for --exact).
@@ -398,6 +454,7 @@ struct DebugController::State {
     events.exception.has_error_code = error_code.has_value();
     events.exception.error_code = error_code.value_or(0);
     events.flags = 0;
+    answers();  // whether KVM takes a DR6 payload (KVM_CAP_EXCEPTION_PAYLOAD)
     if (payload) {
       events.exception.injected = 0;
       events.exception.pending = 1;
@@ -1086,9 +1143,13 @@ struct DebugController::State {
 
 // ---------------------------------------------------------------------------------------------
 
-DebugController::DebugController(Machine& machine, const ProbeResult& probe,
-                                 const DebugOptions& options, const BootImage* image)
-    : state_(std::make_unique<State>(machine, probe, options)) {
+ProbeSource probe_on_demand(const System& system) {
+  return [&system]() -> const ProbeResult& { return probe_once(system); };
+}
+
+DebugController::DebugController(Machine& machine, ProbeSource probe, const DebugOptions& options,
+                                 const BootImage* image)
+    : state_(std::make_unique<State>(machine, std::move(probe), options)) {
   State& st = *state_;
   for (std::size_t i = 0; i < machine.vcpu_count(); ++i) {
     auto s = std::make_unique<PerVcpu>();
@@ -1097,20 +1158,19 @@ DebugController::DebugController(Machine& machine, const ProbeResult& probe,
     s->loaded = s->runner->vcpu().debugregs();
     st.vcpus.push_back(std::move(s));
   }
-  if (probe.db_injection_payload.yes()) {
-    kvm_enable_cap enable{};
-    enable.cap = KVM_CAP_EXCEPTION_PAYLOAD;
-    enable.args[0] = 1;
-    st.payload = ::ioctl(machine.vm().fd(), KVM_ENABLE_CAP, &enable) == 0;
-  }
-  st.gd_trap = !options.exact && probe.gd_exit.yes();
-  st.sw_bp_exits = probe.sw_bp_debug_exit.yes();
   const int sync = machine.system().check_extension(KVM_CAP_SYNC_REGS);
   st.sync_sregs = (sync & KVM_SYNC_X86_SREGS) != 0;
   st.sync_regs = (sync & KVM_SYNC_X86_REGS) != 0;
   if (!options.exact && image != nullptr) {
+    // The image's MOV DR sites are planted without waiting for the probe: where the host traps
+    // MOV DR itself (DR7.GD) they are redundant but harmless, and guestfw images carry some in
+    // code most guests never run (the fault register dump).
     st.image_code = scan_image_code(*image);
-    if (!st.gd_trap) st.mov_dr_sites = std::move(st.image_code.mov_dr_sites);
+    st.mov_dr_sites = std::move(st.image_code.mov_dr_sites);
+  } else if (!options.exact) {
+    // Without an image the host's DR7.GD trap is the only way to see the guest's MOV DR.
+    std::lock_guard lock(st.mutex);
+    st.answers();
   }
   machine.set_interceptor(this);
 }
@@ -1123,7 +1183,10 @@ bp::Result<bp::EventId> DebugController::create_event(const bp::EventSpec& spec)
   if (spec.binding.target == bp::kGuestTarget) return bp::Error::kBadVcpu;
   std::lock_guard lock(state_->mutex);
   auto result = state_->manager.create(spec);
-  if (result) state_->mark_all_dirty();
+  if (!result) return result;
+  // The engines need the probe's answers to arm it: find them here rather than on a vCPU thread.
+  if (!state_->options.exact) state_->answers();
+  state_->mark_all_dirty();
   return result;
 }
 
@@ -1177,6 +1240,32 @@ Engine DebugController::engine_of(unsigned vcpu, bp::EventId id) {
     if (eff.slot_event[slot] == id) return s.slots[slot].engine;
   }
   return Engine::kNone;
+}
+
+std::vector<SlotInfo> DebugController::slots(unsigned vcpu) {
+  std::lock_guard lock(state_->mutex);
+  std::vector<SlotInfo> out;
+  if (vcpu >= state_->vcpus.size()) return out;
+  const PerVcpu& s = *state_->vcpus[vcpu];
+  const bp::EffectiveSet& eff = state_->manager.effective(vcpu);
+  const bp::GuestDrFile& guest = state_->manager.guest(vcpu);
+  for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
+    const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
+    SlotInfo info;
+    info.slot = slot;
+    info.event = eff.slot_event[slot];
+    info.attr = eff.slot_attr[slot];
+    info.engine = s.slots[slot].engine;
+    if (const bp::EventSpec* spec = state_->manager.spec(info.event)) {
+      info.owner = spec->binding.target;
+    }
+    for (unsigned dr = 0; dr < bp::kX86HardwareSlots; ++dr) {
+      if (guest.event(dr) == info.event) info.guest_dr = dr;
+    }
+    if (auto state = state_->manager.state(info.event)) info.state = state.value();
+    out.push_back(info);
+  }
+  return out;
 }
 
 void DebugController::set_hit_callback(bp::TargetId owner, HitCallback callback) {
@@ -1298,7 +1387,8 @@ DebugCounters DebugController::counters(unsigned vcpu) {
 }
 
 const ProbeResult& DebugController::probe() const {
-  return state_->probe;
+  std::lock_guard lock(state_->mutex);
+  return state_->answers();
 }
 
 const DebugOptions& DebugController::options() const {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "bpcore/attributes.hpp"
 #include "bpcore/event.hpp"
@@ -98,6 +99,27 @@ struct StopInfo {
 };
 using StopCallback = std::function<void(unsigned vcpu, const StopInfo&)>;
 
+// Where the controller gets the capability probe's answers. It is called at most once, the first
+// time an answer is needed (the first host event, the first armed guest breakpoint, a #DB
+// injected through KVM, probe(), or construction without an image), so a guest that never arms a
+// debug register starts without the probe's 13 probe VMs.
+using ProbeSource = std::function<const ProbeResult&()>;
+// The process-wide probe of `system` (probe_once), run on first use.
+ProbeSource probe_on_demand(const System& system);
+
+// One used slot of a vCPU's effective set (DebugController::slots()).
+struct SlotInfo {
+  unsigned slot = 0;  // index in the vCPU's slots (0..DebugOptions::slots-1)
+  bp::EventId event;
+  bp::TargetId owner = 0;            // kGdbOwner, kSessionOwner or bp::kGuestTarget
+  std::optional<unsigned> guest_dr;  // owner bp::kGuestTarget: the guest's DR number (0-3)
+  bp::BpAttr attr;                   // as scheduled on the slot
+  // kNone: scheduled but not armed (the vCPU has not entered the guest since, or the address
+  // is not mapped now).
+  Engine engine = Engine::kNone;
+  bp::EventState state = bp::EventState::kActive;
+};
+
 // Per-vCPU counters of the debug layer (all since construction).
 struct DebugCounters {
   std::uint64_t debug_exits = 0;             // KVM_EXIT_DEBUG handled (hardware hits and steps)
@@ -113,9 +135,10 @@ struct DebugCounters {
 
 class DebugController final : public ExitInterceptor {
  public:
-  // Installs itself as `machine`'s interceptor. `image` (optional) is decoded for MOV DR sites
-  // when the host cannot trap MOV DR itself (probe.gd_exit). Call before Machine::run().
-  DebugController(Machine& machine, const ProbeResult& probe, const DebugOptions& options,
+  // Installs itself as `machine`'s interceptor. `image` (optional) is decoded for MOV DR sites,
+  // planted at the first vCPU entry; without an image the probe runs here (the host's DR7.GD trap
+  // is then the only way to see the guest's MOV DR). Call before Machine::run().
+  DebugController(Machine& machine, ProbeSource probe, const DebugOptions& options,
                   const BootImage* image = nullptr);
   ~DebugController() override;
   DebugController(const DebugController&) = delete;
@@ -132,6 +155,9 @@ class DebugController final : public ExitInterceptor {
   bp::Result<bp::EventState> event_state(bp::EventId id);
   // The engine serving `id` on `vcpu` right now (kNone when not on that vCPU's slots).
   Engine engine_of(unsigned vcpu, bp::EventId id);
+  // Every used slot of `vcpu` (host events and the guest's DR0-DR3), by slot index; empty for an
+  // unknown vCPU.
+  std::vector<SlotInfo> slots(unsigned vcpu);
 
   // Called for every hit of `owner`'s events (replaces the previous callback; empty removes).
   // Without a callback a hit stops only when its overflow asks to (bpcore's sample_period).
@@ -163,6 +189,7 @@ class DebugController final : public ExitInterceptor {
   std::size_t write_memory(unsigned vcpu, std::uint64_t linear, std::span<const std::uint8_t> in);
 
   DebugCounters counters(unsigned vcpu);
+  // The probe's answers (runs the probe if nothing needed it yet).
   const ProbeResult& probe() const;
   const DebugOptions& options() const;
 

@@ -10,3 +10,5 @@ void serial_init(void);
  * as they are: no "\n" to "\r\n" translation, so the host sees exactly what the guest wrote. */
 void serial_putc(char c);
 void serial_write(const char* data, size_t size);
+/* Waits until a byte has been received (LSR bit 0), then returns it. */
+char serial_getc(void);
