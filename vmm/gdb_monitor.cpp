@@ -80,12 +80,12 @@ std::string format_dr(Machine& machine, debug::DebugController& controller,
       const auto slot = std::find_if(slots.begin(), slots.end(), [dr](const debug::SlotInfo& s) {
         return s.owner == bp::kGuestTarget && s.guest_dr == dr;
       });
-      out += fmt::format("  {:<7} {:<10} {:#018x} {:<8} {:<4} {}\n", "guest",
-                         fmt::format("dr{}", dr), regs.dr[dr], dr7_type_name(decoded.rw),
-                         decoded.len_bytes(),
-                         !decoded.enabled()  ? "disabled"
-                         : slot == slots.end() ? kPending
-                                               : engine_text(slot->engine));
+      out +=
+          fmt::format("  {:<7} {:<10} {:#018x} {:<8} {:<4} {}\n", "guest", fmt::format("dr{}", dr),
+                      regs.dr[dr], dr7_type_name(decoded.rw), decoded.len_bytes(),
+                      !decoded.enabled()    ? "disabled"
+                      : slot == slots.end() ? kPending
+                                            : engine_text(slot->engine));
     }
     for (const GdbBreakpoint& breakpoint : breakpoints) {
       for (std::size_t i = 0; i < breakpoint.events.size(); ++i) {
@@ -100,8 +100,8 @@ std::string format_dr(Machine& machine, debug::DebugController& controller,
     for (const debug::SlotInfo& slot : slots) {
       if (slot.owner != debug::kSessionOwner) continue;
       out += fmt::format("  {:<7} {:<10} {:#018x} {:<8} {:<4} {}\n", "session",
-                         fmt::format("slot {}", slot.slot), slot.attr.addr, type_name(slot.attr.type),
-                         slot.attr.len, engine_text(slot.engine));
+                         fmt::format("slot {}", slot.slot), slot.attr.addr,
+                         type_name(slot.attr.type), slot.attr.len, engine_text(slot.engine));
     }
   }
   return out;

@@ -61,9 +61,9 @@ TEST(SlotListing, GuestAndSessionSlotsShowTheirEngines) {
   EXPECT_TRUE(std::regex_search(out, std::regex(R"(guest +dr1 +0x0{16} +execute +1 +disabled)")))
       << out;
   EXPECT_TRUE(std::regex_search(
-      out, std::regex(fmt::format(R"(session +slot {} +{:#018x} +write +8 +)", host.slot,
-                                  code + 8) +
-                      engine)))
+      out,
+      std::regex(fmt::format(R"(session +slot {} +{:#018x} +write +8 +)", host.slot, code + 8) +
+                 engine)))
       << out;
 }
 

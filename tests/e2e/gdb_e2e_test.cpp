@@ -278,8 +278,8 @@ TEST(GdbE2e, MonitorCommandsShowSlotsEventsAndTheProbe) {
   script.commands = to_guest_main(
       {"set breakpoint always-inserted on", "watch watch_1", "rwatch read_me",
        "hbreak gdbwork_access", "watch *(char(*)[16])&watch_2", "set $dr0 = (long)&read_me",
-       "set $dr7 = (long)0x90401", "monitor dr", "continue",
-       "monitor dr", "monitor events", "monitor probe", "monitor nonsense", "delete", "continue"});
+       "set $dr7 = (long)0x90401", "monitor dr", "continue", "monitor dr", "monitor events",
+       "monitor probe", "monitor nonsense", "delete", "continue"});
   const GdbSessionResult result = run_gdb_session(script);
   SCOPED_TRACE(result.describe());
   const std::string& out = result.gdb_output;
