@@ -142,7 +142,7 @@ std::optional<Error> GuestDrFile::apply_slots(unsigned first, unsigned last, boo
   return std::nullopt;
 }
 
-DrAccessResult GuestDrFile::mov_from_dr(unsigned reg, const CpuMode& mode) {
+std::optional<DrAccessResult> GuestDrFile::access_fault(unsigned& reg, const CpuMode& mode) {
   if (mode.cpl != 0) return fault(Action::kInjectGp);
   if (reg > 7 || ((reg == 4 || reg == 5) && mode.cr4_de)) return fault(Action::kInjectUd);
   if (dr7_ & dr7::kGd) {
@@ -151,6 +151,11 @@ DrAccessResult GuestDrFile::mov_from_dr(unsigned reg, const CpuMode& mode) {
     return result;
   }
   if (reg == 4 || reg == 5) reg += 2;  // alias of DR6/DR7 while CR4.DE = 0
+  return std::nullopt;
+}
+
+DrAccessResult GuestDrFile::mov_from_dr(unsigned reg, const CpuMode& mode) {
+  if (auto faulted = access_fault(reg, mode)) return *faulted;
   DrAccessResult result;
   result.value = read(reg);
   if (!mode.long_mode) result.value &= kLow32;
@@ -158,14 +163,7 @@ DrAccessResult GuestDrFile::mov_from_dr(unsigned reg, const CpuMode& mode) {
 }
 
 DrAccessResult GuestDrFile::mov_to_dr(unsigned reg, std::uint64_t value, const CpuMode& mode) {
-  if (mode.cpl != 0) return fault(Action::kInjectGp);
-  if (reg > 7 || ((reg == 4 || reg == 5) && mode.cr4_de)) return fault(Action::kInjectUd);
-  if (dr7_ & dr7::kGd) {
-    DrAccessResult result = fault(Action::kInjectDb);
-    result.dr6 = deliver_db(dr6::kBd);
-    return result;
-  }
-  if (reg == 4 || reg == 5) reg += 2;
+  if (auto faulted = access_fault(reg, mode)) return *faulted;
   if (!mode.long_mode) value &= kLow32;
   if ((reg == 6 || reg == 7) && (value >> 32) != 0) return fault(Action::kInjectGp);
 

@@ -98,6 +98,9 @@ class GuestDrFile {
                      unsigned& undo_count);
   std::optional<Error> apply_slots(unsigned first, unsigned last, bool address_write);
   bool event_enabled(unsigned slot) const;
+  // The checks every MOV DR makes before it executes (#GP at CPL > 0, #UD for DR4/DR5 with
+  // CR4.DE or DR8-DR15, #DB when DR7.GD is set); maps DR4/DR5 to DR6/DR7 otherwise.
+  std::optional<DrAccessResult> access_fault(unsigned& reg, const CpuMode& mode);
 
   BreakpointManager& manager_;
   VcpuId vcpu_;

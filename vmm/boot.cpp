@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "vmm/boot_layout.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm {
 
@@ -43,18 +44,6 @@ kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code64, bool
   s.g = 1;
   return s;
 }
-
-constexpr std::uint64_t kCr0Pe = 1u << 0;
-constexpr std::uint64_t kCr0Mp = 1u << 1;
-constexpr std::uint64_t kCr0Et = 1u << 4;
-constexpr std::uint64_t kCr0Ne = 1u << 5;
-constexpr std::uint64_t kCr0Wp = 1u << 16;
-constexpr std::uint64_t kCr0Pg = 1u << 31;
-constexpr std::uint64_t kCr4Pae = 1u << 5;
-constexpr std::uint64_t kCr4Osfxsr = 1u << 9;
-constexpr std::uint64_t kCr4Osxmmexcpt = 1u << 10;
-constexpr std::uint64_t kEferLme = 1u << 8;
-constexpr std::uint64_t kEferLma = 1u << 10;
 
 }  // namespace
 
@@ -135,13 +124,13 @@ InitialCpuState initial_cpu_state(EntryMode mode, std::uint64_t entry, const kvm
   s.idt.base = 0;
   s.idt.limit = 0;
   if (long_mode) {
-    s.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
+    s.cr0 = x86::kCr0Pe | x86::kCr0Mp | x86::kCr0Et | x86::kCr0Ne | x86::kCr0Wp | x86::kCr0Pg;
     s.cr3 = layout::kPml4;
-    s.cr4 = kCr4Pae | kCr4Osfxsr | kCr4Osxmmexcpt;
-    s.efer = kEferLme | kEferLma;
+    s.cr4 = x86::kCr4Pae | x86::kCr4Osfxsr | x86::kCr4Osxmmexcpt;
+    s.efer = x86::kEferLme | x86::kEferLma;
   } else {
     // PVH ABI: CR0.PE set, paging off, CR4 clear, EFER clear.
-    s.cr0 = kCr0Pe | kCr0Et;
+    s.cr0 = x86::kCr0Pe | x86::kCr0Et;
     s.cr3 = 0;
     s.cr4 = 0;
     s.efer = 0;

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "vmm/probe_vm.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm {
 
@@ -32,9 +33,6 @@ constexpr std::uint64_t kDr7Gd = 1U << 13;
 constexpr std::uint64_t kDr7Rw0Write = 0b01U << 16;
 constexpr std::uint64_t kDr7Rw0ReadWrite = 0b11U << 16;
 constexpr std::uint64_t kDr7Len0FourBytes = 0b11U << 18;
-constexpr std::uint64_t kRflagsRf = 1U << 16;
-constexpr std::uint8_t kDebugVector = 1;
-constexpr std::uint8_t kBreakpointVector = 3;
 
 // Values the probe programs exchange with the host.
 constexpr std::uint32_t kEndReport = 1;
@@ -181,7 +179,7 @@ void probe_hw_insn_bp(const Context& context, ProbeResult& result) {
                         debug.dr6, target));
 
     kvm_regs regs = vm.vcpu().regs();
-    regs.rflags |= kRflagsRf;
+    regs.rflags |= x86::kRflagsRf;
     vm.vcpu().set_regs(regs);
     const Stop again = vm.run();
     if (is_debug_exit(again, vm.run_area()) && vm.run_area().debug.arch.pc == target) {
@@ -270,8 +268,7 @@ void probe_sw_bp(const Context& context, ProbeResult& result) {
       return;
     }
     if (is_debug_exit(stop, run)) {
-      const bool at_int3 =
-          run.debug.arch.exception == kBreakpointVector && run.debug.arch.pc == int3;
+      const bool at_int3 = run.debug.arch.exception == x86::kVectorBp && run.debug.arch.pc == int3;
       debug_exit =
           at_int3 ? yes(fmt::format("KVM_EXIT_DEBUG exception 3, pc {:#x} = the INT3",
                                     run.debug.arch.pc))
@@ -611,7 +608,7 @@ void probe_db_injection(const Context& context, ProbeResult& result) {
     ProbeVm vm = make_vm(context, drvm_probe_inject_begin);
     kvm_vcpu_events events = vm.vcpu().events();
     events.exception.injected = 1;
-    events.exception.nr = kDebugVector;
+    events.exception.nr = x86::kVectorDb;
     events.exception.has_error_code = 0;
     events.flags = 0;
     vm.vcpu().set_events(events);
@@ -649,7 +646,7 @@ void probe_db_injection_payload(const Context& context, ProbeResult& result) {
     kvm_vcpu_events events = vm.vcpu().events();
     events.exception.injected = 0;
     events.exception.pending = 1;
-    events.exception.nr = kDebugVector;
+    events.exception.nr = x86::kVectorDb;
     events.exception.has_error_code = 0;
     events.exception_has_payload = 1;
     events.exception_payload = kDr6B1;  // a bit nothing else sets here

@@ -1,4 +1,5 @@
 #include "vmm/probe_vm.hpp"
+#include "vmm/x86.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -40,13 +41,6 @@ timespec to_timespec(std::chrono::nanoseconds duration) {
   return {static_cast<time_t>(seconds.count()), static_cast<long>((duration - seconds).count())};
 }
 
-constexpr std::uint64_t kCr0ProtectionEnable = 1U << 0;
-constexpr std::uint64_t kCr0ExtensionType = 1U << 4;
-constexpr std::uint64_t kCr0NumericError = 1U << 5;
-constexpr std::uint64_t kCr0Paging = 1U << 31;
-constexpr std::uint64_t kCr4Pae = 1U << 5;
-constexpr std::uint64_t kEferLme = 1U << 8;
-constexpr std::uint64_t kEferLma = 1U << 10;
 constexpr std::uint16_t kCodeSelector = 0x08;
 constexpr std::uint16_t kDataSelector = 0x10;
 constexpr unsigned kIdtVectors = 32;
@@ -107,10 +101,10 @@ kvm_segment flat_segment(std::uint16_t selector, std::uint8_t type, bool code) {
 
 void enter_long_mode(Vcpu& vcpu, std::uint64_t entry) {
   kvm_sregs sregs = vcpu.sregs();
-  sregs.cr0 = kCr0ProtectionEnable | kCr0ExtensionType | kCr0NumericError | kCr0Paging;
+  sregs.cr0 = x86::kCr0Pe | x86::kCr0Et | x86::kCr0Ne | x86::kCr0Pg;
   sregs.cr3 = kPml4Address;
-  sregs.cr4 = kCr4Pae;
-  sregs.efer = kEferLme | kEferLma;
+  sregs.cr4 = x86::kCr4Pae;
+  sregs.efer = x86::kEferLme | x86::kEferLma;
   sregs.cs = flat_segment(kCodeSelector, 0xb, true);
   sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat_segment(kDataSelector, 0x3, false);
   sregs.gdt.base = kGdtAddress;

@@ -4,13 +4,10 @@
 #include <cstddef>
 
 #include "vmm/paging.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm {
 namespace {
-
-constexpr std::uint8_t kSegmentNotPresent = 11;
-constexpr std::uint8_t kGeneralProtection = 13;
-constexpr std::uint64_t kEferLma = 1u << 10;
 
 struct Gate {
   unsigned dpl = 0;
@@ -21,7 +18,7 @@ struct Gate {
 // (KVM then raises the #GP itself when it vectors the interrupt).
 std::optional<Gate> read_gate(const PhysicalMemory& memory, const PagingState& paging,
                               const kvm_sregs& sregs, std::uint8_t vector) {
-  const unsigned gate_size = (sregs.efer & kEferLma) ? 16 : 8;
+  const unsigned gate_size = (sregs.efer & x86::kEferLma) ? 16 : 8;
   const std::uint64_t offset = std::uint64_t{vector} * gate_size;
   if (offset + gate_size - 1 > sregs.idt.limit) return std::nullopt;
   std::array<std::byte, 8> low{};
@@ -61,7 +58,7 @@ bool deliver_software_interrupt(Vcpu& vcpu, const PhysicalMemory& memory) {
   const auto gate = read_gate(memory, paging, sregs, interrupt->vector);
   const std::uint32_t idt_error = (std::uint32_t{interrupt->vector} << 3) | 2;
   if (gate && (cpl > gate->dpl || !gate->present)) {
-    events.exception.nr = cpl > gate->dpl ? kGeneralProtection : kSegmentNotPresent;
+    events.exception.nr = cpl > gate->dpl ? x86::kVectorGp : x86::kVectorNp;
     events.exception.has_error_code = 1;
     events.exception.error_code = idt_error;
   } else {

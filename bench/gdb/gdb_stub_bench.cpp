@@ -7,7 +7,8 @@
 //   ReadMemory1MiB  1 MiB of guest memory (non-repeating bytes) in `m` packets of the size gdb
 //                   would use for the stub's PacketSize.
 // Each benchmark starts its own VMM, held at the first instruction, runs the guest to
-// gdbwork_marker with a hardware breakpoint, then measures. Results: docs/performance.md#gdb-stub-drvm-vs-qemu-issue-5.
+// gdbwork_marker with a hardware breakpoint, then measures. Results:
+// docs/performance.md#gdb-stub-drvm-vs-qemu-issue-5.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <fmt/format.h>

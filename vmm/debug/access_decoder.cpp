@@ -3,11 +3,10 @@
 #include <Zydis/Zydis.h>
 
 #include "vmm/debug/instruction_decoding.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {
-
-constexpr std::uint64_t kRflagsDf = 1u << 10;
 
 std::uint64_t register_value(const kvm_regs& regs, ZydisRegister reg, std::uint64_t rip_next) {
   if (reg == ZYDIS_REGISTER_NONE) return 0;
@@ -129,7 +128,7 @@ std::size_t DecodedAccesses::resolve(const kvm_regs& before, const kvm_regs& aft
     iterations = ((before.rcx & count_mask_) - (after.rcx & count_mask_)) & count_mask_;
     if (iterations == 0) return 0;
   }
-  const bool down = (before.rflags & kRflagsDf) != 0;
+  const bool down = (before.rflags & x86::kRflagsDf) != 0;
   for (std::size_t i = 0; i < count_; ++i) {
     MemoryAccess access = planned_[i].access;
     if (planned_[i].string_operand && iterations > 1) {

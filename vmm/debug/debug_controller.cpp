@@ -24,17 +24,11 @@
 #include "vmm/debug/trap_sites.hpp"
 #include "vmm/paging.hpp"
 #include "vmm/software_interrupts.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {
 
-constexpr std::uint64_t kRflagsTf = 1u << 8;
-constexpr std::uint64_t kRflagsZf = 1u << 6;
-constexpr std::uint64_t kRflagsRf = 1u << 16;
-constexpr std::uint8_t kVectorDb = 1;
-constexpr std::uint8_t kVectorBp = 3;
-constexpr std::uint8_t kVectorUd = 6;
-constexpr std::uint8_t kVectorGp = 13;
 constexpr std::uint64_t kNoAddress = std::numeric_limits<std::uint64_t>::max();
 constexpr unsigned kMaxInstruction = 15;
 // MOV DRs emulated back to back at one boundary before the guest runs again.
@@ -402,7 +396,7 @@ struct DebugController::State {
 
   // The guest's own RFLAGS.TF (KVM hides it while it single-steps for --exact).
   bool guest_tf(const PerVcpu& s, const kvm_regs& regs) const {
-    return options.exact ? s.exact_tf : (regs.rflags & kRflagsTf) != 0;
+    return options.exact ? s.exact_tf : (regs.rflags & x86::kRflagsTf) != 0;
   }
 
   // Write-protects the paging structures translating `linear`: a guest write to them re-arms.
@@ -512,7 +506,7 @@ struct DebugController::State {
     if (error_code) words[n++] = *error_code;
     words[n++] = regs.rip;
     words[n++] = sregs.cs.selector;
-    words[n++] = regs.rflags | (options.exact && s.exact_tf ? kRflagsTf : 0);
+    words[n++] = regs.rflags | (options.exact && s.exact_tf ? x86::kRflagsTf : 0);
     words[n++] = regs.rsp;
     words[n++] = sregs.ss.selector;
     if (!write_virtual(machine.memory(), paging, frame, std::as_bytes(std::span(words.data(), n)))
@@ -521,7 +515,7 @@ struct DebugController::State {
     }
     regs.rsp = frame;
     regs.rip = (low & 0xffff) | ((low >> 32) & 0xffff0000) | (high << 32);
-    regs.rflags &= ~(kRflagsTf | kRflagsRf | (1u << 14) /*NT*/);
+    regs.rflags &= ~(x86::kRflagsTf | x86::kRflagsRf | (1u << 14) /*NT*/);
     s.exact_tf = false;
     if (type == 0xe) regs.rflags &= ~std::uint64_t{1u << 9};  // interrupt gate: IF = 0
     set_regs_of(s, regs);
@@ -547,7 +541,7 @@ struct DebugController::State {
     }
     s.counters.host_hits.fetch_add(out.fired_count, std::memory_order_relaxed);
     if (out.deliver_to_guest) {
-      inject(s, kVectorDb, std::nullopt, out.guest_dr6);
+      inject(s, x86::kVectorDb, std::nullopt, out.guest_dr6);
       n.guest_delivered = true;
     }
   }
@@ -617,7 +611,7 @@ struct DebugController::State {
           gpr(regs, move.gpr) = mode.long_mode ? result.value : (result.value & 0xffffffffu);
         }
         regs.rip += move.length;
-        regs.rflags &= ~kRflagsRf;
+        regs.rflags &= ~x86::kRflagsRf;
         set_regs_of(s, regs);
         if (result.arm_error) {
           warn(warned_arm,
@@ -627,13 +621,13 @@ struct DebugController::State {
         }
         return true;
       case bp::DrAccessResult::Action::kInjectUd:
-        inject(s, kVectorUd, std::nullopt);
+        inject(s, x86::kVectorUd, std::nullopt);
         return false;
       case bp::DrAccessResult::Action::kInjectGp:
-        inject(s, kVectorGp, 0);
+        inject(s, x86::kVectorGp, 0);
         return false;
       case bp::DrAccessResult::Action::kInjectDb:
-        inject(s, kVectorDb, std::nullopt, result.dr6);
+        inject(s, x86::kVectorDb, std::nullopt, result.dr6);
         return false;
     }
     return false;
@@ -722,7 +716,7 @@ struct DebugController::State {
   // ---- instruction boundaries ----
   // Instruction breakpoints at `linear` before the instruction runs (fault-like). Honours RF.
   void check_exec(PerVcpu& s, std::uint64_t linear, const kvm_regs& regs, Notifications& n) {
-    if (s.skip_exec_at == linear || (regs.rflags & kRflagsRf)) return;
+    if (s.skip_exec_at == linear || (regs.rflags & x86::kRflagsRf)) return;
     const bp::EffectiveSet& eff = manager.effective(s.index);
     std::uint64_t hit = 0;
     for (std::uint64_t m = s.exec_slots; m; m &= m - 1) {
@@ -867,24 +861,24 @@ struct DebugController::State {
           // INT3: #BP delivered here, so that the frame holds the guest's TF.
           regs.rip += 1;
           set_regs_of(s, regs);
-          if (deliver_in_software(s, kVectorBp, std::nullopt)) return ExitAction::kResume;
+          if (deliver_in_software(s, x86::kVectorBp, std::nullopt)) return ExitAction::kResume;
           regs.rip -= 1;
           set_regs_of(s, regs);
         }
         kvm_regs with_tf = regs;
-        if (s.exact_tf) with_tf.rflags |= kRflagsTf;
+        if (s.exact_tf) with_tf.rflags |= x86::kRflagsTf;
         if (auto loaded = emulate_flags_instruction(std::span(bytes.data(), size), with_tf, sregs,
                                                     machine.memory())) {
           // The guest's TF as it was before the instruction decides its single-step trap (SDM
           // Vol. 3, 17.3.1.4: TF loaded by POPF/IRET takes effect after the next instruction).
-          s.exact_tf = (loaded->regs.rflags & kRflagsTf) != 0;
-          loaded->regs.rflags &= ~kRflagsTf;
+          s.exact_tf = (loaded->regs.rflags & x86::kRflagsTf) != 0;
+          loaded->regs.rflags &= ~x86::kRflagsTf;
           set_regs_of(s, loaded->regs);
           s.skip_exec_at = kNoAddress;
           const MemoryAccess& stack = loaded->stack;
           match_access(s, AccessInfo{stack.type, stack.linear, stack.size, {}, {}}, s.data_slots);
           Notifications done;
-          finish_instruction(s, loaded->regs, (with_tf.rflags & kRflagsTf) != 0, done);
+          finish_instruction(s, loaded->regs, (with_tf.rflags & x86::kRflagsTf) != 0, done);
           const bool debugger_step = std::exchange(s.debugger_step, false);
           mutex.unlock();
           ExitAction action = ExitAction::kResume;
@@ -965,15 +959,15 @@ struct DebugController::State {
     if (iterated) {
       const std::uint64_t remaining = ((cut.rcx & cut.mask) - 1) & cut.mask;
       regs.rcx = (cut.rcx & ~cut.mask) | remaining;
-      const bool zf = (regs.rflags & kRflagsZf) != 0;
+      const bool zf = (regs.rflags & x86::kRflagsZf) != 0;
       const bool ended = (cut.condition == RepCondition::kWhileEqual && !zf) ||
                          (cut.condition == RepCondition::kWhileNotEqual && zf);
       if (remaining != 0 && !ended) {
         regs.rip = cut.rip;
-        regs.rflags |= kRflagsRf;
+        regs.rflags |= x86::kRflagsRf;
       } else {
         regs.rip = cut.rip + cut.length;
-        regs.rflags &= ~kRflagsRf;
+        regs.rflags &= ~x86::kRflagsRf;
       }
     } else if ((regs.rcx & cut.mask) == 1) {
       regs.rcx = cut.rcx;  // the iteration faulted: nothing was counted
@@ -1054,7 +1048,7 @@ struct DebugController::State {
       if (s.access_slots) retire_finished_rep(s, regs);
       // The guest's own TF trap of this instruction joins the data hit in one #DB (KVM's queued
       // one is replaced by the injection).
-      finish_instruction(s, regs, s.access_slots && (regs.rflags & kRflagsTf), n);
+      finish_instruction(s, regs, s.access_slots && (regs.rflags & x86::kRflagsTf), n);
     }
     if (notify(n)) return stop_vcpu(s, n.stop_info);
     return ExitAction::kResume;
@@ -1094,7 +1088,7 @@ struct DebugController::State {
   std::optional<ExitAction> handle_debug_exit(PerVcpu& s, kvm_run& run) {
     s.counters.debug_exits.fetch_add(1, std::memory_order_relaxed);
     const auto& arch = run.debug.arch;
-    if (arch.exception == kVectorBp) {
+    if (arch.exception == x86::kVectorBp) {
       // USE_SW_BP: a planted INT3 (like the emulation failure), or the guest's own.
       const kvm_regs regs = regs_of(s);
       const kvm_sregs sregs = sregs_of(s);

@@ -6,13 +6,11 @@
 #include <cstring>
 
 #include "vmm/debug/instruction_decoding.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {
 
-constexpr std::uint64_t kRflagsFixed1 = 1u << 1;
-constexpr std::uint64_t kRflagsRf = 1u << 16;
-constexpr std::uint64_t kRflagsVm = 1u << 17;
 // Flags POPF loads at CPL 0: CF PF AF ZF SF TF IF DF OF IOPL NT AC ID (RF is cleared, VM, VIF and
 // VIP are kept).
 constexpr std::uint64_t kPopfLoaded = 0x247fd5;
@@ -37,7 +35,7 @@ std::optional<FlagsInstruction> emulate_flags_instruction(std::span<const std::u
   const PagingState paging = PagingState::from(sregs);
   if (instruction.mnemonic == ZYDIS_MNEMONIC_PUSHFQ) {
     // The image has RF and VM cleared (SDM Vol. 2, PUSHF).
-    const std::uint64_t image = regs.rflags & ~(kRflagsRf | kRflagsVm);
+    const std::uint64_t image = regs.rflags & ~(x86::kRflagsRf | x86::kRflagsVm);
     const std::uint64_t slot = regs.rsp - 8;
     if (!write_virtual(memory, paging, slot, std::as_bytes(std::span(&image, 1))).ok()) {
       return std::nullopt;
@@ -59,7 +57,7 @@ std::optional<FlagsInstruction> emulate_flags_instruction(std::span<const std::u
   kvm_regs& after = result.regs;
   after.rip = regs.rip + instruction.length;
   if (popf) {
-    after.rflags = (regs.rflags & ~(kPopfLoaded | kRflagsRf)) | (frame[0] & kPopfLoaded);
+    after.rflags = (regs.rflags & ~(kPopfLoaded | x86::kRflagsRf)) | (frame[0] & kPopfLoaded);
     after.rsp = regs.rsp + 8;
   } else {
     // A return to other code or stack segments needs descriptor loads: left to the processor.
@@ -68,7 +66,7 @@ std::optional<FlagsInstruction> emulate_flags_instruction(std::span<const std::u
     after.rflags = (regs.rflags & ~kIretLoaded) | (frame[2] & kIretLoaded);
     after.rsp = frame[3];
   }
-  after.rflags |= kRflagsFixed1;
+  after.rflags |= x86::kRflagsFixed1;
   return result;
 }
 

@@ -1,10 +1,8 @@
 #include "vmm/debug/instruction_decoding.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {
-
-constexpr std::uint64_t kCr4De = 1u << 3;
-constexpr std::uint64_t kEferLma = 1u << 10;
 
 bool is_legacy_prefix(std::uint8_t byte) {
   switch (byte) {
@@ -58,12 +56,12 @@ std::optional<DecodedMove> decode_control_move(const std::uint8_t* bytes, std::s
 }
 
 bool in_64bit_mode(const kvm_sregs& sregs) {
-  return (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0;
+  return (sregs.efer & x86::kEferLma) != 0 && sregs.cs.l != 0;
 }
 
 bp::CpuMode cpu_mode(const kvm_sregs& sregs) {
   bp::CpuMode mode;
-  mode.cr4_de = (sregs.cr4 & kCr4De) != 0;
+  mode.cr4_de = (sregs.cr4 & x86::kCr4De) != 0;
   mode.long_mode = in_64bit_mode(sregs);
   // CPL is SS.DPL in protected mode (as KVM computes it), 0 in real mode.
   mode.cpl = (sregs.cr0 & 1) ? sregs.ss.dpl : 0;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "bpcore/attributes.hpp"
-#include "vmm/kvm.hpp"
 #include "bpcore/event_spec.hpp"
+#include "vmm/kvm.hpp"
 #include "vmm/session/symbol_table.hpp"
 
 namespace drvm::vmm::session {
