@@ -184,22 +184,22 @@ int run_command(Args args) {
 
     vmm::Machine machine(system, config);
     machine.boot(image);
-    // --gdb: the stub serves gdb on its own thread while the guest runs (docs/gdb.md). Destroyed
-    // in reverse order: the server first, then the target, then the controller.
-    std::optional<vmm::debug::DebugController> gdb_controller;
-    std::optional<vmm::GdbTarget> gdb_target;
-    std::optional<gdbstub::GdbServer> gdb_server;
-    vmm::debug::DebugOptions debug_options;
-    session_plan.configure(debug_options);
     // Always installed: the guest's own debug registers work only through it (MOV DR trapping,
     // emulated data breakpoints). The probe runs only when the controller first needs it.
+    vmm::debug::DebugOptions debug_options;
+    session_plan.configure(debug_options);
     debug_options.exact = options.exact;
-    gdb_controller.emplace(machine, vmm::debug::probe_on_demand(system), debug_options, &image);
+    vmm::debug::DebugController controller(machine, vmm::debug::probe_on_demand(system),
+                                           debug_options, &image);
+    // --gdb: the stub serves gdb on its own thread while the guest runs (docs/gdb.md). Destroyed
+    // in reverse order: the server first, then the target, both before the controller.
+    std::optional<vmm::GdbTarget> gdb_target;
+    std::optional<gdbstub::GdbServer> gdb_server;
     // The counting session shares the controller; destroyed before it.
     std::optional<vmm::session::CountingSession> session;
-    if (session_plan.active()) session.emplace(*gdb_controller, machine, session_plan);
+    if (session_plan.active()) session.emplace(controller, machine, session_plan);
     if (options.gdb) {
-      gdb_target.emplace(machine, *gdb_controller, !options.gdb_no_wait);
+      gdb_target.emplace(machine, controller, !options.gdb_no_wait);
       gdbstub::ServerOptions server_options;
       server_options.host = options.gdb->host;
       server_options.port = options.gdb->port;

@@ -48,6 +48,20 @@ class ElfReader {
   ElfReader(const std::vector<std::byte>& bytes, const std::string& name)
       : bytes_(bytes), name_(name) {}
 
+  // The fields drvm uses, the same for both ELF classes.
+  template <typename Ehdr>
+  void take_header(const Ehdr& header) {
+    type_ = header.e_type;
+    machine_ = header.e_machine;
+    entry_ = header.e_entry;
+    phoff_ = header.e_phoff;
+    phentsize_ = header.e_phentsize;
+    phnum_ = header.e_phnum;
+    shoff_ = header.e_shoff;
+    shentsize_ = header.e_shentsize;
+    shnum_ = header.e_shnum;
+  }
+
   void read_header() {
     if (bytes_.size() < EI_NIDENT || std::memcmp(bytes_.data(), ELFMAG, SELFMAG) != 0) {
       refuse(name_, "not an ELF file", "give a PVH ELF or ELF64 image");
@@ -64,27 +78,9 @@ class ElfReader {
       refuse(name_, fmt::format("truncated ELF header ({} bytes)", bytes_.size()), kRebuild);
     }
     if (is64_) {
-      const auto header = load<Elf64_Ehdr>(bytes_, 0);
-      type_ = header.e_type;
-      machine_ = header.e_machine;
-      entry_ = header.e_entry;
-      phoff_ = header.e_phoff;
-      phentsize_ = header.e_phentsize;
-      phnum_ = header.e_phnum;
-      shoff_ = header.e_shoff;
-      shentsize_ = header.e_shentsize;
-      shnum_ = header.e_shnum;
+      take_header(load<Elf64_Ehdr>(bytes_, 0));
     } else {
-      const auto header = load<Elf32_Ehdr>(bytes_, 0);
-      type_ = header.e_type;
-      machine_ = header.e_machine;
-      entry_ = header.e_entry;
-      phoff_ = header.e_phoff;
-      phentsize_ = header.e_phentsize;
-      phnum_ = header.e_phnum;
-      shoff_ = header.e_shoff;
-      shentsize_ = header.e_shentsize;
-      shnum_ = header.e_shnum;
+      take_header(load<Elf32_Ehdr>(bytes_, 0));
     }
     const unsigned expected_machine = is64_ ? EM_X86_64 : EM_386;
     if (machine_ != expected_machine) {
