@@ -95,6 +95,12 @@ TEST_F(QemuImages, UnclaimedPortsReadAllOnes) {
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
 }
 
+TEST_F(QemuImages, FirstbyteWritesAtItsFirstInstruction) {
+  const ProcessResult run = boot("firstbyte");
+  EXPECT_EQ(run.stdout_text, "!\n");
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
 TEST_F(QemuImages, FaultPrintsTheGuestRegisterDump) {
   const ProcessResult run = boot("fault");
   EXPECT_EQ(run.stdout_text, fault_output(kFaultRflagsQemuTcg));

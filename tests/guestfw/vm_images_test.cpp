@@ -93,6 +93,12 @@ TEST_F(VmImages, UnclaimedPortsReadAllOnes) {
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
 }
 
+TEST_F(VmImages, FirstbyteWritesAtItsFirstInstruction) {
+  const ProcessResult run = drvm_run("firstbyte");
+  EXPECT_EQ(run.stdout_text, "!\n");
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
 // Only RFLAGS.RF in the saved frame differs from QEMU TCG's dump (see guest_images.hpp).
 TEST_F(VmImages, FaultPrintsTheGuestRegisterDump) {
   const ProcessResult run = drvm_run("fault");
