@@ -39,6 +39,27 @@ inline const vmm::System* kvm_system() {
     if (::drvm::test::kvm_system() == nullptr) GTEST_SKIP() << "no usable /dev/kvm"; \
   } while (0)
 
+// A host event on every vCPU (owner: a counting session unless given).
+inline bp::EventSpec host_event(std::uint64_t address, std::uint32_t len, bp::BpType type,
+                                bp::TargetId owner = vmm::debug::kSessionOwner) {
+  bp::EventSpec s;
+  s.attr = bp::BpAttr{address, len, type};
+  s.binding = bp::Binding::target_all(owner);
+  return s;
+}
+
+inline bp::EventId create(vmm::debug::DebugController& controller, const bp::EventSpec& s) {
+  auto id = controller.create_event(s);
+  EXPECT_TRUE(id.ok()) << bp::error_message(id.error());
+  return id.ok() ? id.value() : bp::EventId{};
+}
+
+inline std::uint64_t count(vmm::debug::DebugController& controller, bp::EventId id) {
+  auto reading = controller.read_event(id);
+  EXPECT_TRUE(reading.ok());
+  return reading.ok() ? reading.value().value : 0;
+}
+
 class GuestRun {
  public:
   // `probe` defaults to the process-wide probe, run when the controller first needs it; `log`

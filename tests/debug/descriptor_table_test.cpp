@@ -22,10 +22,7 @@ std::string read_all(std::FILE* file) {
 }
 
 bp::EventSpec write_watch(std::uint64_t address) {
-  bp::EventSpec spec;
-  spec.attr = bp::BpAttr{address, 8, bp::BpType::kWrite};
-  spec.binding = bp::Binding::target_all(vmm::debug::kSessionOwner);
-  return spec;
+  return host_event(address, 8, bp::BpType::kWrite);
 }
 
 TEST(DescriptorTables, WatchOnTheGdtPageWarnsOnce) {

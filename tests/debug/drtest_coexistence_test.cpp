@@ -44,12 +44,9 @@ std::vector<std::uint64_t> run_with_host_events(bool exact) {
   auto& controller = run.controller();
   std::vector<bp::EventId> ids;
   for (const HostEvent& event : kHostEvents) {
-    bp::EventSpec spec;
-    spec.attr = bp::BpAttr{run.symbol(event.symbol) + event.offset, event.len, event.type};
-    spec.binding = bp::Binding::target_all(event.owner);
-    auto id = controller.create_event(spec);
-    EXPECT_TRUE(id.ok()) << event.symbol << ": " << bp::error_message(id.error());
-    ids.push_back(id.ok() ? id.value() : bp::EventId{});
+    SCOPED_TRACE(event.symbol);
+    ids.push_back(create(controller, host_event(run.symbol(event.symbol) + event.offset, event.len,
+                                                event.type, event.owner)));
   }
   const vmm::RunOutcome outcome = run.run();
   const std::string output = run.output();
@@ -57,11 +54,7 @@ std::vector<std::uint64_t> run_with_host_events(bool exact) {
   EXPECT_EQ(outcome.status, vmm::status::exit_port(0)) << output << outcome.report;
   EXPECT_NE(output.find("summary: 64 passed, 0 failed, 0 skipped"), std::string::npos) << output;
   std::vector<std::uint64_t> counts;
-  for (bp::EventId id : ids) {
-    auto reading = controller.read_event(id);
-    EXPECT_TRUE(reading.ok());
-    counts.push_back(reading.ok() ? reading.value().value : 0);
-  }
+  for (bp::EventId id : ids) counts.push_back(count(controller, id));
   return counts;
 }
 

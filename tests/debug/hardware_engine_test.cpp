@@ -15,21 +15,6 @@ using vmm::debug::Engine;
 
 constexpr unsigned kLoopIterations = 200;  // debugwork_main.c LOOP_ITERATIONS
 
-bp::EventId create(vmm::debug::DebugController& controller, std::uint64_t address,
-                   std::uint32_t len, bp::BpType type) {
-  bp::EventSpec spec;
-  spec.attr = bp::BpAttr{address, len, type};
-  spec.binding = bp::Binding::target_all(vmm::debug::kSessionOwner);
-  auto id = controller.create_event(spec);
-  EXPECT_TRUE(id.ok()) << bp::error_message(id.error());
-  return id.ok() ? id.value() : bp::EventId{};
-}
-
-std::uint64_t count(vmm::debug::DebugController& controller, bp::EventId id) {
-  const auto reading = controller.read_event(id);
-  return reading.ok() ? reading.value().value : ~std::uint64_t{0};
-}
-
 TEST(HardwareEngine, InstructionBreakpointsBeyondFourSlotsUseInt3) {
   DRVM_REQUIRE_KVM();
   GuestRun run(kDebugworkImage, "work=loop", false);
@@ -40,7 +25,8 @@ TEST(HardwareEngine, InstructionBreakpointsBeyondFourSlotsUseInt3) {
   }
   // Five breakpoints on one instruction: four fill the hardware slots, the fifth is planted.
   std::array<bp::EventId, 5> ids{};
-  for (auto& id : ids) id = create(c, run.symbol("host_exec_target"), 1, bp::BpType::kExecute);
+  for (auto& id : ids)
+    id = create(c, host_event(run.symbol("host_exec_target"), 1, bp::BpType::kExecute));
   const vmm::RunOutcome outcome = run.run();
   ASSERT_EQ(outcome.status, vmm::status::exit_port(0)) << run.output() << outcome.report;
   unsigned hardware = 0, planted = 0;
@@ -61,8 +47,10 @@ TEST(HardwareEngine, DataWatchpointsUseHardwareSlotsWhereTheHostDeliversThem) {
     GTEST_SKIP() << "this host delivers no hardware data breakpoints: "
                  << c.probe().hw_data_bp_write.detail;
   }
-  const bp::EventId write = create(c, run.symbol("host_write_target"), 8, bp::BpType::kWrite);
-  const bp::EventId read = create(c, run.symbol("host_read_target"), 8, bp::BpType::kReadWrite);
+  const bp::EventId write =
+      create(c, host_event(run.symbol("host_write_target"), 8, bp::BpType::kWrite));
+  const bp::EventId read =
+      create(c, host_event(run.symbol("host_read_target"), 8, bp::BpType::kReadWrite));
   const vmm::RunOutcome outcome = run.run();
   ASSERT_EQ(outcome.status, vmm::status::exit_port(0)) << run.output() << outcome.report;
   EXPECT_EQ(c.engine_of(0, write), Engine::kHardware);
@@ -78,8 +66,10 @@ TEST(HardwareEngine, DataWatchpointsUsePageProtectionWhereTheHostDropsThem) {
   if (c.probe().hw_data_bp_write.yes()) {
     GTEST_SKIP() << "this host delivers hardware data breakpoints: the page engines stay unused";
   }
-  const bp::EventId write = create(c, run.symbol("host_write_target"), 8, bp::BpType::kWrite);
-  const bp::EventId read = create(c, run.symbol("host_read_target"), 8, bp::BpType::kReadWrite);
+  const bp::EventId write =
+      create(c, host_event(run.symbol("host_write_target"), 8, bp::BpType::kWrite));
+  const bp::EventId read =
+      create(c, host_event(run.symbol("host_read_target"), 8, bp::BpType::kReadWrite));
   const vmm::RunOutcome outcome = run.run();
   ASSERT_EQ(outcome.status, vmm::status::exit_port(0)) << run.output() << outcome.report;
   EXPECT_EQ(c.engine_of(0, write), Engine::kReadOnlyPage);

@@ -20,26 +20,6 @@ using vmm::debug::HostHit;
 
 constexpr unsigned kLoopIterations = 200;  // debugwork_main.c LOOP_ITERATIONS
 
-bp::EventSpec spec(std::uint64_t address, std::uint32_t len, bp::BpType type,
-                   bp::TargetId owner = vmm::debug::kSessionOwner) {
-  bp::EventSpec s;
-  s.attr = bp::BpAttr{address, len, type};
-  s.binding = bp::Binding::target_all(owner);
-  return s;
-}
-
-bp::EventId create(DebugController& controller, const bp::EventSpec& s) {
-  auto id = controller.create_event(s);
-  EXPECT_TRUE(id.ok()) << bp::error_message(id.error());
-  return id.ok() ? id.value() : bp::EventId{};
-}
-
-std::uint64_t count(DebugController& controller, bp::EventId id) {
-  auto reading = controller.read_event(id);
-  EXPECT_TRUE(reading.ok());
-  return reading.ok() ? reading.value().value : 0;
-}
-
 struct LoopEvents {
   bp::EventId write, read, read_write, exec, block, write_len1;
 };
@@ -49,12 +29,12 @@ LoopEvents add_loop_events(GuestRun& run) {
   const std::uint64_t write = run.symbol("host_write_target");
   const std::uint64_t read = run.symbol("host_read_target");
   LoopEvents e;
-  e.write = create(c, spec(write, 8, bp::BpType::kWrite));
-  e.read = create(c, spec(read, 8, bp::BpType::kRead));
-  e.read_write = create(c, spec(read, 4, bp::BpType::kReadWrite));
-  e.exec = create(c, spec(run.symbol("host_exec_target"), 1, bp::BpType::kExecute));
-  e.block = create(c, spec(run.symbol("host_block") + 10, 1, bp::BpType::kWrite));
-  e.write_len1 = create(c, spec(write + 7, 1, bp::BpType::kReadWrite));
+  e.write = create(c, host_event(write, 8, bp::BpType::kWrite));
+  e.read = create(c, host_event(read, 8, bp::BpType::kRead));
+  e.read_write = create(c, host_event(read, 4, bp::BpType::kReadWrite));
+  e.exec = create(c, host_event(run.symbol("host_exec_target"), 1, bp::BpType::kExecute));
+  e.block = create(c, host_event(run.symbol("host_block") + 10, 1, bp::BpType::kWrite));
+  e.write_len1 = create(c, host_event(write + 7, 1, bp::BpType::kReadWrite));
   return e;
 }
 
@@ -120,7 +100,7 @@ TEST(HostEventsOverflow, HandlerRunsEveryNthHit) {
   DRVM_REQUIRE_KVM();
   GuestRun run(kDebugworkImage, "work=loop", false);
   unsigned overflows = 0;
-  bp::EventSpec s = spec(run.symbol("host_write_target"), 8, bp::BpType::kWrite);
+  bp::EventSpec s = host_event(run.symbol("host_write_target"), 8, bp::BpType::kWrite);
   s.sample_period = 50;
   s.on_overflow = {[](void* context, const bp::Overflow&) {
                      ++*static_cast<unsigned*>(context);
@@ -138,9 +118,10 @@ TEST(HostEventsStop, StopsAtTheBreakpointAndResumes) {
   GuestRun run(kDebugworkImage, "work=loop", false);
   auto& c = run.controller();
   const std::uint64_t target = run.symbol("host_exec_target");
-  const bp::EventId exec = create(c, spec(target, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner));
+  const bp::EventId exec =
+      create(c, host_event(target, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner));
   const bp::EventId watch = create(
-      c, spec(run.symbol("host_write_target"), 8, bp::BpType::kWrite, vmm::debug::kGdbOwner));
+      c, host_event(run.symbol("host_write_target"), 8, bp::BpType::kWrite, vmm::debug::kGdbOwner));
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<vmm::debug::StopInfo> stops;
@@ -182,7 +163,8 @@ TEST(HostEventsStop, SingleStepExecutesOneInstruction) {
   GuestRun run(kDebugworkImage, "work=loop", false);
   auto& c = run.controller();
   const std::uint64_t target = run.symbol("host_exec_target");
-  const bp::EventId exec = create(c, spec(target, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner));
+  const bp::EventId exec =
+      create(c, host_event(target, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner));
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<vmm::debug::StopInfo> stops;
@@ -233,7 +215,8 @@ TEST(HostEventsStop, SingleStepRunsOneIterationOfARepString) {
     if (rep) break;
   }
   ASSERT_NE(rep, 0u);
-  const bp::EventId exec = create(c, spec(rep, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner));
+  const bp::EventId exec =
+      create(c, host_event(rep, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner));
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<vmm::debug::StopInfo> stops;
@@ -268,29 +251,25 @@ TEST(HostEventsStop, SingleStepRunsOneIterationOfARepString) {
   EXPECT_EQ(counts, (std::vector<std::uint64_t>{64, 63, 62}));
 }
 
-TEST(HostEventsPaging, WatchFollowsACr3Switch) {
+// work=cr3 switches CR3 between two page tables mapping the watched address to different pages;
+// work=pte edits the page-directory entry mapping it in place (no CR3 switch, no other exit): the
+// watch must follow either way (CR3 checks at exits; write-protected paging structures).
+class HostEventsPaging : public testing::TestWithParam<const char*> {};
+
+TEST_P(HostEventsPaging, WatchFollowsTheTranslation) {
   DRVM_REQUIRE_KVM();
-  GuestRun run(kDebugworkImage, "work=cr3", false);
+  const std::string work = GetParam();
+  GuestRun run(kDebugworkImage, "work=" + work, false);
   constexpr std::uint64_t kWatchLinear = 0x380000;  // debugwork_main.c CR3_WATCH_LINEAR
-  const bp::EventId id = create(run.controller(), spec(kWatchLinear, 8, bp::BpType::kWrite));
+  const bp::EventId id = create(run.controller(), host_event(kWatchLinear, 8, bp::BpType::kWrite));
   const vmm::RunOutcome outcome = run.run();
   ASSERT_EQ(outcome.status, vmm::status::exit_port(0)) << run.output() << outcome.report;
-  EXPECT_NE(run.output().find("cr3 done 4 3"), std::string::npos) << run.output();
+  EXPECT_NE(run.output().find(work + " done 4 3"), std::string::npos) << run.output();
   EXPECT_EQ(count(run.controller(), id), 4u);
 }
 
-// The guest edits the page directory entry mapping the watched address (no CR3 switch, no other
-// exit): the write-protected paging structures make drvm re-translate the watch at once.
-TEST(HostEventsPaging, WatchFollowsAPageTableEdit) {
-  DRVM_REQUIRE_KVM();
-  GuestRun run(kDebugworkImage, "work=pte", false);
-  constexpr std::uint64_t kWatchLinear = 0x380000;  // debugwork_main.c CR3_WATCH_LINEAR
-  const bp::EventId id = create(run.controller(), spec(kWatchLinear, 8, bp::BpType::kWrite));
-  const vmm::RunOutcome outcome = run.run();
-  ASSERT_EQ(outcome.status, vmm::status::exit_port(0)) << run.output() << outcome.report;
-  EXPECT_NE(run.output().find("pte done 4 3"), std::string::npos) << run.output();
-  EXPECT_EQ(count(run.controller(), id), 4u);
-}
+INSTANTIATE_TEST_SUITE_P(Edits, HostEventsPaging, testing::Values("cr3", "pte"),
+                         [](const auto& info) { return std::string(info.param); });
 
 // The guest's cases pass while the host holds 8+ events on the same and other addresses, and
 // every host count is exact (debugwork_cases.c touches each watched byte a known number of times).
@@ -305,15 +284,16 @@ TEST_P(HostEvents, CoexistWithTheGuestsOwnBreakpoints) {
     std::uint64_t count;
   };
   std::vector<Expect> expects = {
-      {create(c, spec(watched + 400, 1, bp::BpType::kWrite)), 1},      // two_slots_one_exception
-      {create(c, spec(watched + 400, 8, bp::BpType::kReadWrite)), 1},  // same address, other type
-      {create(c, spec(watched + 200, 1, bp::BpType::kWrite)), 1},      // rep_stos_hits_once
-      {create(c, spec(watched + 300, 1, bp::BpType::kWrite)), 1},      // rep_movs_hits_once
-      {create(c, spec(watched + 128, 4, bp::BpType::kRead)), 1},       // read_write_watch
-      {create(c, spec(target, 1, bp::BpType::kExecute)), 3},           // instruction_breakpoint
-      {create(c, spec(target, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner)), 3},
-      {create(c, spec(watched + 4096 + 64, 8, bp::BpType::kWrite)), 0},  // never touched
-      {create(c, spec(watched + 1024, 8, bp::BpType::kReadWrite)), 0},   // never touched
+      {create(c, host_event(watched + 400, 1, bp::BpType::kWrite)), 1},  // two_slots_one_exception
+      {create(c, host_event(watched + 400, 8, bp::BpType::kReadWrite)),
+       1},                                                               // same address, other type
+      {create(c, host_event(watched + 200, 1, bp::BpType::kWrite)), 1},  // rep_stos_hits_once
+      {create(c, host_event(watched + 300, 1, bp::BpType::kWrite)), 1},  // rep_movs_hits_once
+      {create(c, host_event(watched + 128, 4, bp::BpType::kRead)), 1},   // read_write_watch
+      {create(c, host_event(target, 1, bp::BpType::kExecute)), 3},       // instruction_breakpoint
+      {create(c, host_event(target, 1, bp::BpType::kExecute, vmm::debug::kGdbOwner)), 3},
+      {create(c, host_event(watched + 4096 + 64, 8, bp::BpType::kWrite)), 0},  // never touched
+      {create(c, host_event(watched + 1024, 8, bp::BpType::kReadWrite)), 0},   // never touched
   };
   const vmm::RunOutcome outcome = run.run();
   const std::string output = run.output();

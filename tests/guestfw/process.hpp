@@ -13,6 +13,8 @@ struct ProcessOptions {
   // Stop the program (SIGKILL) as soon as its stdout ends with this text: for guests that never
   // end by themselves under a peer VMM.
   std::optional<std::string> stop_when_stdout_ends_with = std::nullopt;
+  std::string stdin_path = "/dev/null";  // what the program reads as stdin
+  std::vector<std::string> extra_env{};  // "NAME=value" entries added to this environment
 };
 
 struct ProcessResult {

@@ -1,9 +1,6 @@
 // Runs the drvm binary as a child process and captures its status, stdout and stderr.
 #pragma once
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,7 +10,7 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "process.hpp"
 
 namespace drvm::test {
 
@@ -37,47 +34,21 @@ inline std::string temp_path(const std::string& stem) {
          std::to_string(counter++) + "_" + stem;
 }
 
-// env: extra "NAME=value" entries; stdin_path: what the child reads as stdin.
+// env: extra "NAME=value" entries; stdin_path: what the child reads as stdin. A drvm that does
+// not end within a minute is killed (status -1), so a hang fails the test instead of stalling it.
 inline DrvmResult run_drvm(const std::vector<std::string>& args,
                            const std::vector<std::string>& env = {},
                            const std::string& stdin_path = "/dev/null") {
-  const std::string out_path = temp_path("stdout");
-  const std::string err_path = temp_path("stderr");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  std::vector<std::string> argv_storage{DRVM_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& arg : argv_storage) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_storage;
-  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
-  env_storage.insert(env_storage.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& entry : env_storage) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-
-  DrvmResult result;
+  std::vector<std::string> argv{DRVM_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
   const auto start = std::chrono::steady_clock::now();
-  pid_t pid = -1;
-  if (posix_spawn(&pid, DRVM_BINARY, &actions, nullptr, argv.data(), envp.data()) != 0) {
-    posix_spawn_file_actions_destroy(&actions);
-    return result;
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  int wait_status = 0;
-  ::waitpid(pid, &wait_status, 0);
+  const ProcessResult run = run_process(
+      argv, {.timeout = std::chrono::seconds(60), .stdin_path = stdin_path, .extra_env = env});
+  DrvmResult result;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (WIFEXITED(wait_status)) result.status = WEXITSTATUS(wait_status);
-  result.out = slurp(out_path);
-  result.err = slurp(err_path);
-  ::unlink(out_path.c_str());
-  ::unlink(err_path.c_str());
+  result.status = run.exit_status.value_or(-1);
+  result.out = run.stdout_text;
+  result.err = run.stderr_text;
   return result;
 }
 
