@@ -31,6 +31,11 @@ inline constexpr std::uint64_t kInit = kFixedOnes;
 constexpr std::uint64_t read_value(std::uint64_t raw) {
   return (raw & kWritable) | kFixedOnes;
 }
+/// Active-low bits that become writable with a CPU feature (SDM 17.2.3): RTM (bit 16) with
+/// CPUID.(EAX=7,ECX=0):EBX.RTM, BLD (bit 11) with bus-lock detection (ECX bit 24). A #DB sets
+/// them (no transaction, no bus lock).
+inline constexpr std::uint64_t kRtm = std::uint64_t{1} << 16;
+inline constexpr std::uint64_t kBld = std::uint64_t{1} << 11;
 }  // namespace dr6
 
 namespace dr7 {

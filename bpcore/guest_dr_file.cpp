@@ -33,7 +33,7 @@ std::uint64_t GuestDrFile::read(unsigned reg) const {
     case 3:
       return addr_[reg];
     case 6:
-      return dr6::read_value(dr6_);
+      return (dr6_ & dr6_writable_) | dr6_fixed_ones_;
     case 7:
       return dr7::read_value(dr7_);
     default:
@@ -45,10 +45,16 @@ GuestDebugRegs GuestDrFile::values() const {
   return GuestDebugRegs{{addr_[0], addr_[1], addr_[2], addr_[3]}, read(6), read(7)};
 }
 
+void GuestDrFile::set_cpu_features(bool rtm, bool bus_lock_detect) {
+  const std::uint64_t active_low = (rtm ? dr6::kRtm : 0) | (bus_lock_detect ? dr6::kBld : 0);
+  dr6_writable_ = dr6::kWritable | active_low;
+  dr6_fixed_ones_ = dr6::kFixedOnes & ~active_low;
+}
+
 std::uint64_t GuestDrFile::deliver_db(std::uint64_t bits) {
-  dr6_ = (dr6_ & ~dr6::kTrapBits) | (bits & dr6::kWritable);
+  dr6_ = (dr6_ & ~dr6::kTrapBits) | (bits & dr6::kWritable) | dr6::kRtm | dr6::kBld;
   dr7_ &= ~dr7::kGd;
-  return dr6::read_value(dr6_);
+  return read(6);
 }
 
 std::optional<EventId> GuestDrFile::event(unsigned slot) const {
@@ -172,7 +178,7 @@ DrAccessResult GuestDrFile::mov_to_dr(unsigned reg, std::uint64_t value, const C
     addr_[reg] = value;
     result.arm_error = apply_slots(reg, reg, true);
   } else if (reg == 6) {
-    dr6_ = value & dr6::kWritable;
+    dr6_ = value & dr6_writable_;
   } else {
     dr7_ = value & dr7::kWritable;
     result.arm_error = apply_slots(0, 3, false);
@@ -182,7 +188,7 @@ DrAccessResult GuestDrFile::mov_to_dr(unsigned reg, std::uint64_t value, const C
 
 std::optional<Error> GuestDrFile::load(const GuestDebugRegs& regs) {
   addr_ = regs.dr;
-  dr6_ = regs.dr6 & dr6::kWritable;
+  dr6_ = regs.dr6 & dr6_writable_;
   dr7_ = regs.dr7 & dr7::kWritable;
   return apply_slots(0, 3, false);
 }

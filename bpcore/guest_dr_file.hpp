@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "bpcore/attributes.hpp"
+#include "bpcore/dr_encoding.hpp"
 #include "bpcore/result.hpp"
 #include "bpcore/types.hpp"
 
@@ -73,6 +74,10 @@ class GuestDrFile {
   /// Returns the first arming error, as DrAccessResult::arm_error.
   std::optional<Error> load(const GuestDebugRegs& regs);
 
+  /// The guest CPU's features that make DR6's active-low bits writable (RTM, bus-lock
+  /// detection); without them those bits read as 1, as on processors that lack them.
+  void set_cpu_features(bool rtm, bool bus_lock_detect);
+
   /// A #DB is delivered to the guest: B0-B3 become `bits`' B0-B3, BD/BS/BT in `bits` are set
   /// (the others stay), DR7.GD is cleared (SDM 17.2.4). Returns the DR6 the guest sees.
   std::uint64_t deliver_db(std::uint64_t bits);
@@ -105,7 +110,9 @@ class GuestDrFile {
   BreakpointManager& manager_;
   VcpuId vcpu_;
   std::array<std::uint64_t, 4> addr_{};
-  std::uint64_t dr6_ = 0;  // writable bits only
+  std::uint64_t dr6_ = dr6::kFixedOnes;  // the active-low bits start at 1
+  std::uint64_t dr6_writable_ = dr6::kWritable;
+  std::uint64_t dr6_fixed_ones_ = dr6::kFixedOnes;
   std::uint64_t dr7_ = 0;  // writable bits only
   std::array<std::optional<EventId>, 4> events_{};
 };

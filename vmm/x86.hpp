@@ -29,6 +29,7 @@ inline constexpr std::uint64_t kEferLme = 1u << 8;
 inline constexpr std::uint64_t kEferLma = 1u << 10;
 
 inline constexpr std::uint8_t kVectorDb = 1;
+inline constexpr std::uint8_t kIcebp = 0xf1;  // ICEBP/INT1 opcode: a trap-like #DB
 inline constexpr std::uint8_t kVectorBp = 3;
 inline constexpr std::uint8_t kVectorUd = 6;
 inline constexpr std::uint8_t kVectorNp = 11;

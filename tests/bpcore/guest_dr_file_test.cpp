@@ -39,6 +39,23 @@ TEST_F(GuestDr, ResetValues) {
   EXPECT_FALSE(g.event(0).has_value());
 }
 
+// SDM 17.2.3: with RTM (bus-lock detection) DR6 bit 16 (bit 11) is writable and active low; a #DB
+// sets it again. Without the feature it reads as 1 whatever is written.
+TEST_F(GuestDr, Dr6ActiveLowBitsFollowTheCpuFeatures) {
+  write(6, 0);
+  EXPECT_EQ(read(6), 0xffff0ff0u);
+  g.set_cpu_features(true, false);
+  write(6, 0);
+  EXPECT_EQ(read(6), 0xfffe0ff0u);
+  g.set_cpu_features(true, true);
+  write(6, 0);
+  EXPECT_EQ(read(6), 0xfffe07f0u);
+  EXPECT_EQ(g.deliver_db(dr6::kBs), 0xffff4ff0u);
+  g.set_cpu_features(false, false);
+  write(6, 0);
+  EXPECT_EQ(read(6), 0xffff0ff0u);
+}
+
 TEST_F(GuestDr, AddressRegistersHoldAnyValue) {
   write(0, 0x1234'5678'9abc'def1);
   write(1, 0xffff'ffff'ffff'ffff);

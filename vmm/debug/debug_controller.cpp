@@ -92,6 +92,15 @@ struct PerVcpu {
   std::atomic<std::thread::id> thread{};
   std::atomic<bool> dirty{true};
 
+  // The whole vCPU runs on the single-step engine: --exact, or a watch whose page engine would
+  // protect a page KVM reads or writes on its own (a descriptor table, the TSS, a paging
+  // structure, the stack an exception frame goes on). Entered at a re-arm, left at a boundary.
+  bool exact = false;
+  bool restore_tf = false;        // leaving it: the guest's TF goes back after KVM_SET_GUEST_DEBUG
+  bool rearm_after_step = false;  // the stepped instruction may have moved a system structure
+  bool layout_changed = false;    // ... and it has retired: arm again even if nothing else changed
+  unsigned steps_since_layout_check = 0;
+
   // Armed state: written only on the vCPU's own thread (under the lock).
   bool armed = false;
   std::uint64_t armed_generation = 0;
@@ -167,10 +176,10 @@ struct DebugController::State {
   std::vector<std::unique_ptr<PerVcpu>> vcpus;
   std::atomic<bool> warned_untrapped{false};
   std::atomic<bool> warned_arm{false};
-  std::atomic<bool> warned_descriptor_table{false};
   // Planted at the first entry, once the image is in memory (Machine::boot may come later).
   std::vector<MovDrSite> mov_dr_sites;
-  ImageCode image_code;  // instruction starts: where an INT3 may go
+  ImageCode image_code;  // instruction starts: where an INT3 may go; system instructions
+  bool system_sites_planted = false;  // at the first page engine (image_code.system_sites)
   // Paging-structure pages write-protected because an armed translation depends on them
   // (references from every vCPU), and a count of the guest's writes to them: each re-arms.
   std::unordered_map<std::uint64_t, unsigned> table_pages;
@@ -292,35 +301,58 @@ struct DebugController::State {
     s.page_slots = s.exec_slots = s.data_slots = 0;
   }
 
+  static bool hardware_can_serve(const bp::BpAttr& attr, const ProbeResult& can) {
+    switch (attr.type) {
+      case bp::BpType::kExecute:
+        return can.hw_insn_bp.yes();
+      case bp::BpType::kWrite:
+        return can.hw_data_bp_write.yes();
+      default:
+        return can.hw_data_bp_rw.yes();
+    }
+  }
+
+  // Whether a drvm step of this vCPU is under way (between setting it up and its exit).
+  static bool step_in_flight(const PerVcpu& s) {
+    return s.step_over || s.debugger_step || s.open_page != kNoAddress || s.rep_cut.active ||
+           s.completing || s.lifted_site != kNoAddress;
+  }
+
   void rearm(PerVcpu& s, bool force) {
     s.dirty.store(false, std::memory_order_release);
     const bp::EffectiveSet& eff = manager.schedule(s.index);
     const kvm_sregs sregs = cpu(s).sregs();
     const std::uint64_t tables = table_generation.load();
-    if (s.armed && !force && eff.generation == s.armed_generation && sregs.cr3 == s.armed_cr3 &&
-        tables == s.armed_table_generation) {
+    if (s.armed && !force && !s.layout_changed && eff.generation == s.armed_generation &&
+        sregs.cr3 == s.armed_cr3 && tables == s.armed_table_generation) {
+      return;
+    }
+    s.layout_changed = false;
+    // --exact single-steps every slot; the other engines depend on what the host can do, and on
+    // the layout: a page engine never protects a page KVM needs (layout_needs_stepping).
+    const ProbeResult* can = eff.used_mask && !options.exact ? &answers() : nullptr;
+    const bool stepping_wanted =
+        options.exact || s.exact || (can && layout_needs_stepping(s, eff, sregs, *can));
+    if (stepping_wanted && !s.exact && step_in_flight(s)) {
+      s.dirty.store(true, std::memory_order_release);  // after the step's exit
       return;
     }
     disarm(s);
+    set_stepping(s, stepping_wanted);
     kvm_guest_debug wanted{};
     wanted.control = KVM_GUESTDBG_ENABLE;
     unsigned hw_used = 0;
-    // --exact single-steps every slot; the other engines depend on what the host can do.
-    const ProbeResult* can = eff.used_mask && !options.exact ? &answers() : nullptr;
     for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
       const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
       const bp::BpAttr& attr = eff.slot_attr[slot];
       SlotArm& arm = s.slots[slot];
       const bool exec = attr.type == bp::BpType::kExecute;
       (exec ? s.exec_slots : s.data_slots) |= std::uint64_t{1} << slot;
-      if (options.exact) {
+      if (s.exact) {
         arm.engine = Engine::kSingleStep;
         continue;
       }
-      const bool hw_ok = exec ? can->hw_insn_bp.yes()
-                              : (attr.type == bp::BpType::kWrite ? can->hw_data_bp_write.yes()
-                                                                 : can->hw_data_bp_rw.yes());
-      if (hw_ok && hw_used < bp::kX86HardwareSlots) {
+      if (hardware_can_serve(attr, *can) && hw_used < bp::kX86HardwareSlots) {
         arm.engine = Engine::kHardware;
         arm.hw = static_cast<int>(hw_used);
         wanted.arch.debugreg[hw_used] = attr.addr;
@@ -344,8 +376,8 @@ struct DebugController::State {
       arm.engine = write_only ? Engine::kReadOnlyPage : Engine::kUnmappedPage;
       arm.page_access = write_only ? PageAccess::kReadOnly : PageAccess::kUnmapped;
       pages.add(PageGuard::page_of(*gpa), arm.page_access);
-      warn_descriptor_table(s, sregs, PageGuard::page_of(*gpa), arm.page_access);
       s.page_slots |= std::uint64_t{1} << slot;
+      plant_system_sites();
     }
     if (hw_used) wanted.control |= KVM_GUESTDBG_USE_HW_BP;
     if (gd_trap) {
@@ -365,38 +397,122 @@ struct DebugController::State {
     s.counters.rearms.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // Whether part of the descriptor table `table` lies in guest-physical page `page`.
-  bool table_on_page(const kvm_sregs& sregs, const kvm_dtable& table, std::uint64_t page) {
-    const std::uint64_t end = table.base + table.limit;
-    for (std::uint64_t at = table.base & ~std::uint64_t{4095}; at <= end; at += 4096) {
-      const auto gpa = linear_to_gpa(sregs, std::max<std::uint64_t>(at, table.base));
-      if (gpa && PageGuard::page_of(*gpa) == page) return true;
+  // ---- the layout: pages a page engine must not protect ----
+  // Bytes below the 16-byte aligned RSP an exception frame may take (SS, RSP, RFLAGS, CS, RIP and
+  // an error code in 64-bit mode), with room to spare.
+  static constexpr std::uint64_t kFrameReach = 64;
+
+  // Appends the guest-physical pages of linear [linear, linear + size) that translate.
+  void add_pages(const kvm_sregs& sregs, std::uint64_t linear, std::uint64_t size,
+                 std::vector<std::uint64_t>& out) {
+    constexpr std::uint64_t kMaxPages = 17;  // a 64 KiB table, unaligned
+    const std::uint64_t first = linear & ~std::uint64_t{4095};
+    const std::uint64_t last =
+        (linear + std::max<std::uint64_t>(size, 1) - 1) & ~std::uint64_t{4095};
+    for (std::uint64_t at = first, n = 0; n < kMaxPages; at += 4096, ++n) {
+      if (const auto gpa = linear_to_gpa(sregs, std::max(at, linear))) {
+        out.push_back(PageGuard::page_of(*gpa));
+      }
+      if (at == last) break;
+    }
+  }
+
+  // The pages KVM reads or writes itself, without an exit drvm could complete: the GDT (segment
+  // loads read descriptors and set their accessed bits), the IDT, the LDT and the TSS (event
+  // delivery), and the stack an exception frame would be pushed on now.
+  std::vector<std::uint64_t> system_structure_pages(const kvm_sregs& sregs, const kvm_regs& regs) {
+    std::vector<std::uint64_t> pages;
+    add_pages(sregs, sregs.gdt.base, std::uint64_t{sregs.gdt.limit} + 1, pages);
+    add_pages(sregs, sregs.idt.base, std::uint64_t{sregs.idt.limit} + 1, pages);
+    for (const kvm_segment* table : {&sregs.ldt, &sregs.tr}) {
+      if (table->present && !table->unusable) {
+        add_pages(sregs, table->base, std::min<std::uint64_t>(table->limit, 0xffff) + 1, pages);
+      }
+    }
+    const std::uint64_t top = regs.rsp & ~std::uint64_t{15};
+    add_pages(sregs, top - kFrameReach, kFrameReach + 8, pages);
+    return pages;
+  }
+
+  // Whether a page engine for one of `eff`'s slots would protect a system structure (above) or a
+  // paging structure (KVM walks them; an unmapped one ends the walk), or a page-table page on its
+  // walk (write-protected by guard_tables) would hold a system structure. Then the vCPU
+  // single-steps instead: slower, exact on every layout.
+  bool layout_needs_stepping(PerVcpu& s, const bp::EffectiveSet& eff, const kvm_sregs& sregs,
+                             const ProbeResult& can) {
+    std::vector<std::uint64_t> watched;  // pages the page engines would protect
+    std::vector<std::uint64_t> walked;   // paging-structure pages guard_tables would protect
+    unsigned hw_used = 0;
+    for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
+      const bp::BpAttr& attr = eff.slot_attr[static_cast<unsigned>(std::countr_zero(m))];
+      if (hardware_can_serve(attr, can) && hw_used < bp::kX86HardwareSlots) {
+        ++hw_used;
+        continue;
+      }
+      const auto gpa = linear_to_gpa(sregs, attr.addr, attr.len);
+      if (!gpa) continue;
+      const PagingStructurePages walk =
+          paging_structure_pages(machine.memory(), PagingState::from(sregs), attr.addr);
+      walked.insert(walked.end(), walk.page.begin(), walk.page.begin() + walk.count);
+      if (attr.type != bp::BpType::kExecute) watched.push_back(PageGuard::page_of(*gpa));
+    }
+    if (watched.empty() && walked.empty()) return false;
+    const std::vector<std::uint64_t> system = system_structure_pages(sregs, regs_of(s));
+    const auto is_system = [&](std::uint64_t page) {
+      return std::find(system.begin(), system.end(), page) != system.end();
+    };
+    if (std::any_of(walked.begin(), walked.end(), is_system)) return true;
+    if (watched.empty()) return false;
+    if (std::any_of(watched.begin(), watched.end(), is_system)) return true;
+    const std::vector<std::uint64_t> tables =
+        all_paging_structure_pages(machine.memory(), PagingState::from(sregs));
+    return std::any_of(watched.begin(), watched.end(), [&](std::uint64_t page) {
+      return std::binary_search(tables.begin(), tables.end(), page);
+    });
+  }
+
+  // Whether an exception frame pushed now would land on a page drvm protects.
+  bool frame_on_guarded_page(const kvm_sregs& sregs, const kvm_regs& regs) {
+    const std::uint64_t top = regs.rsp & ~std::uint64_t{15};
+    for (std::uint64_t linear : {top - kFrameReach, top - 1}) {
+      const auto gpa = linear_to_gpa(sregs, linear);
+      if (gpa && pages.guarded(PageGuard::page_of(*gpa))) return true;
     }
     return false;
   }
 
-  // KVM reads the GDT and IDT, and sets a descriptor's accessed bit, itself, with no exit drvm
-  // could complete: on a protected page that access fails and the vCPU makes no progress
-  // (docs/dr-virtualization.md, Limits). A read-only page still serves the reads.
-  void warn_descriptor_table(PerVcpu& s, const kvm_sregs& sregs, std::uint64_t page,
-                             PageAccess access) {
-    const bool unmapped = access == PageAccess::kUnmapped;
-    const char* table = table_on_page(sregs, sregs.gdt, page)               ? "GDT"
-                        : unmapped && table_on_page(sregs, sregs.idt, page) ? "IDT"
-                                                                            : nullptr;
-    if (table == nullptr) return;
-    warn(warned_descriptor_table,
-         fmt::format("vCPU {}: a watchpoint protects page {:#x}, which holds the guest's {}: KVM "
-                     "cannot {} there, so the vCPU may hang at its next {}; watch an address on "
-                     "another page, or use --exact",
-                     s.index, page, table,
-                     unmapped ? "read descriptors" : "set a descriptor's accessed bit",
-                     table[0] == 'G' ? "segment register load" : "exception or interrupt"));
+  // Switches the vCPU to or from the single-step engine. While it steps, KVM owns RFLAGS.TF and
+  // drvm keeps the guest's (exact_tf).
+  void set_stepping(PerVcpu& s, bool on) {
+    if (on == s.exact) return;
+    kvm_regs regs = regs_of(s);
+    if (on) {
+      s.exact_tf = (regs.rflags & x86::kRflagsTf) != 0;
+      if (s.exact_tf) {
+        regs.rflags &= ~x86::kRflagsTf;
+        set_regs_of(s, regs);
+      }
+      s.prime = true;  // decode the instruction at RIP before it runs
+      s.restore_tf = false;
+    } else {
+      // KVM_SET_GUEST_DEBUG without SINGLESTEP drops TF: set it again after (before_run).
+      s.restore_tf = s.exact_tf;
+      s.exact_tf = false;
+      s.prime = false;
+    }
+    s.steps_since_layout_check = 0;
+    s.exact = on;
+  }
+
+  void plant_system_sites() {
+    if (system_sites_planted) return;
+    system_sites_planted = true;
+    for (std::uint64_t gpa : image_code.system_sites) sites.add_system(gpa);
   }
 
   // The guest's own RFLAGS.TF (KVM hides it while it single-steps for --exact).
   bool guest_tf(const PerVcpu& s, const kvm_regs& regs) const {
-    return options.exact ? s.exact_tf : (regs.rflags & x86::kRflagsTf) != 0;
+    return s.exact ? s.exact_tf : (regs.rflags & x86::kRflagsTf) != 0;
   }
 
   // Write-protects the paging structures translating `linear`: a guest write to them re-arms.
@@ -416,7 +532,7 @@ struct DebugController::State {
   }
 
   bool stepping(const PerVcpu& s) const {
-    return options.exact || s.step_over || s.debugger_step || s.open_page != kNoAddress;
+    return s.exact || s.step_over || s.debugger_step || s.open_page != kNoAddress;
   }
 
   void apply_guest_debug(PerVcpu& s) {
@@ -476,14 +592,8 @@ struct DebugController::State {
     kvm_regs regs = regs_of(s);
     const kvm_sregs sregs = sregs_of(s);
     if (!in_64bit_mode(sregs)) return false;
-    const std::uint64_t frame_top = regs.rsp & ~std::uint64_t{15};
-    const std::uint64_t frame = frame_top - (error_code ? 48 : 40);
-    bool guarded = false;
-    for (std::uint64_t linear : {frame, frame_top - 1}) {
-      const auto gpa = linear_to_gpa(sregs, linear);
-      guarded = guarded || (gpa && pages.guarded(PageGuard::page_of(*gpa)));
-    }
-    if (!guarded && !options.exact) return false;
+    const std::uint64_t frame = (regs.rsp & ~std::uint64_t{15}) - (error_code ? 48 : 40);
+    if (!s.exact && !frame_on_guarded_page(sregs, regs)) return false;
     std::array<std::byte, 16> gate{};
     const PagingState paging = PagingState::from(sregs);
     if (std::uint64_t{vector} * 16 + 15 > sregs.idt.limit ||
@@ -497,7 +607,8 @@ struct DebugController::State {
     const unsigned type = (low >> 40) & 0xf;
     const bool present = (low >> 47) & 1;
     const std::uint16_t selector = static_cast<std::uint16_t>(low >> 16);
-    if (!present || ist != 0 || (type != 0xe && type != 0xf) || (selector & 3) != 0 ||
+    // The same code segment: nothing to load from the GDT.
+    if (!present || ist != 0 || (type != 0xe && type != 0xf) || selector != sregs.cs.selector ||
         sregs.cs.dpl != 0) {
       return false;
     }
@@ -506,7 +617,7 @@ struct DebugController::State {
     if (error_code) words[n++] = *error_code;
     words[n++] = regs.rip;
     words[n++] = sregs.cs.selector;
-    words[n++] = regs.rflags | (options.exact && s.exact_tf ? x86::kRflagsTf : 0);
+    words[n++] = regs.rflags | (s.exact && s.exact_tf ? x86::kRflagsTf : 0);
     words[n++] = regs.rsp;
     words[n++] = sregs.ss.selector;
     if (!write_virtual(machine.memory(), paging, frame, std::as_bytes(std::span(words.data(), n)))
@@ -522,7 +633,7 @@ struct DebugController::State {
     s.prime = false;
     s.step_decoded = false;
     s.debug_applied = false;  // KVM re-arms its single-step at the new RIP
-    if (options.exact) s.prime = true;
+    if (s.exact) s.prime = true;
     return true;
   }
 
@@ -739,20 +850,24 @@ struct DebugController::State {
     s.counters.single_steps.fetch_add(1, std::memory_order_relaxed);
     const auto gpa = linear_to_gpa(sregs, sregs.cs.base + regs.rip);
     if (!gpa) return;
-    const std::uint64_t page = PageGuard::page_of(*gpa);
-    if (pages.wanted(page) != PageAccess::kUnmapped && !options.exact) {
-      // A debugger's step of a REP string instruction runs one iteration, as the processor's
-      // TF step does. The page engines report its accesses: the decode only serves the cut.
-      if (s.debugger_step) {
-        std::array<std::uint8_t, kMaxInstruction> bytes{};
-        const std::size_t size = fetch(regs, sregs, bytes);
-        kvm_regs cut = regs;
-        const auto decoded = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
-        if (cut_rep(s, cut, decoded)) s.step_before = cut;
+    std::uint64_t page = PageGuard::page_of(*gpa);
+    if (pages.wanted(page) != PageAccess::kUnmapped && !s.exact) {
+      if (const auto operand = system_operand_page(regs, sregs)) {
+        page = *operand;  // opened for the step; the decode reports the access
+      } else {
+        // A debugger's step of a REP string instruction runs one iteration, as the processor's
+        // TF step does. The page engines report its accesses: the decode only serves the cut.
+        if (s.debugger_step) {
+          std::array<std::uint8_t, kMaxInstruction> bytes{};
+          const std::size_t size = fetch(regs, sregs, bytes);
+          kvm_regs cut = regs;
+          const auto decoded = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
+          if (cut_rep(s, cut, decoded)) s.step_before = cut;
+        }
+        return;
       }
-      return;
     }
-    if (!options.exact) {
+    if (!s.exact) {
       pages.open_temporarily(page);
       s.open_page = page;
     }
@@ -764,6 +879,24 @@ struct DebugController::State {
     if (s.step_decoded && iterations_observed(s, regs) && cut_rep(s, cut, s.step_decode)) {
       s.step_before = cut;
     }
+  }
+
+  // The protected page a system instruction at RIP reads or writes (is_system_instruction): KVM
+  // does that access itself, with no MMIO exit to complete, so its page is opened for the step.
+  std::optional<std::uint64_t> system_operand_page(const kvm_regs& regs, const kvm_sregs& sregs) {
+    std::array<std::uint8_t, kMaxInstruction> bytes{};
+    const std::size_t size = fetch(regs, sregs, bytes);
+    if (!is_system_instruction(bytes.data(), size, in_64bit_mode(sregs))) return std::nullopt;
+    const auto decoded = DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs);
+    std::array<MemoryAccess, DecodedAccesses::kMax> accesses{};
+    const std::size_t count = decoded.valid() ? decoded.resolve(regs, regs, accesses) : 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      for (std::uint64_t linear : {accesses[i].linear, accesses[i].linear + accesses[i].size - 1}) {
+        const auto gpa = linear_to_gpa(sregs, linear);
+        if (gpa && pages.guarded(PageGuard::page_of(*gpa))) return PageGuard::page_of(*gpa);
+      }
+    }
+    return std::nullopt;
   }
 
   // Whether the decoded REP string instruction about to be stepped must run one iteration per
@@ -813,12 +946,24 @@ struct DebugController::State {
   // The vCPU is at an instruction boundary drvm intercepted (trap site, hardware instruction
   // breakpoint, --exact step): report instruction breakpoints, emulate MOV DR, or set up the step
   // that runs the instruction. Called without the lock.
-  ExitAction boundary(PerVcpu& s, bool at_trap_site) {
+  ExitAction boundary(PerVcpu& s) {
     for (unsigned emulated = 0; emulated < kMaxEmulatedInARow; ++emulated) {
       Notifications n;
       kvm_regs regs = regs_of(s);
       const kvm_sregs sregs = sregs_of(s);
       const std::uint64_t linear = sregs.cs.base + regs.rip;
+      if (layout_check_due(s)) {
+        // The layout that made this vCPU step may be gone (the stack moved on, a table was
+        // moved): back to the page engines, armed before the next entry.
+        std::lock_guard lock(mutex);
+        const bp::EffectiveSet& eff = manager.schedule(s.index);
+        if (!eff.used_mask || !layout_needs_stepping(s, eff, sregs, answers())) {
+          set_stepping(s, false);
+          s.layout_changed = true;  // every slot goes back to its engine
+          s.dirty.store(true, std::memory_order_release);
+          return ExitAction::kResume;
+        }
+      }
       {
         std::lock_guard lock(mutex);
         if (s.skip_exec_at != linear) s.skip_exec_at = kNoAddress;
@@ -837,7 +982,7 @@ struct DebugController::State {
       const auto gpa = linear_to_gpa(sregs, linear);
       const TrapSites::Site* site = gpa ? sites.find(*gpa) : nullptr;
       const bool trapped_move = move && move->kind != ControlMove::kToCr &&
-                                (options.exact || gd_trap || (site && site->mov_dr));
+                                (s.exact || gd_trap || (site && site->mov_dr));
       if (trapped_move) {
         if (!emulate_mov_dr(s, regs, sregs, *move)) return ExitAction::kResume;
         s.skip_exec_at = kNoAddress;
@@ -853,10 +998,10 @@ struct DebugController::State {
           mutex.lock();
           return action;
         }
-        if (options.exact) continue;  // the next instruction is a new boundary
+        if (s.exact) continue;  // the next instruction is a new boundary
         return ExitAction::kResume;
       }
-      if (options.exact) {
+      if (s.exact) {
         if (size > 0 && bytes[0] == 0xcc) {
           // INT3: #BP delivered here, so that the frame holds the guest's TF.
           regs.rip += 1;
@@ -895,9 +1040,12 @@ struct DebugController::State {
         }
       }
       // Run the instruction with one step: lift our trap under it for that step.
-      if (site && at_trap_site) {
+      if (site && !site->lifted) {
         sites.lift(*gpa);
         s.lifted_site = *gpa;
+      }
+      if (is_system_instruction(bytes.data(), size, in_64bit_mode(sregs))) {
+        s.rearm_after_step = true;  // a table may now be on a protected page (or off one)
       }
       for (std::uint64_t m = s.exec_slots; m; m &= m - 1) {
         const SlotArm& arm = s.slots[static_cast<unsigned>(std::countr_zero(m))];
@@ -913,6 +1061,13 @@ struct DebugController::State {
     return ExitAction::kResume;
   }
 
+  // Layout-driven stepping (not --exact) looks again every so many instructions, and right after
+  // an instruction that moved a system structure.
+  bool layout_check_due(PerVcpu& s) {
+    constexpr unsigned kLayoutCheckInterval = 256;
+    return s.exact && !options.exact && ++s.steps_since_layout_check >= kLayoutCheckInterval;
+  }
+
   ExitAction handle_step_exit(PerVcpu& s) {
     Notifications n;
     kvm_regs after = regs_of(s);
@@ -921,6 +1076,11 @@ struct DebugController::State {
       std::lock_guard lock(mutex);
       const std::uint64_t start = s.step_before.rip;
       end_step(s, after);
+      if (std::exchange(s.rearm_after_step, false)) {
+        s.layout_changed = true;
+        s.dirty.store(true, std::memory_order_release);
+        s.steps_since_layout_check = ~0u - 1;  // and see whether stepping is still needed
+      }
       resume_cut_rep(s, after);
       if (after.rip == start) retire_finished_rep(s, after);
       s.completing = false;
@@ -931,7 +1091,7 @@ struct DebugController::State {
     }
     if (notify(n)) return stop_vcpu(s, n.stop_info);
     if (debugger_step) return stop_vcpu(s, StopInfo{StopKind::kStep, after.rip, {}, 0, {}});
-    if (options.exact && !n.guest_delivered) return boundary(s, false);
+    if (s.exact && !n.guest_delivered) return boundary(s);
     return ExitAction::kResume;
   }
 
@@ -1029,6 +1189,11 @@ struct DebugController::State {
       const std::size_t size = fetch(regs, sregs, bytes);
       cut_rep(s, regs, DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs));
     }
+    // The stack reached a protected page: an exception frame KVM pushes there would be lost, so
+    // the vCPU steps from the next entry on (layout_needs_stepping sees it).
+    if (!s.exact && frame_on_guarded_page(sregs_of(s), regs_of(s))) {
+      s.dirty.store(true, std::memory_order_release);
+    }
     // During drvm's own step too: after a write KVM forgets the step it owes.
     if (s.access_slots != before || s.completing || stepping(s)) {
       // Trap-like: let KVM finish the instruction (immediate_exit), then report.
@@ -1070,8 +1235,8 @@ struct DebugController::State {
       s.counters.trap_exits.fetch_add(1, std::memory_order_relaxed);
       check_cr3(s, sregs);
     }
-    if (!options.exact) check_untrapped_locked(s);
-    return boundary(s, at_site);
+    if (!s.exact) check_untrapped_locked(s);
+    return boundary(s);
   }
 
   void check_untrapped_locked(PerVcpu& s) {
@@ -1103,9 +1268,9 @@ struct DebugController::State {
         return ExitAction::kResume;
       }
       s.counters.trap_exits.fetch_add(1, std::memory_order_relaxed);
-      return boundary(s, true);
+      return boundary(s);
     }
-    if (arch.dr6 & bp::dr6::kBd) return boundary(s, false);  // MOV DR under DR7.GD
+    if (arch.dr6 & bp::dr6::kBd) return boundary(s);  // MOV DR under DR7.GD
     const std::uint64_t hw_hits = arch.dr6 & bp::dr6::kTrapBits & ~std::uint64_t{s.hw_suppressed};
     if (hw_hits) {
       // Hardware slots: map DR numbers to effective slots; instruction ones are fault-like.
@@ -1128,10 +1293,38 @@ struct DebugController::State {
         const ExitAction action = finish_completion(s);
         if (action == ExitAction::kPause || !exec_hit) return action;
       }
-      if (exec_hit) return boundary(s, false);
+      if (exec_hit) return boundary(s);
     }
     if ((arch.dr6 & bp::dr6::kBs) && stepping(s)) return handle_step_exit(s);
-    return std::nullopt;
+    return reflect_guest_debug_exception(s, arch);
+  }
+
+  // The guest's own #DB, which KVM hands to userspace instead of delivering it while drvm uses
+  // KVM_GUESTDBG_USE_HW_BP or SINGLESTEP (VMX and SVM intercept every #DB then): its TF
+  // single-step (DR6.BS, RIP past the instruction) or ICEBP/INT1 (no status bit; VMX exits with
+  // RIP still at the 0xF1 byte, as the instruction is intercepted rather than executed).
+  ExitAction reflect_guest_debug_exception(PerVcpu& s, const kvm_debug_exit_arch& arch) {
+    Notifications n;
+    kvm_regs regs = regs_of(s);
+    const kvm_sregs sregs = sregs_of(s);
+    {
+      std::lock_guard lock(mutex);
+      if (arch.dr6 & bp::dr6::kBs) {
+        guest_single_step_trap(s, n, regs.rip);
+      } else {
+        std::array<std::uint8_t, 1> byte{};
+        const auto gpa = linear_to_gpa(sregs, sregs.cs.base + regs.rip);
+        if (arch.pc == sregs.cs.base + regs.rip && gpa && read_physical(*gpa, byte) == 1 &&
+            byte[0] == x86::kIcebp) {
+          regs.rip += 1;  // a trap: the #DB reports the next instruction
+          set_regs_of(s, regs);
+        }
+        // ICEBP sets no status bit; like every #DB it clears B0-B3 and DR7.GD.
+        inject(s, x86::kVectorDb, std::nullopt, manager.guest(s.index).deliver_db(0));
+      }
+    }
+    if (notify(n)) return stop_vcpu(s, n.stop_info);
+    return ExitAction::kResume;
   }
 };
 
@@ -1151,6 +1344,14 @@ DebugController::DebugController(Machine& machine, ProbeSource probe, const Debu
     s->index = static_cast<unsigned>(i);
     s->loaded = s->runner->vcpu().debugregs();
     st.vcpus.push_back(std::move(s));
+  }
+  // DR6's active-low bits are writable where the guest's CPUID has RTM or bus-lock detection.
+  for (const kvm_cpuid_entry2& entry : machine.system().supported_cpuid()) {
+    if (entry.function != 7 || entry.index != 0) continue;
+    for (std::size_t i = 0; i < machine.vcpu_count(); ++i) {
+      st.manager.guest(static_cast<unsigned>(i))
+          .set_cpu_features((entry.ebx >> 11) & 1, (entry.ecx >> 24) & 1);
+    }
   }
   const int sync = machine.system().check_extension(KVM_CAP_SYNC_REGS);
   st.sync_sregs = (sync & KVM_SYNC_X86_SREGS) != 0;
@@ -1413,11 +1614,18 @@ void DebugController::before_run(VcpuRunner& runner) {
     std::lock_guard lock(st.mutex);
     st.rearm(s, false);
   }
-  if (st.options.exact && s.prime) {
+  if (s.exact && s.prime) {
     run.immediate_exit = 1;  // decode the instruction at RIP first: on_interrupted()
     return;
   }
   st.apply_guest_debug(s);
+  if (s.restore_tf) {
+    // Left the single-step engine: the guest's TF is in RFLAGS again.
+    s.restore_tf = false;
+    kvm_regs regs = st.regs_of(s);
+    regs.rflags |= x86::kRflagsTf;
+    st.set_regs_of(s, regs);
+  }
 }
 
 ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
@@ -1427,9 +1635,9 @@ ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
   if (s.completing && s.completion_entered) {
     return st.stepping(s) ? st.handle_step_exit(s) : st.finish_completion(s);
   }
-  if (st.options.exact && s.prime) {
+  if (s.exact && s.prime) {
     s.prime = false;
-    return st.boundary(s, false);
+    return st.boundary(s);
   }
   return ExitAction::kResume;
 }
@@ -1453,7 +1661,7 @@ std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& 
       return st.handle_emulation_failure(s);
     case KVM_EXIT_IO:
     case KVM_EXIT_HLT:
-      if (!st.options.exact) st.check_untrapped_locked(s);
+      if (!s.exact) st.check_untrapped_locked(s);
       return std::nullopt;
     default:
       return std::nullopt;

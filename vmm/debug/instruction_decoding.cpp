@@ -55,6 +55,29 @@ std::optional<DecodedMove> decode_control_move(const std::uint8_t* bytes, std::s
   return move;
 }
 
+bool is_system_instruction(const std::uint8_t* bytes, std::size_t size, bool long_mode) {
+  if (const auto move = decode_control_move(bytes, size, long_mode)) {
+    return move->kind == ControlMove::kToCr &&
+           (move->special == 0 || move->special == 3 || move->special == 4);
+  }
+  std::size_t i = 0;
+  while (i < size && i < 14 && is_legacy_prefix(bytes[i])) ++i;
+  if (long_mode && i < size && (bytes[i] & 0xf0) == 0x40) ++i;
+  if (i + 3 > size || bytes[i] != 0x0f) return false;
+  const unsigned reg = (bytes[i + 2] >> 3) & 7;
+  const bool memory_operand = (bytes[i + 2] >> 6) != 3;
+  switch (bytes[i + 1]) {
+    case 0x01:  // /0 SGDT, /1 SIDT, /2 LGDT, /3 LIDT (memory forms)
+      return memory_operand && reg <= 3;
+    case 0x00:  // /2 LLDT, /3 LTR
+      return reg == 2 || reg == 3;
+    case 0xae:  // /0 FXSAVE, /1 FXRSTOR (memory forms)
+      return memory_operand && reg <= 1;
+    default:
+      return false;
+  }
+}
+
 bool in_64bit_mode(const kvm_sregs& sregs) {
   return (sregs.efer & x86::kEferLma) != 0 && sregs.cs.l != 0;
 }

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "vmm/guest_memory.hpp"
 #include "vmm/paging.hpp"
@@ -20,5 +21,12 @@ struct PagingStructurePages {
 // Empty with paging off. Stops at a not-present entry, a large page, or a table outside RAM.
 PagingStructurePages paging_structure_pages(const PhysicalMemory& memory, const PagingState& paging,
                                             std::uint64_t linear);
+
+// Every page that holds a paging structure reachable from CR3 (tables, not the pages they map),
+// sorted, at most `limit` of them: KVM walks these itself, so a page engine must never protect one
+// a walk needs. Empty with paging off.
+std::vector<std::uint64_t> all_paging_structure_pages(const PhysicalMemory& memory,
+                                                      const PagingState& paging,
+                                                      std::size_t limit = 1u << 16);
 
 }  // namespace drvm::vmm::debug

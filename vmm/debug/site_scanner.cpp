@@ -35,6 +35,25 @@ std::vector<ExecutableRange> executable_ranges(const std::vector<std::byte>& byt
   return ranges;
 }
 
+// The instructions is_system_instruction() names (besides MOV to CR).
+bool loads_system_register(ZydisMnemonic mnemonic) {
+  switch (mnemonic) {
+    case ZYDIS_MNEMONIC_LGDT:
+    case ZYDIS_MNEMONIC_LIDT:
+    case ZYDIS_MNEMONIC_SGDT:
+    case ZYDIS_MNEMONIC_SIDT:
+    case ZYDIS_MNEMONIC_LLDT:
+    case ZYDIS_MNEMONIC_LTR:
+    case ZYDIS_MNEMONIC_FXSAVE:
+    case ZYDIS_MNEMONIC_FXSAVE64:
+    case ZYDIS_MNEMONIC_FXRSTOR:
+    case ZYDIS_MNEMONIC_FXRSTOR64:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 bool ImageCode::instruction_may_start(std::uint64_t gpa) const {
@@ -68,15 +87,21 @@ ImageCode scan_image_code(const BootImage& image) {
       const std::size_t left = range.size - offset;
       result.instruction_starts.push_back(range.gpa + offset);
       // Checked by hand first: Zydis refuses DR8-DR15 (REX.R), which must still trap (#UD).
-      if (const auto move = decode_control_move(code + offset, left, true);
-          move && move->kind != ControlMove::kToCr) {
-        sites.push_back({range.gpa + offset, move->length});
+      if (const auto move = decode_control_move(code + offset, left, true)) {
+        if (move->kind != ControlMove::kToCr) {
+          sites.push_back({range.gpa + offset, move->length});
+        } else if (move->special == 0 || move->special == 3 || move->special == 4) {
+          result.system_sites.push_back(range.gpa + offset);
+        }
         offset += move->length;
         continue;
       }
       ZydisDecodedInstruction instruction;
       if (ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, nullptr, code + offset, left,
                                                      &instruction))) {
+        if (loads_system_register(instruction.mnemonic)) {
+          result.system_sites.push_back(range.gpa + offset);
+        }
         offset += instruction.length;
       } else {
         ++offset;  // data or padding: resynchronise on the next byte

@@ -2,7 +2,7 @@
 
 namespace drvm::vmm::debug {
 
-bool TrapSites::add(std::uint64_t gpa, bool mov_dr) {
+bool TrapSites::add(std::uint64_t gpa, Reason reason) {
   std::byte* host = memory_.host(gpa);
   if (host == nullptr) return false;
   auto [it, created] = sites_.try_emplace(gpa);
@@ -11,20 +11,30 @@ bool TrapSites::add(std::uint64_t gpa, bool mov_dr) {
     site.original = std::to_integer<std::uint8_t>(*host);
     *host = std::byte{kInt3};
   }
-  if (mov_dr) {
-    site.mov_dr = true;
-  } else {
-    ++site.breakpoints;
+  switch (reason) {
+    case Reason::kMovDr:
+      site.mov_dr = true;
+      break;
+    case Reason::kSystem:
+      site.system = true;
+      break;
+    case Reason::kBreakpoint:
+      ++site.breakpoints;
+      break;
   }
   return true;
 }
 
 bool TrapSites::add_mov_dr(std::uint64_t gpa) {
-  return add(gpa, true);
+  return add(gpa, Reason::kMovDr);
+}
+
+bool TrapSites::add_system(std::uint64_t gpa) {
+  return add(gpa, Reason::kSystem);
 }
 
 bool TrapSites::add_breakpoint(std::uint64_t gpa) {
-  return add(gpa, false);
+  return add(gpa, Reason::kBreakpoint);
 }
 
 void TrapSites::restore(std::uint64_t gpa, const Site& site) {
@@ -34,7 +44,7 @@ void TrapSites::restore(std::uint64_t gpa, const Site& site) {
 void TrapSites::remove_breakpoint(std::uint64_t gpa) {
   auto it = sites_.find(gpa);
   if (it == sites_.end() || it->second.breakpoints == 0) return;
-  if (--it->second.breakpoints == 0 && !it->second.mov_dr) {
+  if (--it->second.breakpoints == 0 && !it->second.mov_dr && !it->second.system) {
     restore(gpa, it->second);
     sites_.erase(it);
   }

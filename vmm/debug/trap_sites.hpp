@@ -1,5 +1,7 @@
 // The INT3 bytes drvm plants in guest memory, VM-wide, keyed by guest physical address: over MOV DR
-// instructions (so they can be emulated) and over instruction breakpoints (the INT3 engine). Each
+// instructions (so they can be emulated), over instructions that move a descriptor table or change
+// paging (so the engines look at the layout again after them), and over instruction breakpoints
+// (the INT3 engine). Each
 // site keeps the original byte; readers that must not see drvm's traps (gdb) overlay it. Not
 // thread-safe: the controller's lock guards it.
 #pragma once
@@ -21,12 +23,14 @@ class TrapSites {
   struct Site {
     std::uint8_t original = 0;
     bool mov_dr = false;            // planted over a MOV DR found in the image
+    bool system = false;            // over LGDT/LIDT/LLDT/LTR or MOV to CR0/CR3/CR4 in the image
     std::uint32_t breakpoints = 0;  // instruction breakpoints (over all vCPUs) using this site
     bool lifted = false;            // temporarily restored for a step over it
   };
 
   // Adds a reason to trap at `gpa` (plants the INT3 on the first one). False when gpa is not RAM.
   bool add_mov_dr(std::uint64_t gpa);
+  bool add_system(std::uint64_t gpa);
   bool add_breakpoint(std::uint64_t gpa);
   // Drops one breakpoint reason; the original byte returns when no reason is left.
   void remove_breakpoint(std::uint64_t gpa);
@@ -46,7 +50,8 @@ class TrapSites {
   bool write_original(std::uint64_t gpa, std::uint8_t byte);
 
  private:
-  bool add(std::uint64_t gpa, bool mov_dr);
+  enum class Reason : std::uint8_t { kMovDr, kSystem, kBreakpoint };
+  bool add(std::uint64_t gpa, Reason reason);
   void restore(std::uint64_t gpa, const Site& site);
 
   GuestMemory& memory_;
