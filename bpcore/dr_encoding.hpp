@@ -47,6 +47,8 @@ constexpr std::uint64_t l(unsigned n) {
 constexpr std::uint64_t g(unsigned n) {
   return std::uint64_t{1} << (2 * n + 1);
 }
+/// L0-L3 and G0-G3.
+inline constexpr std::uint64_t kEnableBits = 0xff;
 inline constexpr std::uint64_t kLe = std::uint64_t{1} << 8;
 inline constexpr std::uint64_t kGe = std::uint64_t{1} << 9;
 /// Bit 10 always reads as 1.

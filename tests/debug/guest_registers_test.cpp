@@ -20,6 +20,26 @@ void expect_all_cases_pass(GuestRun& run) {
       << output;
 }
 
+// A MOV from DR that drvm never traps (code loaded at run time) reads KVM's own copy of the
+// guest's DRs: it holds the guest's values, all but DR7's enables and GD, which KVM must not
+// act on itself (issue 10, item 4).
+TEST(GuestDebugRegisters, KvmsCopyHoldsTheGuestsValues) {
+  DRVM_REQUIRE_KVM();
+  GuestRun run(kDebugworkImage, "", false);
+  bp::GuestDebugRegs regs = run.controller().guest_debug_regs(0);
+  regs.dr = {0x1000, 0x2008, 0x3000, 0x4000};
+  regs.dr6 |= bp::dr6::b(2) | bp::dr6::kBs;
+  regs.dr7 = 0x00d103a6;  // enables, LE, GE, RW/LEN fields
+  ASSERT_FALSE(run.controller().set_guest_debug_regs(0, regs).has_value());
+  run.controller().before_run(run.machine().vcpu(0));  // the vCPU re-arms before its next entry
+  const kvm_debugregs kvm = run.machine().vcpu(0).vcpu().debugregs();
+  const bp::GuestDebugRegs guest = run.controller().guest_debug_regs(0);
+  for (unsigned i = 0; i < 4; ++i) EXPECT_EQ(kvm.db[i], guest.dr[i]) << "DR" << i;
+  EXPECT_EQ(kvm.dr6, guest.dr6);
+  EXPECT_EQ(kvm.dr7, guest.dr7 & ~std::uint64_t{0x20ff});
+  EXPECT_EQ(guest.dr7, 0x00d107a6u);  // as the guest reads it: bit 10 reads 1
+}
+
 TEST(GuestDebugRegisters, EveryCasePassesWithTheFastEngines) {
   DRVM_REQUIRE_KVM();
   GuestRun run(kDebugworkImage, "", false);

@@ -320,6 +320,7 @@ struct DebugController::State {
 
   void rearm(PerVcpu& s, bool force) {
     s.dirty.store(false, std::memory_order_release);
+    mirror_guest_registers(s);  // a debugger or the safety net may have changed them
     const bp::EffectiveSet& eff = manager.schedule(s.index);
     const kvm_sregs sregs = cpu(s).sregs();
     const std::uint64_t tables = table_generation.load();
@@ -706,13 +707,7 @@ struct DebugController::State {
       if (!mode.long_mode) value &= 0xffffffffu;
       result = file.mov_to_dr(move.special, value, mode);
       s.dirty.store(true, std::memory_order_release);
-      const bool dr6 = move.special == 6 || (move.special == 4 && !mode.cr4_de);
-      if (dr6 && result.action == bp::DrAccessResult::Action::kOk) {
-        // KVM sets BS in its own DR6 when it delivers the guest's TF step itself; keeping its copy
-        // equal to the guest's lets the safety net see that change.
-        s.loaded.dr6 = file.read(6);
-        cpu(s).set_debugregs(s.loaded);
-      }
+      if (result.action == bp::DrAccessResult::Action::kOk) mirror_guest_registers(s);
     } else {
       result = file.mov_from_dr(move.special, mode);
     }
@@ -751,6 +746,25 @@ struct DebugController::State {
     route(s, out, rip, StopKind::kStep, std::nullopt, n);
   }
 
+  // KVM's own copy of the guest's DRs holds the guest's values, so that a MOV from DR drvm never
+  // sees (code outside the image) reads them, and so that the safety net notices KVM's own
+  // changes (BS when it delivers the guest's TF step itself). DR7's enables and GD are left out:
+  // KVM must not arm or check them itself (the engines do), so an untrapped read of DR7 misses
+  // just those bits.
+  void mirror_guest_registers(PerVcpu& s) {
+    const bp::GuestDebugRegs guest = manager.guest(s.index).values();
+    kvm_debugregs want = s.loaded;
+    for (unsigned i = 0; i < 4; ++i) want.db[i] = guest.dr[i];
+    want.dr6 = guest.dr6;
+    want.dr7 = guest.dr7 & ~(bp::dr7::kEnableBits | bp::dr7::kGd);
+    if (std::memcmp(want.db, s.loaded.db, sizeof want.db) == 0 && want.dr6 == s.loaded.dr6 &&
+        want.dr7 == s.loaded.dr7) {
+      return;
+    }
+    cpu(s).set_debugregs(want);
+    s.loaded = want;
+  }
+
   // ---- safety net ----
   void check_untrapped(PerVcpu& s) {
     const kvm_debugregs now = cpu(s).debugregs();
@@ -770,8 +784,8 @@ struct DebugController::State {
     }
     regs.dr6 = now.dr6;  // KVM delivered a #DB itself (the guest's own TF step)
     (void)manager.guest(s.index).load(regs);
-    s.loaded.dr6 = now.dr6;
-    if (address_or_control) cpu(s).set_debugregs(s.loaded);
+    s.loaded = now;
+    mirror_guest_registers(s);
     s.dirty.store(true, std::memory_order_release);
   }
 
