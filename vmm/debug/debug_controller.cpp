@@ -1665,6 +1665,14 @@ std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& 
       (s.page_slots | s.exec_slots)) {
     s.dirty.store(true, std::memory_order_release);
   }
+  // The stack next to a protected page: an exception frame KVM pushes there would be lost, so the
+  // vCPU steps from its next entry (free with KVM_CAP_SYNC_REGS; MMIO exits check it too).
+  if (s.page_slots && !s.exact && st.sync_regs && st.sync_sregs && !s.dirty.load()) {
+    std::lock_guard lock(st.mutex);
+    if (st.frame_on_guarded_page(run.s.regs.sregs, run.s.regs.regs)) {
+      s.dirty.store(true, std::memory_order_release);
+    }
+  }
   switch (run.exit_reason) {
     case KVM_EXIT_MMIO:
       return st.handle_mmio(s, run);
