@@ -16,6 +16,14 @@ enum class EventState : std::uint8_t {
   kActive,    ///< enabled and on the slots of at least one vCPU
 };
 
+/// Why the scheduler left an enabled event off a vCPU's slots (the cause of kError, or of a
+/// flexible event waiting).
+enum class PlaceError : std::uint8_t {
+  kNone,       ///< placed, or never refused
+  kNoSlot,     ///< the host's slots were full (other owners' pinned events hold them)
+  kExclusive,  ///< the exclusive rule: another owner's events (the guest's included) are there
+};
+
 /// What the owner wants after an overflow.
 enum class HitAction : std::uint8_t { kContinue, kStop };
 
@@ -60,6 +68,8 @@ struct EventReading {
   std::uint64_t value = 0;
   std::uint64_t time_enabled = 0;  ///< ns spent in kInactive or kActive
   std::uint64_t time_running = 0;  ///< ns spent in kActive
+  std::uint64_t time_error = 0;    ///< ns spent in kError (a pinned event that was not placed)
+  std::uint64_t errors = 0;        ///< times the scheduler put the event in kError
 };
 
 }  // namespace drvm::bp
