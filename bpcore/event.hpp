@@ -70,6 +70,21 @@ struct EventReading {
   std::uint64_t time_running = 0;  ///< ns spent in kActive
   std::uint64_t time_error = 0;    ///< ns spent in kError (a pinned event that was not placed)
   std::uint64_t errors = 0;        ///< times the scheduler put the event in kError
+  PlaceError place_error = PlaceError::kNone;  ///< why it is off the slots now (if it is)
 };
+
+/// A short phrase for reports ("no slot: ..."); "" for kNone.
+constexpr const char* place_error_text(PlaceError error) {
+  switch (error) {
+    case PlaceError::kNone:
+      return "";
+    case PlaceError::kNoSlot:
+      return "no slot: other owners' pinned events hold the host's slots";
+    case PlaceError::kExclusive:
+      return "exclusive: another owner's breakpoints (the guest's own, gdb's or a session's) are "
+             "on the vCPU";
+  }
+  return "";
+}
 
 }  // namespace drvm::bp

@@ -181,7 +181,7 @@ Result<EventReading> BreakpointManager::read(EventId id) {
   Record snapshot = *r;
   account(snapshot, clock_->now_ns());
   return EventReading{snapshot.count, snapshot.time_enabled, snapshot.time_running,
-                      snapshot.time_error, snapshot.errors};
+                      snapshot.time_error, snapshot.errors, snapshot.place_error};
 }
 
 Result<EventState> BreakpointManager::state(EventId id) const {
