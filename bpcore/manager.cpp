@@ -180,8 +180,8 @@ Result<EventReading> BreakpointManager::read(EventId id) {
   if (!r) return Error::kUnknownEvent;
   Record snapshot = *r;
   account(snapshot, clock_->now_ns());
-  return EventReading{snapshot.count, snapshot.time_enabled, snapshot.time_running,
-                      snapshot.time_error, snapshot.errors, snapshot.place_error};
+  return EventReading{snapshot.count,      snapshot.time_enabled, snapshot.time_running,
+                      snapshot.time_error, snapshot.errors,       snapshot.place_error};
 }
 
 Result<EventState> BreakpointManager::state(EventId id) const {
