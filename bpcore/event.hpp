@@ -70,7 +70,9 @@ struct EventReading {
   std::uint64_t time_running = 0;  ///< ns spent in kActive
   std::uint64_t time_error = 0;    ///< ns spent in kError (a pinned event that was not placed)
   std::uint64_t errors = 0;        ///< times the scheduler put the event in kError
-  PlaceError place_error = PlaceError::kNone;  ///< why it is off the slots now (if it is)
+  /// Why it last went to kError (kNone if it never did): kept after it is placed again, so a
+  /// report at the end of a run can still say what happened.
+  PlaceError place_error = PlaceError::kNone;
 };
 
 /// A short phrase for reports ("no slot: ..."); "" for kNone.

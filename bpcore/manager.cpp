@@ -104,6 +104,7 @@ Result<EventId> BreakpointManager::create(const EventSpec& spec) {
   r.state = spec.disabled ? EventState::kOff : EventState::kInactive;
   r.guest_slot = kNoGuestSlot;
   r.place_error = PlaceError::kNone;
+  r.last_error = PlaceError::kNone;
   r.blocked_by_guest = false;
   r.serial = next_serial_++;
   r.count = 0;
@@ -181,7 +182,7 @@ Result<EventReading> BreakpointManager::read(EventId id) {
   Record snapshot = *r;
   account(snapshot, clock_->now_ns());
   return EventReading{snapshot.count,      snapshot.time_enabled, snapshot.time_running,
-                      snapshot.time_error, snapshot.errors,       snapshot.place_error};
+                      snapshot.time_error, snapshot.errors,       snapshot.last_error};
 }
 
 Result<EventState> BreakpointManager::state(EventId id) const {

@@ -107,6 +107,7 @@ class BreakpointManager {
     EventState state = EventState::kOff;
     std::int8_t guest_slot = kNoGuestSlot;
     PlaceError place_error = PlaceError::kNone;
+    PlaceError last_error = PlaceError::kNone;  // cause of the latest kError
     bool blocked_by_guest = false;  // in kError because the guest's events hold the vCPU
     std::uint64_t serial = 0;       // creation order
     std::uint64_t count = 0;

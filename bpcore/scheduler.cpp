@@ -128,6 +128,7 @@ void BreakpointManager::place(VcpuState& vs, std::uint64_t now) {
     } else {
       set_state(r, EventState::kError, now);
       r.place_error = why;
+      r.last_error = why;
       // The guest's events are placed first and never refused, so an exclusive conflict seen
       // with them placed is theirs: the event comes back when the guest disarms.
       r.blocked_by_guest = why == PlaceError::kExclusive && guest_placed;

@@ -97,6 +97,7 @@ TEST_F(GuestFirst, ExclusiveHostEventYieldsToTheGuestAndComesBack) {
   m.schedule(1);
   EXPECT_EQ(m.placed_state(excl).value(), EventState::kActive);
   EXPECT_EQ(m.place_error(excl).value(), PlaceError::kNone);
+  EXPECT_EQ(m.read(excl).value().place_error, PlaceError::kExclusive);  // what happened, kept
   EXPECT_EQ(m.schedule(0).slot_event[0], excl);
 }
 

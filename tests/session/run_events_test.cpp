@@ -282,6 +282,34 @@ TEST(RunEvents, StatTableGoesToStderr) {
   EXPECT_NE(run.err.find("drvm: vCPU 0: 200 hits\n"), std::string::npos);
 }
 
+TEST(RunEvents, AnExclusiveEventYieldsToTheGuestAndTheStatSaysSo) {
+  require_kvm();
+  // drtest.elf arms its own debug registers: the session's exclusive event must yield to them
+  // (the guest's cases still pass) and --stat must not pretend it counted all along.
+  const std::string stat_file = temp_path("stat.json");
+  const DrvmResult run = run_drvm({"run", std::string(DRVM_GUEST_DIR) + "/drtest.elf", "--timeout",
+                                   "60", "--event", "mem:drtest_config/8:w,pinned,exclusive",
+                                   "--stat", "--json", "--stat-output", stat_file});
+  const std::string text = slurp(stat_file);
+  ::unlink(stat_file.c_str());
+  ASSERT_FALSE(text.empty()) << run.err;
+  // The guest loses nothing: the same cases pass as with no host event (a case may depend on the
+  // host CPU, so compare with a plain run rather than with 64).
+  const DrvmResult plain =
+      run_drvm({"run", std::string(DRVM_GUEST_DIR) + "/drtest.elf", "--timeout", "60"});
+  const auto summary = [](const std::string& out) { return out.substr(out.rfind("summary:")); };
+  ASSERT_NE(plain.out.find("summary:"), std::string::npos) << plain.out;
+  ASSERT_NE(run.out.find("summary:"), std::string::npos) << run.out;
+  EXPECT_EQ(summary(run.out), summary(plain.out));
+  const ptree json = parse_json(text);
+  const ptree& event = json.get_child("events").begin()->second;
+  EXPECT_EQ(event.get<std::string>("state"), "error");
+  EXPECT_GT(event.get<std::uint64_t>("place_failures"), 0u);
+  EXPECT_NE(event.get<std::string>("not_placed").find("exclusive"), std::string::npos);
+  EXPECT_LT(event.get<std::uint64_t>("time_running_ns"),
+            event.get<std::uint64_t>("time_enabled_ns"));
+}
+
 struct SetupFailure {
   std::vector<std::string> args;  // after "run IMAGE"
   std::string message;            // the whole stderr
