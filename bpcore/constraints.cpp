@@ -32,6 +32,7 @@ SlotConstraints::SlotConstraints(const SlotLayout& layout, std::uint32_t vcpus)
     const std::uint32_t size = layout.pool_size(p);
     PoolState& pool = pools_[p];
     pool.vcpu_pinned.assign(vcpus, 0);
+    pool.guest_pinned.assign(vcpus, 0);
     pool.vcpu_hist.init(size);
     pool.target_all_hist.init(size);
     pool.target_vcpu_hist.resize(vcpus);
@@ -50,12 +51,17 @@ std::uint32_t SlotConstraints::vcpu_pinned(VcpuId vcpu, PoolIndex pool) const {
 }
 
 std::uint32_t SlotConstraints::target_pinned(TargetId target, VcpuId vcpu, PoolIndex pool) const {
+  if (target == kGuestTarget) return pools_[pool].guest_pinned[vcpu];
   const TargetPool* tp = find_target(target, pool);
   return tp ? tp->on(vcpu) : 0;
 }
 
 std::uint32_t SlotConstraints::max_pinned(const Binding& binding, PoolIndex pool) const {
   const PoolState& ps = pools_[pool];
+  if (binding.is_guest()) {
+    if (binding.vcpu != kAllVcpus) return ps.guest_pinned[binding.vcpu];
+    return *std::max_element(ps.guest_pinned.begin(), ps.guest_pinned.end());
+  }
   if (binding.scope == Scope::kVcpu) {
     const VcpuId v = binding.vcpu;
     return ps.vcpu_pinned[v] + std::max(ps.target_all_hist.max(), ps.target_vcpu_hist[v].max());
@@ -79,7 +85,7 @@ Result<void> SlotConstraints::check(const Binding& binding, PoolIndex pool,
   if ((all && binding.scope == Scope::kVcpu) || (!all && binding.vcpu >= vcpus_)) {
     return Error::kBadVcpu;
   }
-  const std::uint32_t size = layout_.pool_size(pool);
+  const std::uint32_t size = binding.is_guest() ? kGuestSlots : layout_.pool_size(pool);
   if (weight == 0 || weight > size) return Error::kBadWeight;
   if (max_pinned(binding, pool) + weight > size) return Error::kNoSpace;
   return {};
@@ -111,6 +117,10 @@ Result<void> SlotConstraints::modify(const Binding& binding, PoolIndex old_pool,
 
 void SlotConstraints::toggle(const Binding& binding, PoolIndex pool, std::uint32_t weight,
                              bool add) {
+  if (binding.is_guest()) {
+    toggle_guest(binding, pool, weight, add);
+    return;
+  }
   if (binding.scope == Scope::kTarget) {
     toggle_target(binding, pool, weight, add);
     return;
@@ -120,6 +130,15 @@ void SlotConstraints::toggle(const Binding& binding, PoolIndex pool, std::uint32
   const std::uint32_t next = add ? pinned + weight : pinned - weight;
   ps.vcpu_hist.move(pinned, next);
   pinned = next;
+}
+
+void SlotConstraints::toggle_guest(const Binding& binding, PoolIndex pool, std::uint32_t weight,
+                                   bool add) {
+  for (VcpuId v = 0; v < vcpus_; ++v) {
+    if (!binding.applies_to(v)) continue;
+    std::uint32_t& pinned = pools_[pool].guest_pinned[v];
+    pinned = add ? pinned + weight : pinned - weight;
+  }
 }
 
 void SlotConstraints::toggle_target(const Binding& binding, PoolIndex pool, std::uint32_t weight,

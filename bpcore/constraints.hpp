@@ -15,16 +15,20 @@ namespace drvm::bp {
 
 /// Bookkeeping of pinned slot reservations, per pool.
 ///
-/// Rule: on every vCPU v, (weight of vCPU-bound events on v) + (the largest weight any single
-/// target has on v) must not exceed the pool size. Targets do not compete with each other
-/// (as tasks in Linux, each is accounted as if it were alone on the vCPU), vCPU-bound events
-/// compete with everything on their vCPU.
+/// Rule for host events: on every vCPU v, (weight of vCPU-bound events on v) + (the largest
+/// weight any single host target has on v) must not exceed the pool size. Targets do not
+/// compete with each other (as tasks in Linux, each is accounted as if it were alone on the
+/// vCPU), vCPU-bound events compete with every host event on their vCPU.
+///
+/// The guest (kGuestTarget) is accounted apart: it has kGuestSlots per pool on every vCPU on top
+/// of the layout's slots, and host events never count against them (nor it against theirs).
 ///
 /// Cost: reserving a target event bound to all vCPUs, for a target with no single-vCPU events,
 /// is O(pool size) whatever the number of events (the kernel's fast path). Other requests cost
 /// O(pool size) or O(vCPUs); switching a target between the two accounting modes is O(vCPUs).
 class SlotConstraints {
  public:
+  /// `layout` is the host's slots; the guest's kGuestSlots per pool come on top.
   SlotConstraints(const SlotLayout& layout, std::uint32_t vcpus);
 
   /// Reserves `weight` slots of `pool` for an event with `binding`; on error nothing changes.
@@ -42,7 +46,7 @@ class SlotConstraints {
   std::uint32_t max_pinned(const Binding& binding, PoolIndex pool) const;
   /// Weight of vCPU-bound reservations on `vcpu`.
   std::uint32_t vcpu_pinned(VcpuId vcpu, PoolIndex pool) const;
-  /// Weight of `target`'s reservations that apply to `vcpu`.
+  /// Weight of `target`'s reservations that apply to `vcpu` (kGuestTarget: the guest's).
   std::uint32_t target_pinned(TargetId target, VcpuId vcpu, PoolIndex pool) const;
 
   const SlotLayout& layout() const { return layout_; }
@@ -64,6 +68,7 @@ class SlotConstraints {
     Histogram vcpu_hist;                      // of vcpu_pinned over vCPUs
     Histogram target_all_hist;                // targets with only all-vCPU events
     std::vector<Histogram> target_vcpu_hist;  // per vCPU: targets with single-vCPU events
+    std::vector<std::uint32_t> guest_pinned;  // per vCPU: the guest's weight (own slots)
   };
   struct TargetPool {
     std::uint32_t all_weight = 0;              // events on all vCPUs
@@ -74,6 +79,7 @@ class SlotConstraints {
 
   Result<void> check(const Binding& binding, PoolIndex pool, std::uint32_t weight) const;
   void toggle(const Binding& binding, PoolIndex pool, std::uint32_t weight, bool add);
+  void toggle_guest(const Binding& binding, PoolIndex pool, std::uint32_t weight, bool add);
   void toggle_target(const Binding& binding, PoolIndex pool, std::uint32_t weight, bool add);
   const TargetPool* find_target(TargetId target, PoolIndex pool) const;
 

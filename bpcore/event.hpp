@@ -16,6 +16,14 @@ enum class EventState : std::uint8_t {
   kActive,    ///< enabled and on the slots of at least one vCPU
 };
 
+/// Why the scheduler left an enabled event off a vCPU's slots (the cause of kError, or of a
+/// flexible event waiting).
+enum class PlaceError : std::uint8_t {
+  kNone,       ///< placed, or never refused
+  kNoSlot,     ///< the host's slots were full (other owners' pinned events hold them)
+  kExclusive,  ///< the exclusive rule: another owner's events (the guest's included) are there
+};
+
 /// What the owner wants after an overflow.
 enum class HitAction : std::uint8_t { kContinue, kStop };
 
@@ -60,6 +68,25 @@ struct EventReading {
   std::uint64_t value = 0;
   std::uint64_t time_enabled = 0;  ///< ns spent in kInactive or kActive
   std::uint64_t time_running = 0;  ///< ns spent in kActive
+  std::uint64_t time_error = 0;    ///< ns spent in kError (a pinned event that was not placed)
+  std::uint64_t errors = 0;        ///< times the scheduler put the event in kError
+  /// Why it last went to kError (kNone if it never did): kept after it is placed again, so a
+  /// report at the end of a run can still say what happened.
+  PlaceError place_error = PlaceError::kNone;
 };
+
+/// A short phrase for reports ("no slot: ..."); "" for kNone.
+constexpr const char* place_error_text(PlaceError error) {
+  switch (error) {
+    case PlaceError::kNone:
+      return "";
+    case PlaceError::kNoSlot:
+      return "no slot: other owners' pinned events hold the host's slots";
+    case PlaceError::kExclusive:
+      return "exclusive: another owner's breakpoints (the guest's own, gdb's or a session's) are "
+             "on the vCPU";
+  }
+  return "";
+}
 
 }  // namespace drvm::bp

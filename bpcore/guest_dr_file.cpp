@@ -127,7 +127,8 @@ Result<void> GuestDrFile::apply(unsigned slot, bool address_write, std::array<Un
 std::optional<Error> GuestDrFile::apply_slots(unsigned first, unsigned last, bool address_write) {
   std::array<Undo, 4> undo{};
   unsigned undo_count = 0;
-  for (unsigned slot = first; slot <= last; ++slot) {
+  std::optional<Error> error;
+  for (unsigned slot = first; slot <= last && !error; ++slot) {
     const auto applied = apply(slot, address_write, undo, undo_count);
     if (applied) continue;
     // Restore every slot touched so far, newest first; this cannot fail since it returns
@@ -143,9 +144,11 @@ std::optional<Error> GuestDrFile::apply_slots(unsigned first, unsigned last, boo
       (void)manager_.modify(id, u.attr);
       (void)(u.enabled ? manager_.enable(id) : manager_.disable(id));
     }
-    return applied.error();
+    error = applied.error();
   }
-  return std::nullopt;
+  // Host events that yielded to the guest's breakpoints may fit again.
+  manager_.guest_changed(vcpu_);
+  return error;
 }
 
 std::optional<DrAccessResult> GuestDrFile::access_fault(unsigned& reg, const CpuMode& mode) {

@@ -33,9 +33,10 @@ struct DrAccessResult {
   Action action = Action::kOk;
   std::uint64_t value = 0;  ///< MOV from DR: the value read
   std::uint64_t dr6 = 0;    ///< kInjectDb: the guest's DR6 in its handler
-  /// The write was accepted (hardware never refuses it) but a breakpoint could not be armed:
-  /// host events hold the slots (kNoSpace). The guest's breakpoints are left as they were
-  /// before the write; the VMM should report it.
+  /// The write was accepted (hardware never refuses it) but a breakpoint could not be armed.
+  /// The guest has its own kGuestSlots per pool, so host events can never cause this; it is
+  /// kept for what is left (e.g. a manager error). The guest's breakpoints are left as they
+  /// were before the write; the VMM should report it.
   std::optional<Error> arm_error;
 };
 
@@ -51,10 +52,11 @@ struct GuestDebugRegs {
 /// Guest breakpoint i becomes a pinned event of target kGuestTarget bound to this vCPU, as
 /// ptrace does for a debugger: writing DRi creates (or updates) the event, disabled unless
 /// DR7 enables slot i; a DR7 write enables, modifies or disables the four events and, if one
-/// cannot be armed, restores all four. The event's address is DRi aligned down to its length
-/// (the processor ignores the low bits). Not armed, but kept in the file: R/W = 10b (I/O) and
-/// non-canonical addresses. An execute breakpoint with LEN != 00b (undefined in the SDM) is
-/// armed as a 1-byte instruction breakpoint at DRi.
+/// cannot be armed, restores all four. The guest's events have their own slots (kGuestSlots)
+/// and are placed before any host event, so no host event can keep them off the slots. The event's
+/// address is DRi aligned down to its length (the processor ignores the low bits). Not armed, but
+/// kept in the file: R/W = 10b (I/O) and non-canonical addresses. An execute breakpoint with LEN !=
+/// 00b (undefined in the SDM) is armed as a 1-byte instruction breakpoint at DRi.
 class GuestDrFile {
  public:
   GuestDrFile(BreakpointManager& manager, VcpuId vcpu);

@@ -20,15 +20,18 @@ namespace drvm::bp {
 
 struct ManagerConfig {
   std::uint32_t vcpus = 1;
-  /// Slots per vCPU: 4 mixed for x86 hardware; larger when engines emulate slots in software.
-  /// Slots 0-3 are the ones encoded into DR0-DR3/DR7.
+  /// The host's slots per vCPU: what host events reserve and share. The guest's kGuestSlots per
+  /// pool come on top (layout().with_guest_slots() is what the scheduler fills), so mixed(4) is
+  /// 8 slots in all. Slots 0-3 are the ones encoded into DR0-DR3/DR7; the guest's events take
+  /// them first.
   SlotLayout layout = SlotLayout::mixed();
 };
 
 class BreakpointManager {
  public:
   /// `clock` must outlive the manager; nullptr uses a steady clock.
-  /// Throws std::invalid_argument for 0 vCPUs or an invalid layout.
+  /// Throws std::invalid_argument for 0 vCPUs or an invalid layout (also when the host's slots
+  /// plus the guest's exceed kMaxSlots).
   explicit BreakpointManager(const ManagerConfig& config, Clock* clock = nullptr);
   ~BreakpointManager();
   BreakpointManager(const BreakpointManager&) = delete;
@@ -50,16 +53,22 @@ class BreakpointManager {
   /// Count, time enabled and time running up to now.
   Result<EventReading> read(EventId id);
   Result<EventState> state(EventId id) const;
+  /// Schedules every vCPU the event applies to, then returns its state: what an owner asks to
+  /// learn at once whether a pinned event is on the slots (kActive) or was refused (kError).
+  Result<EventState> placed_state(EventId id);
+  /// Why the last schedule left the event off a vCPU's slots (kNone once it is placed again).
+  Result<PlaceError> place_error(EventId id) const;
   /// The event's current spec (attr reflects modify()); nullptr for an unknown id.
   const EventSpec* spec(EventId id) const;
 
   // --- Scheduling -----------------------------------------------------------------------
   /// True when events changed since the last schedule(vcpu).
   bool needs_schedule(VcpuId vcpu) const;
-  /// Places the vCPU's enabled events onto its slots: pinned ones first (vCPU-bound, then
-  /// target-bound, each in creation order; one that does not fit goes to kError), then
-  /// flexible ones in round-robin order from the rotation point. An event already on a slot
-  /// keeps it. Returns the cached result, without work, when nothing changed.
+  /// Places the vCPU's enabled events onto its slots: the guest's first (in its own slots,
+  /// taking DR0-DR3), then the host's pinned ones (vCPU-bound, then target-bound, each in
+  /// creation order; one that does not fit goes to kError), then flexible ones in round-robin
+  /// order from the rotation point. An event already on a slot keeps it unless the guest needs
+  /// the slot. Returns the cached result, without work, when nothing changed.
   const EffectiveSet& schedule(VcpuId vcpu);
   /// The last result of schedule(vcpu) (what should be on the hardware now).
   const EffectiveSet& effective(VcpuId vcpu) const { return vcpus_[vcpu].effective; }
@@ -80,7 +89,10 @@ class BreakpointManager {
   GuestDrFile& guest(VcpuId vcpu) { return *vcpus_[vcpu].guest; }
 
   const SlotConstraints& constraints() const { return constraints_; }
-  const SlotLayout& layout() const { return constraints_.layout(); }
+  /// Every slot of a vCPU: the host's plus the guest's (slot numbers index this layout).
+  const SlotLayout& layout() const { return layout_; }
+  /// The host's slots (ManagerConfig::layout).
+  const SlotLayout& host_layout() const { return constraints_.layout(); }
   std::uint32_t vcpus() const { return constraints_.vcpus(); }
 
  private:
@@ -94,11 +106,16 @@ class BreakpointManager {
     bool live = false;
     EventState state = EventState::kOff;
     std::int8_t guest_slot = kNoGuestSlot;
-    std::uint64_t serial = 0;  // creation order
+    PlaceError place_error = PlaceError::kNone;
+    PlaceError last_error = PlaceError::kNone;  // cause of the latest kError
+    bool blocked_by_guest = false;  // in kError because the guest's events hold the vCPU
+    std::uint64_t serial = 0;       // creation order
     std::uint64_t count = 0;
     std::uint64_t period_left = 0;
     std::uint64_t time_enabled = 0;
     std::uint64_t time_running = 0;
+    std::uint64_t time_error = 0;
+    std::uint64_t errors = 0;
     std::uint64_t stamp = 0;        // time of the last accounting
     std::uint32_t placements = 0;   // vCPUs whose effective set holds the event
     std::uint32_t list_pos = 0;     // index in its vCPU list or in all_vcpu_events_
@@ -130,10 +147,14 @@ class BreakpointManager {
   void finish_dispatch(VcpuId vcpu, std::uint64_t guest_flags, std::uint64_t guest_bits,
                        DispatchResult& out);
   void set_guest_slot(EventId id, unsigned slot);
+  // The guest's breakpoints on `vcpu` changed: host events they pushed into kError try again.
+  void guest_changed(VcpuId vcpu);
+  std::uint32_t budget(const Record& r) const;
 
   std::unique_ptr<Clock> own_clock_;
   Clock* clock_;
   SlotConstraints constraints_;
+  SlotLayout layout_;  // host + guest slots
   std::vector<Record> records_;
   std::vector<std::uint32_t> free_records_;
   std::vector<std::uint32_t> all_vcpu_events_;  // target-bound records on every vCPU

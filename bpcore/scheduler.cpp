@@ -53,24 +53,34 @@ void BreakpointManager::collect(VcpuId vcpu) {
   };
   for (std::uint32_t index : vcpus_[vcpu].events) consider(index);
   for (std::uint32_t index : all_vcpu_events_) consider(index);
-  // vCPU-bound before target-bound (perf: CPU context before task context), then creation order.
+  // The guest first (its DRs are what counts while it runs), then vCPU-bound before
+  // target-bound (perf: CPU context before task context), then creation order.
+  const auto rank = [&](const Record& r) {
+    return r.spec.binding.is_guest() ? 0 : r.spec.binding.scope == Scope::kVcpu ? 1 : 2;
+  };
   std::sort(pinned_.begin(), pinned_.end(), [&](std::uint32_t a, std::uint32_t b) {
     const Record& ra = records_[a];
     const Record& rb = records_[b];
-    const bool ta = ra.spec.binding.scope == Scope::kTarget;
-    const bool tb = rb.spec.binding.scope == Scope::kTarget;
-    return ta != tb ? tb : ra.serial < rb.serial;
+    return rank(ra) != rank(rb) ? rank(ra) < rank(rb) : ra.serial < rb.serial;
   });
   std::sort(flexible_.begin(), flexible_.end(), [&](std::uint32_t a, std::uint32_t b) {
-    return records_[a].serial < records_[b].serial;
+    const Record& ra = records_[a];
+    const Record& rb = records_[b];
+    const bool ga = ra.spec.binding.is_guest();
+    const bool gb = rb.spec.binding.is_guest();
+    return ga != gb ? ga : ra.serial < rb.serial;
   });
 }
 
 void BreakpointManager::place(VcpuState& vs, std::uint64_t now) {
   ++sched_epoch_;
   chosen_.clear();
-  std::array<std::uint32_t, 2> free{layout().pool_size(0),
-                                    layout().pool_count() > 1 ? layout().pool_size(1) : 0};
+  // The host's slots and the guest's are counted apart, so the host can never take the guest's.
+  const SlotLayout& host = host_layout();
+  std::array<std::uint32_t, 2> free{host.pool_size(0),
+                                    host.pool_count() > 1 ? host.pool_size(1) : 0};
+  std::array<std::uint32_t, 2> guest_free{kGuestSlots, kGuestSlots};
+  bool guest_placed = false;
   // Exclusive rule: an exclusive event never shares the slots with another owner's events.
   bool any = false;
   bool several_owners = false;
@@ -78,17 +88,23 @@ void BreakpointManager::place(VcpuState& vs, std::uint64_t now) {
   bool exclusive = false;
   TargetId exclusive_owner = 0;
 
-  const auto fits = [&](const Record& r) {
+  const auto room = [&](const Record& r) -> std::uint32_t& {
+    return r.spec.binding.is_guest() ? guest_free[r.pool] : free[r.pool];
+  };
+  // Why `r` cannot be placed now (kNone: it can).
+  const auto refusal = [&](Record& r) {
     const TargetId o = r.spec.binding.target;
-    if (free[r.pool] < r.spec.weight) return false;
-    if (exclusive && o != exclusive_owner) return false;
-    if (r.spec.exclusive && any && (several_owners || owner != o)) return false;
-    return true;
+    if (room(r) < r.spec.weight) return PlaceError::kNoSlot;
+    if (exclusive && o != exclusive_owner) return PlaceError::kExclusive;
+    if (r.spec.exclusive && any && (several_owners || owner != o)) return PlaceError::kExclusive;
+    return PlaceError::kNone;
   };
   const auto take = [&](std::uint32_t index) {
     Record& r = records_[index];
     const TargetId o = r.spec.binding.target;
-    free[r.pool] -= r.spec.weight;
+    room(r) -= r.spec.weight;
+    if (r.spec.binding.is_guest()) guest_placed = true;
+    r.place_error = PlaceError::kNone;
     if (!any) {
       any = true;
       owner = o;
@@ -106,10 +122,16 @@ void BreakpointManager::place(VcpuState& vs, std::uint64_t now) {
 
   for (std::uint32_t index : pinned_) {
     Record& r = records_[index];
-    if (fits(r)) {
+    const PlaceError why = refusal(r);
+    if (why == PlaceError::kNone) {
       take(index);
     } else {
       set_state(r, EventState::kError, now);
+      r.place_error = why;
+      r.last_error = why;
+      // The guest's events are placed first and never refused, so an exclusive conflict seen
+      // with them placed is theirs: the event comes back when the guest disarms.
+      r.blocked_by_guest = why == PlaceError::kExclusive && guest_placed;
       if (r.spec.binding.vcpu == kAllVcpus) ++global_changes_;  // other vCPUs drop it
     }
   }
@@ -118,9 +140,12 @@ void BreakpointManager::place(VcpuState& vs, std::uint64_t now) {
   const std::size_t start = n ? vs.rotation % n : 0;
   for (std::size_t k = 0; k < n; ++k) {
     const std::uint32_t index = flexible_[(start + k) % n];
-    if (fits(records_[index])) {
+    Record& r = records_[index];
+    const PlaceError why = refusal(r);
+    if (why == PlaceError::kNone) {
       take(index);
     } else {
+      r.place_error = why;
       vs.rotation_pending = true;
     }
   }
@@ -133,30 +158,38 @@ void BreakpointManager::assign_slots(VcpuState& vs, std::uint64_t now) {
 
   std::array<EventId, kMaxSlots> slots{};
   std::uint64_t used = 0;
-  // Events that stay keep their slots (modify() without losing the slot, stable DR numbers).
   for (std::uint64_t m = old_used; m; m &= m - 1) {
-    const unsigned s = static_cast<unsigned>(std::countr_zero(m));
-    Record* r = find(old_events[s]);
-    if (!r) continue;
-    r->seen_mark = sched_epoch_;
-    if (r->chosen_mark == sched_epoch_ && r->slots_left > 0 &&
-        (pool_mask(layout(), r->pool) >> s & 1)) {
-      slots[s] = old_events[s];
-      used |= std::uint64_t{1} << s;
-      --r->slots_left;
+    if (Record* r = find(old_events[static_cast<unsigned>(std::countr_zero(m))])) {
+      r->seen_mark = sched_epoch_;
     }
   }
-  // Newcomers take the lowest free slots of their pool.
-  for (std::uint32_t index : chosen_) {
-    Record& r = records_[index];
-    const std::uint64_t pool_bits = pool_mask(layout(), r.pool);
-    for (; r.slots_left > 0; --r.slots_left) {
-      const unsigned s = static_cast<unsigned>(std::countr_zero(pool_bits & ~used));
-      slots[s] = EventId{index, r.generation};
-      used |= std::uint64_t{1} << s;
+  // The guest's events first, so they always get the lowest slots (DR0-DR3, the hardware ones)
+  // and a host event that sat there moves. Events that stay keep their slots (modify() without
+  // losing the slot, stable DR numbers); newcomers take the lowest free slots of their pool.
+  for (const bool guest_pass : {true, false}) {
+    for (std::uint64_t m = old_used; m; m &= m - 1) {
+      const unsigned s = static_cast<unsigned>(std::countr_zero(m));
+      Record* r = find(old_events[s]);
+      if (!r || r->spec.binding.is_guest() != guest_pass || (used >> s & 1)) continue;
+      if (r->chosen_mark == sched_epoch_ && r->slots_left > 0 &&
+          (pool_mask(layout(), r->pool) >> s & 1)) {
+        slots[s] = old_events[s];
+        used |= std::uint64_t{1} << s;
+        --r->slots_left;
+      }
     }
-    if (r.seen_mark != sched_epoch_) ++r.placements;
-    if (r.state == EventState::kInactive) set_state(r, EventState::kActive, now);
+    for (std::uint32_t index : chosen_) {
+      Record& r = records_[index];
+      if (r.spec.binding.is_guest() != guest_pass) continue;
+      const std::uint64_t pool_bits = pool_mask(layout(), r.pool);
+      for (; r.slots_left > 0; --r.slots_left) {
+        const unsigned s = static_cast<unsigned>(std::countr_zero(pool_bits & ~used));
+        slots[s] = EventId{index, r.generation};
+        used |= std::uint64_t{1} << s;
+      }
+      if (r.seen_mark != sched_epoch_) ++r.placements;
+      if (r.state == EventState::kInactive) set_state(r, EventState::kActive, now);
+    }
   }
   // Events that left this vCPU.
   for (std::uint64_t m = old_used; m; m &= m - 1) {

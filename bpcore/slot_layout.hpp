@@ -31,6 +31,10 @@ class SlotLayout {
   std::uint32_t total_slots() const { return first_ + data_; }
   /// Every pool has at least one slot and the total fits a 64-bit slot mask.
   bool valid() const { return first_ >= 1 && total_slots() <= 64; }
+  /// This (host) layout with `guest` more slots in every pool for the guest's breakpoints.
+  SlotLayout with_guest_slots(std::uint32_t guest) const {
+    return is_mixed() ? SlotLayout(first_ + guest, 0) : SlotLayout(first_ + guest, data_ + guest);
+  }
 
  private:
   constexpr SlotLayout(std::uint32_t first, std::uint32_t data) : first_(first), data_(data) {}

@@ -19,6 +19,11 @@ inline constexpr VcpuId kAllVcpus = std::numeric_limits<VcpuId>::max();
 inline constexpr TargetId kGuestTarget = std::numeric_limits<TargetId>::max();
 /// Upper bound on slots per vCPU (slot masks are 64-bit).
 inline constexpr std::uint32_t kMaxSlots = 64;
+/// Slots each pool keeps for the guest's own DR0-DR3 on every vCPU, on top of the host's: the
+/// guest's breakpoints never compete with host events (see docs/bpcore.md, "Guest first").
+inline constexpr std::uint32_t kGuestSlots = 4;
+/// The most host slots a mixed layout can have next to the guest's (slot masks are 64-bit).
+inline constexpr std::uint32_t kMaxHostSlots = kMaxSlots - kGuestSlots;
 
 /// How an event is counted against the slot constraints (the kernel's CPU-bound vs task-bound).
 enum class Scope : std::uint8_t {
@@ -49,6 +54,8 @@ struct Binding {
     return {Scope::kTarget, target, vcpu};
   }
   bool applies_to(VcpuId v) const { return vcpu == kAllVcpus || vcpu == v; }
+  /// The guest's own breakpoints: they have their own slots and are placed first.
+  bool is_guest() const { return target == kGuestTarget; }
   friend bool operator==(const Binding&, const Binding&) = default;
 };
 

@@ -115,12 +115,19 @@ std::string format_events(Machine& machine, debug::DebugController& controller,
       fmt::format("gdb: {} breakpoints and watchpoints, {} events\n", breakpoints.size(), events);
   for (const GdbBreakpoint& breakpoint : breakpoints) {
     std::uint64_t hits = 0;
+    std::string problem;  // the first piece that is not on the slots, and why
     for (const bp::EventId id : breakpoint.events) {
-      if (const auto reading = controller.read_event(id)) hits += reading.value().value;
+      const auto reading = controller.read_event(id);
+      if (reading) hits += reading.value().value;
+      const auto state = controller.event_state(id);
+      if (problem.empty() && reading && state && state.value() == bp::EventState::kError) {
+        const char* why = bp::place_error_text(reading.value().place_error);
+        problem = fmt::format("  NOT PLACED: {}", *why ? why : "no slot");
+      }
     }
     out +=
-        fmt::format("  {:<10} {:#018x} len {:<3} hits {}\n", packet_name(breakpoint.request.kind),
-                    breakpoint.request.address, breakpoint.request.length, hits);
+        fmt::format("  {:<10} {:#018x} len {:<3} hits {}{}\n", packet_name(breakpoint.request.kind),
+                    breakpoint.request.address, breakpoint.request.length, hits, problem);
   }
   for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
     const auto vcpu = static_cast<unsigned>(index);

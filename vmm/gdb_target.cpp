@@ -424,6 +424,22 @@ gdbstub::Status GdbTarget::insert_breakpoint(const gdbstub::Breakpoint& breakpoi
     }
     entry.events.push_back(created.value());
   }
+  // Admitted is not armed: other owners' events (a session's, or an exclusive one) may hold the
+  // slots. gdb must hear that now, not find a breakpoint that never stops.
+  for (const bp::EventId id : entry.events) {
+    const auto state = controller_.event_state(id);
+    if (state && state.value() != bp::EventState::kError) continue;
+    const bp::PlaceError why = [&] {
+      const auto reading = controller_.read_event(id);
+      return reading ? reading.value().place_error : bp::PlaceError::kNone;
+    }();
+    for (const bp::EventId created : entry.events) (void)controller_.destroy_event(created);
+    return gdbstub::Status::failure(
+        kErrorNoSpace,
+        fmt::format("the breakpoint cannot be placed: {}; remove other "
+                    "breakpoints or raise --slots",
+                    *bp::place_error_text(why) ? bp::place_error_text(why) : "no slot"));
+  }
   std::lock_guard lock(mutex_);
   breakpoints_.push_back(std::move(entry));
   return gdbstub::Status::success();

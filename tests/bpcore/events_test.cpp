@@ -185,12 +185,13 @@ TEST(EventsSeparatePools, ModifyAcrossPoolsRollsBackOnNoSpace) {
   const EventId w = must(m.create(spec(write(0x2000), Binding::target_all(1))));
   EXPECT_EQ(m.modify(w, exec(0x3000)).error(), Error::kNoSpace);
   EXPECT_EQ(m.spec(w)->attr, write(0x2000));
-  EXPECT_EQ(m.schedule(0).slot_event[1], w);  // still in its data slot
+  // The data pool starts after the instruction pool's host slot and the guest's 4.
+  EXPECT_EQ(m.schedule(0).slot_event[5], w);  // still in its data slot
   ASSERT_TRUE(m.destroy(x).ok());
   ASSERT_TRUE(m.modify(w, exec(0x3000)).ok());
   const EffectiveSet& eff = m.schedule(0);
   EXPECT_EQ(eff.slot_event[0], w);
-  EXPECT_FALSE(eff.slot_event[1].valid());
+  EXPECT_FALSE(eff.slot_event[5].valid());
   EXPECT_EQ(m.create(spec(exec(0x5000), Binding::target_all(1))).error(), Error::kNoSpace);
   EXPECT_TRUE(m.create(spec(write(0x5000), Binding::target_all(1))).ok());
 }

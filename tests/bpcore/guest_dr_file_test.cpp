@@ -223,42 +223,38 @@ TEST_F(GuestDr, HostEventsNeverShowInTheGuestFile) {
   EXPECT_EQ(read(6), 0xffff0ff0u);
 }
 
-TEST_F(GuestDr, Dr7FailureRollsBackEverySlotButKeepsTheRegister) {
-  // Two vCPU-bound host events leave the guest 2 slots on vCPU 0.
-  must(m.create(spec(exec(0x7000), Binding::on_vcpu(0))));
-  must(m.create(spec(exec(0x7001), Binding::on_vcpu(0))));
+TEST_F(GuestDr, VcpuBoundHostEventsCannotKeepTheGuestFromArming) {
+  // Four vCPU-bound host events fill the host's 4 slots of vCPU 0; the guest has its own.
+  for (std::uint64_t a = 0x7000; a < 0x7004; ++a)
+    must(m.create(spec(exec(a), Binding::on_vcpu(0))));
   write(0, 0x100);
   write(7, dr7::l(0));
-  const EventId e0 = *g.event(0);
   const DrAccessResult r =
-      g.mov_to_dr(7, dr7::l(1) | dr7::l(2) | dr7::l(3) | (0b1101ull << 20), mode);
-  EXPECT_EQ(r.action, Action::kOk);  // hardware never refuses the write
-  ASSERT_TRUE(r.arm_error.has_value());
-  EXPECT_EQ(*r.arm_error, Error::kNoSpace);
-  EXPECT_EQ(read(7), 0x400u | dr7::l(1) | dr7::l(2) | dr7::l(3) | (0b1101ull << 20));
-  // Back to the state before the write: DR0 armed, nothing else.
-  EXPECT_EQ(m.state(e0).value(), EventState::kInactive);
-  EXPECT_EQ(m.spec(e0)->attr, exec(0x100));
-  EXPECT_EQ(g.armed_mask(), 0b0001u);
-  EXPECT_FALSE(g.event(1).has_value());
-  EXPECT_FALSE(g.event(2).has_value());
-  EXPECT_EQ(m.constraints().target_pinned(kGuestTarget, 0, 0), 1u);
+      g.mov_to_dr(7, dr7::l(0) | dr7::l(1) | dr7::l(2) | dr7::l(3) | (0b1101ull << 20), mode);
+  EXPECT_EQ(r.action, Action::kOk);
+  EXPECT_FALSE(r.arm_error.has_value());
+  EXPECT_EQ(read(7), 0x400u | dr7::l(0) | dr7::l(1) | dr7::l(2) | dr7::l(3) | (0b1101ull << 20));
+  EXPECT_EQ(g.armed_mask(), 0b1111u);
+  EXPECT_EQ(m.constraints().target_pinned(kGuestTarget, 0, 0), 4u);
+  EXPECT_EQ(m.constraints().vcpu_pinned(0, 0), 4u);
+  const EffectiveSet& eff = m.schedule(0);
+  for (unsigned i = 0; i < 4; ++i) EXPECT_EQ(eff.slot_event[i], *g.event(i)) << i;
 }
 
-TEST(GuestDrSeparatePools, RollbackRestoresPools) {
+TEST(GuestDrSeparatePools, GuestHasFourSlotsInEveryPool) {
   ManualClock clock;
   BreakpointManager m(ManagerConfig{1, SlotLayout::separate(1, 3)}, &clock);
   GuestDrFile& g = m.guest(0);
   CpuMode mode;
   ASSERT_FALSE(g.mov_to_dr(7, dr7::l(0) | dr7::l(1) | (0b0001ull << 16) | (0b0001ull << 20), mode)
                    .arm_error);
-  // Both slots to execute: the instruction pool has one slot.
+  // Both slots to execute: the host's instruction pool has one slot, the guest has its own 4.
   const auto r = g.mov_to_dr(7, dr7::l(0) | dr7::l(1), mode);
-  ASSERT_TRUE(r.arm_error.has_value());
-  EXPECT_EQ(m.spec(*g.event(0))->attr.type, BpType::kWrite);
-  EXPECT_EQ(m.spec(*g.event(1))->attr.type, BpType::kWrite);
-  EXPECT_EQ(m.constraints().target_pinned(kGuestTarget, 0, 0), 0u);
-  EXPECT_EQ(m.constraints().target_pinned(kGuestTarget, 0, 1), 2u);
+  EXPECT_FALSE(r.arm_error.has_value());
+  EXPECT_EQ(m.spec(*g.event(0))->attr.type, BpType::kExecute);
+  EXPECT_EQ(m.spec(*g.event(1))->attr.type, BpType::kExecute);
+  EXPECT_EQ(m.constraints().target_pinned(kGuestTarget, 0, 0), 2u);
+  EXPECT_EQ(m.constraints().target_pinned(kGuestTarget, 0, 1), 0u);
 }
 
 TEST_F(GuestDr, LoadReplacesTheFile) {

@@ -211,7 +211,7 @@ TEST(SchedulerLayouts, SeparatePoolsUseTheirOwnSlots) {
   const auto g = must(m.create(spec(exec(0x1002), Binding::target_all(1), false)));
   const EffectiveSet& eff = m.schedule(0);
   EXPECT_EQ(eff.slot_event[0], x);
-  EXPECT_EQ(eff.slot_event[2], w);
+  EXPECT_EQ(eff.slot_event[6], w);  // data pool: after 2 host + 4 guest instruction slots
   EXPECT_EQ(eff.slot_event[1], f);  // the instruction pool is full: g waits
   EXPECT_EQ(m.state(g).value(), EventState::kInactive);
   EXPECT_TRUE(m.rotate(0));

@@ -125,7 +125,7 @@ TEST(EventPlan, PinnedEventsMustFitTheSlots) {
       plan_error(five_pinned),
       "--event: 5 pinned events need 5 slots on vCPU 0 but there are 4 ('mem:counter,pinned', "
       "'mem:flag,pinned', 'mem:word,pinned', 'mem:byte,pinned', 'mem:tick:x,pinned'); make "
-      "some of them flexible (drop ',pinned') or raise --slots (at most 64)");
+      "some of them flexible (drop ',pinned') or raise --slots (at most 60)");
   EXPECT_EQ(plan(five_pinned, 8).size(), 5u);
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "options.hpp"
+#include "vmm/debug/debug_controller.hpp"
 
 namespace drvm::vmm::session {
 namespace {
@@ -43,8 +44,9 @@ TEST(SessionOptions, EveryFlagParses) {
 
 TEST(SessionOptions, SlotsRange) {
   EXPECT_EQ(parse_slots("4"), 4u);
-  EXPECT_EQ(parse_slots("64"), 64u);
-  for (const char* bad : {"3", "65", "0", "", "four", "8x", "-4"}) {
+  EXPECT_EQ(parse_slots("60"), 60u);
+  // The host's slots: with the guest's 4 on top, 60 fill the 64 a vCPU can have.
+  for (const char* bad : {"3", "61", "64", "0", "", "four", "8x", "-4"}) {
     EXPECT_THROW((void)parse_slots(bad), OptionError) << bad;
   }
   try {
@@ -52,8 +54,8 @@ TEST(SessionOptions, SlotsRange) {
     FAIL();
   } catch (const cli::UsageError& error) {
     EXPECT_STREQ(error.what(),
-                 "--slots: '3' is not a slot count from 4 to 64; give for example --slots 4 (x86 "
-                 "hardware) or --slots 16");
+                 "--slots: '3' is not a host slot count from 4 to 60 (the guest's 4 come on top); "
+                 "give for example --slots 4 or --slots 16");
   }
 }
 
@@ -88,11 +90,13 @@ TEST(SessionOptions, CombinationsThatMeanNothingAreRefused) {
 }
 
 TEST(SessionOptions, SlotRule) {
-  EXPECT_EQ(parse({"--event", "mem:a"}).debug_slots(false), kCountingSlots);
-  EXPECT_EQ(parse({"--event", "mem:a"}).debug_slots(true), std::nullopt);  // gdb: its default
-  EXPECT_EQ(parse({"--event", "mem:a", "--slots", "32"}).debug_slots(true), 32u);
-  EXPECT_EQ(parse({"--slots", "8"}).debug_slots(false), 8u);
-  EXPECT_EQ(parse({}).debug_slots(false), std::nullopt);
+  // Without --slots the controller's default: the most host slots, with --event as with --gdb.
+  EXPECT_EQ(parse({"--event", "mem:a"}).debug_slots(), std::nullopt);
+  EXPECT_EQ(debug::DebugOptions{}.slots, kDefaultSlots);
+  EXPECT_EQ(kDefaultSlots, 60u);
+  EXPECT_EQ(parse({"--event", "mem:a", "--slots", "32"}).debug_slots(), 32u);
+  EXPECT_EQ(parse({"--slots", "8"}).debug_slots(), 8u);
+  EXPECT_EQ(parse({}).debug_slots(), std::nullopt);
 }
 
 }  // namespace

@@ -125,5 +125,47 @@ TEST(StatReport, JsonParsesBackWithEveryField) {
   EXPECT_EQ(per_vcpu.get<std::uint64_t>("hits"), 450u);
 }
 
+TEST(StatReport, AnEventThatCouldNotBePlacedSaysSo) {
+  StatReport report = sample_report();
+  EventStat never = event("mem:cw_flag:w,pinned", 0, 1'000'000, 0);
+  never.pinned = true;
+  never.place_failures = 1;
+  never.not_placed = "no slot (pinned event could not be placed; raise --slots)";
+  report.events.push_back(never);
+  EventStat partly = event("mem:cw_tick:x,pinned", 30, 1'000'000, 500'000);
+  partly.place_failures = 2;
+  partly.not_placed = "exclusive (pinned event could not be placed)";
+  report.events.push_back(partly);
+
+  EXPECT_EQ(report.events[0].state(), "counted");
+  EXPECT_EQ(report.events[1].state(), "multiplexed");
+  EXPECT_EQ(report.events[2].state(), "not counted");
+  EXPECT_EQ(report.events[3].state(), "error");
+  EXPECT_EQ(report.events[4].state(), "error");
+
+  const std::string table = format_stat_table(report, "drvm: ");
+  EXPECT_NE(table.find("mem:cw_flag:w,pinned  <not counted: no slot (pinned event could not be "
+                       "placed; raise --slots)>\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("mem:cw_tick:x,pinned  <partly not counted: exclusive"), std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("mem:cw_counter:w  <"), std::string::npos);  // placed events: no note
+
+  boost::property_tree::ptree json;
+  std::istringstream in(format_stat_json(report));
+  boost::property_tree::read_json(in, json);
+  std::vector<boost::property_tree::ptree> events;
+  for (const auto& [key, e] : json.get_child("events")) events.push_back(e);
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[0].get<std::string>("state"), "counted");
+  EXPECT_EQ(events[0].get<std::string>("not_placed"), "null");
+  EXPECT_EQ(events[0].get<unsigned>("place_failures"), 0u);
+  EXPECT_EQ(events[3].get<std::string>("state"), "error");
+  EXPECT_EQ(events[3].get<unsigned>("place_failures"), 1u);
+  EXPECT_EQ(events[3].get<std::string>("not_placed"),
+            "no slot (pinned event could not be placed; raise --slots)");
+}
+
 }  // namespace
 }  // namespace drvm::vmm::session

@@ -153,7 +153,7 @@ struct DebugController::State {
         options(o),
         manager(bp::ManagerConfig{static_cast<std::uint32_t>(m.vcpu_count()),
                                   bp::SlotLayout::mixed(std::clamp<std::uint32_t>(
-                                      o.slots, bp::kX86HardwareSlots, bp::kMaxSlots))}),
+                                      o.slots, bp::kX86HardwareSlots, bp::kMaxHostSlots))}),
         sites(m.memory()),
         pages(m.memory_map()) {}
 
@@ -1436,7 +1436,7 @@ bp::Result<bp::EventReading> DebugController::read_event(bp::EventId id) {
 
 bp::Result<bp::EventState> DebugController::event_state(bp::EventId id) {
   std::lock_guard lock(state_->mutex);
-  return state_->manager.state(id);
+  return state_->manager.placed_state(id);
 }
 
 Engine DebugController::engine_of(unsigned vcpu, bp::EventId id) {

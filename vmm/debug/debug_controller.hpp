@@ -40,9 +40,10 @@ struct DebugOptions {
   // --exact: single-step every instruction and decode it first (nothing planted, no page
   // protection); the reference engine.
   bool exact = false;
-  // Slots the breakpoint manager schedules onto per vCPU (4 hardware-encodable + emulated ones),
-  // 4..64. Events beyond it multiplex (flexible) or fail (pinned), as bpcore documents.
-  std::uint32_t slots = 64;
+  // The host's slots per vCPU (gdb's and the sessions' events), 4..60. The guest's own DR0-DR3
+  // come on top (bpcore's kGuestSlots; they take the hardware slots first), so a vCPU has
+  // slots + 4 in all. Host events beyond it multiplex (flexible) or fail (pinned).
+  std::uint32_t slots = bp::kMaxHostSlots;
   // Where the one-time warnings go (an untrapped MOV DR, a guest breakpoint that could not be
   // armed). nullptr silences them.
   std::FILE* log = stderr;
@@ -152,6 +153,7 @@ class DebugController final : public ExitInterceptor {
   bp::Result<void> disable_event(bp::EventId id);
   bp::Result<void> modify_event(bp::EventId id, const bp::BpAttr& attr);
   bp::Result<bp::EventReading> read_event(bp::EventId id);
+  // Schedules the event's vCPUs first, so kError says at once that a pinned event cannot be placed.
   bp::Result<bp::EventState> event_state(bp::EventId id);
   // The engine serving `id` on `vcpu` right now (kNone when not on that vCPU's slots).
   Engine engine_of(unsigned vcpu, bp::EventId id);

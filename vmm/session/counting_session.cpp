@@ -93,6 +93,13 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
       events.begin(), events.end(), [](const PlannedEvent& e) { return !e.request.pinned; }));
   const std::size_t capacity = slots_ > most_pinned ? slots_ - most_pinned : 0;
   schedule_ = RotationSchedule(flexible, capacity);
+  if (schedule_.rotates() && debug_.options().log != nullptr) {
+    // Once, before the run: the user asked for counts and gets estimates.
+    std::fprintf(debug_.options().log,
+                 "drvm: %zu events on %u slots: counts are multiplexed (scaled estimates); raise "
+                 "--slots or mark events pinned\n",
+                 events.size(), slots_);
+  }
 
   for (const PlannedEvent& planned : events) {
     auto event = std::make_unique<Event>();
@@ -300,11 +307,20 @@ StatReport CountingSession::report() {
     stat.time_enabled_ns = report.vcpu_time_ns;
     if (const bp::Result<bp::EventReading> reading = debug_.read_event(event.id)) {
       stat.count = reading.value().value;
+      stat.place_failures = reading.value().errors;
+      if (stat.place_failures != 0) {
+        const char* why = bp::place_error_text(reading.value().place_error);
+        stat.not_placed = fmt::format(
+            "{}{}(pinned event could not be placed; raise --slots{})", *why ? why : "",
+            *why ? " " : "",
+            reading.value().place_error == bp::PlaceError::kExclusive ? " or drop ,exclusive" : "");
+      }
       if (!event.rotated) {
-        // On the slots all along unless another owner's pinned breakpoints pushed it off: the
-        // manager's (wall-clock) ratio, applied to vCPU time.
-        const std::uint64_t enabled =
-            reading.value().time_enabled - std::min(event.setup_ns, reading.value().time_enabled);
+        // On the slots all along unless another owner's events pushed it off: the manager's
+        // (wall-clock) ratio, applied to vCPU time. Time in the error state counts as enabled
+        // and not running, as the user enabled it.
+        const std::uint64_t enabled = reading.value().time_enabled + reading.value().time_error -
+                                      std::min(event.setup_ns, reading.value().time_enabled);
         const std::uint64_t running = reading.value().time_running;
         stat.time_running_ns = running >= enabled ? stat.time_enabled_ns
                                                   : scale(stat.time_enabled_ns, running, enabled);

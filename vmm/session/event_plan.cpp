@@ -119,7 +119,7 @@ std::vector<PlannedEvent> plan_events(const std::vector<std::string>& specs,
     }
     throw PlanError(fmt::format(
         "--event: {} pinned events need {} slots on vCPU {} but there are {} ({}); make some "
-        "of them flexible (drop ',pinned') or raise --slots (at most 64)",
+        "of them flexible (drop ',pinned') or raise --slots (at most 60)",
         pinned.size(), pinned.size(), vcpu, limits.slots, names));
   }
   return events;

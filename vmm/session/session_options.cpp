@@ -12,8 +12,8 @@ std::uint32_t parse_slots(std::string_view text) {
   if (text.empty() || error != std::errc() || end != text.data() + text.size() ||
       value < kMinSlots || value > kMaxSlots) {
     throw OptionError(fmt::format(
-        "--slots: '{}' is not a slot count from {} to {}; give for example --slots 4 (x86 "
-        "hardware) or --slots 16",
+        "--slots: '{}' is not a host slot count from {} to {} (the guest's 4 come on top); give "
+        "for example --slots 4 or --slots 16",
         text, kMinSlots, kMaxSlots));
   }
   return value;
@@ -41,10 +41,8 @@ void SessionOptions::finalize() {
   if (!stat && !trace && record.empty()) stat = true;
 }
 
-std::optional<std::uint32_t> SessionOptions::debug_slots(bool gdb_attached) const {
-  if (slots) return slots;
-  if (active() && !gdb_attached) return kCountingSlots;
-  return std::nullopt;
+std::optional<std::uint32_t> SessionOptions::debug_slots() const {
+  return slots;
 }
 
 }  // namespace drvm::vmm::session

@@ -19,11 +19,13 @@ class OptionError : public SetupError {
   using SetupError::SetupError;
 };
 
+// --slots counts the host's slots per vCPU (gdb's and the sessions' events). The guest's own
+// DR0-DR3 are never part of it: they have 4 slots of their own on top, so 60 + 4 fill the 64.
 inline constexpr std::uint32_t kMinSlots = 4;
-inline constexpr std::uint32_t kMaxSlots = 64;
-// Without --slots: x86's four debug registers when the run only counts (what perf sees on real
-// hardware); the debug controller's default (64, gdb's "unlimited" breakpoints) when gdb attaches.
-inline constexpr std::uint32_t kCountingSlots = 4;
+inline constexpr std::uint32_t kMaxSlots = 60;
+// Without --slots: as many host slots as there can be, with --event as with --gdb, so a handful
+// of events is counted exactly instead of being multiplexed.
+inline constexpr std::uint32_t kDefaultSlots = kMaxSlots;
 
 struct SessionOptions {
   std::vector<std::string> events;     // --event SPEC, in order
@@ -38,11 +40,11 @@ struct SessionOptions {
   // Checks the combination; an --event without --stat/--trace/--record implies --stat.
   // Throws OptionError.
   void finalize();
-  // The slot count for DebugOptions::slots, or nullopt to keep the controller's default.
-  std::optional<std::uint32_t> debug_slots(bool gdb_attached) const;
+  // The host's slot count for DebugOptions::slots, or nullopt to keep the controller's default.
+  std::optional<std::uint32_t> debug_slots() const;
 };
 
-// "4".."64"; throws OptionError.
+// "4".."60"; throws OptionError.
 std::uint32_t parse_slots(std::string_view text);
 
 // Registers the flags on the CLI's OptionParser. `UsageError` is the parser's error type: the
@@ -73,7 +75,8 @@ void add_session_options(Parser& parser, SessionOptions& options) {
           throw UsageError(error.what());
         }
       },
-      "breakpoint slots per vCPU, 4-64 (default 4 with --event, 64 with --gdb)");
+      "the host's breakpoint slots per vCPU for --event and gdb, 4-60 (default 60); the guest's "
+      "own 4 debug registers come on top and are never taken");
 }
 
 }  // namespace drvm::vmm::session

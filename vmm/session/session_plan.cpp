@@ -6,7 +6,8 @@ SessionPlan::SessionPlan(SessionOptions options, const BootImage& image, unsigne
                          bool gdb_attached)
     : options_(std::move(options)), image_name_(image.name), vcpus_(vcpus) {
   options_.finalize();
-  slots_ = options_.debug_slots(gdb_attached);
+  (void)gdb_attached;  // the slot default no longer depends on it
+  slots_ = options_.debug_slots();
   if (!options_.active()) return;
   symbols_ = SymbolTable::from_elf(image.bytes);
   // The budget pinned events must fit: the slots the controller will have.

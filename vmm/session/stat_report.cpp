@@ -19,6 +19,12 @@ double EventStat::running_percent() const {
   return 100.0 * static_cast<double>(time_running_ns) / static_cast<double>(time_enabled_ns);
 }
 
+std::string_view EventStat::state() const {
+  if (place_failures != 0) return "error";
+  if (!counted()) return "not counted";
+  return multiplexed() ? "multiplexed" : "counted";
+}
+
 std::uint64_t StatReport::vcpu_total(unsigned vcpu) const {
   std::uint64_t total = 0;
   for (const EventStat& event : events) {
@@ -53,6 +59,11 @@ std::string format_stat_table(const StatReport& report, std::string_view prefix)
         fmt::format_to(it, "{}vCPU {}: {}", v == 0 ? "  [" : ", ", v, event.per_vcpu[v]);
       }
       out.push_back(']');
+    }
+    // Never silent: an event the manager could not place says so after its spec.
+    if (event.place_failures != 0) {
+      fmt::format_to(it, "  <{}: {}>", event.counted() ? "partly not counted" : "not counted",
+                     event.not_placed);
     }
     out.push_back('\n');
   }
@@ -94,10 +105,18 @@ std::string format_stat_json(const StatReport& report) {
     fmt::format_to(it,
                    ",\"period\":{},\"count\":{},\"samples\":{},\"time_enabled_ns\":{},"
                    "\"time_running_ns\":{},\"scaled\":{},\"multiplexed\":{},\"counted\":{},"
-                   "\"running_percent\":{:.2f},\"per_vcpu\":[",
+                   "\"running_percent\":{:.2f}",
                    event.period, event.count, event.samples, event.time_enabled_ns,
                    event.time_running_ns, event.scaled(), event.multiplexed(), event.counted(),
                    event.running_percent());
+    fmt::format_to(it, ",\"state\":\"{}\",\"place_failures\":{},\"not_placed\":", event.state(),
+                   event.place_failures);
+    if (event.place_failures != 0) {
+      append_json_string(out, event.not_placed);
+    } else {
+      fmt::format_to(it, "null");
+    }
+    fmt::format_to(it, ",\"per_vcpu\":[");
     for (std::size_t v = 0; v < event.per_vcpu.size(); ++v) {
       fmt::format_to(it, "{}{}", v == 0 ? "" : ",", event.per_vcpu[v]);
     }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpcore/attributes.hpp"
@@ -27,6 +28,10 @@ struct EventStat {
   std::uint64_t time_enabled_ns = 0;
   std::uint64_t time_running_ns = 0;
   std::vector<std::uint64_t> per_vcpu;  // hits seen on each vCPU
+  // Times the breakpoint manager could not place it (a pinned event in its error state) and
+  // why, as a phrase for the report ("" when it was always placed).
+  std::uint64_t place_failures = 0;
+  std::string not_placed;
 
   // Ran for less than it was enabled (perf's multiplexing criterion).
   bool multiplexed() const { return time_running_ns < time_enabled_ns; }
@@ -35,6 +40,9 @@ struct EventStat {
   std::uint64_t scaled() const;
   // running / enabled in percent (100 when not multiplexed).
   double running_percent() const;
+  // "counted", "multiplexed", "error" (could not be placed for part or all of the run) or
+  // "not counted" (enabled but never on a slot).
+  std::string_view state() const;
 };
 
 struct StatReport {
