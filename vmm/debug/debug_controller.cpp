@@ -1446,7 +1446,9 @@ Engine DebugController::engine_of(unsigned vcpu, bp::EventId id) {
   const bp::EffectiveSet& eff = state_->manager.effective(vcpu);
   for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
     const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
-    if (eff.slot_event[slot] == id) return s.slots[slot].engine;
+    if (eff.slot_event[slot] == id) {
+      return s.armed_generation == eff.generation ? s.slots[slot].engine : Engine::kNone;
+    }
   }
   return Engine::kNone;
 }
@@ -1464,7 +1466,8 @@ std::vector<SlotInfo> DebugController::slots(unsigned vcpu) {
     info.slot = slot;
     info.event = eff.slot_event[slot];
     info.attr = eff.slot_attr[slot];
-    info.engine = s.slots[slot].engine;
+    // Not armed since the scheduler last moved things: pending, whatever the slot held before.
+    info.engine = s.armed_generation == eff.generation ? s.slots[slot].engine : Engine::kNone;
     if (const bp::EventSpec* spec = state_->manager.spec(info.event)) {
       info.owner = spec->binding.target;
     }
