@@ -105,6 +105,7 @@ struct PerVcpu {
   bool armed = false;
   std::uint64_t armed_generation = 0;
   std::uint64_t armed_cr3 = 0;
+  std::uint64_t armed_paging_mode = 0;  // CR0.PG, CR4.PAE/PSE/LA57, EFER.LMA when armed
   std::array<SlotArm, bp::kMaxSlots> slots{};
   std::uint64_t armed_table_generation = 0;
   std::vector<std::uint64_t> guarded_tables;  // paging-structure pages this vCPU write-protects
@@ -312,6 +313,12 @@ struct DebugController::State {
     }
   }
 
+  // The control bits that decide how linear addresses translate (besides CR3).
+  static std::uint64_t paging_mode(const kvm_sregs& sregs) {
+    return (sregs.cr0 & (std::uint64_t{1} << 31)) | (sregs.cr4 & 0x1030) |
+           (sregs.efer & x86::kEferLma);
+  }
+
   // Whether a drvm step of this vCPU is under way (between setting it up and its exit).
   static bool step_in_flight(const PerVcpu& s) {
     return s.step_over || s.debugger_step || s.open_page != kNoAddress || s.rep_cut.active ||
@@ -324,16 +331,20 @@ struct DebugController::State {
     const bp::EffectiveSet& eff = manager.schedule(s.index);
     const kvm_sregs sregs = cpu(s).sregs();
     const std::uint64_t tables = table_generation.load();
-    if (s.armed && !force && !s.layout_changed && eff.generation == s.armed_generation &&
-        sregs.cr3 == s.armed_cr3 && tables == s.armed_table_generation) {
-      return;
-    }
-    s.layout_changed = false;
+    const bool same_translation =
+        eff.generation == s.armed_generation && sregs.cr3 == s.armed_cr3 &&
+        paging_mode(sregs) == s.armed_paging_mode && tables == s.armed_table_generation;
+    if (s.armed && !force && !s.layout_changed && same_translation) return;
     // --exact single-steps every slot; the other engines depend on what the host can do, and on
     // the layout: a page engine never protects a page KVM needs (layout_needs_stepping).
     const ProbeResult* can = eff.used_mask && !options.exact ? &answers() : nullptr;
     const bool stepping_wanted =
         options.exact || s.exact || (can && layout_needs_stepping(s, eff, sregs, *can));
+    // A system instruction that moved no watch onto a system page (LGDT elsewhere): as armed.
+    if (s.armed && !force && std::exchange(s.layout_changed, false) && same_translation &&
+        stepping_wanted == s.exact) {
+      return;
+    }
     if (stepping_wanted && !s.exact && step_in_flight(s)) {
       s.dirty.store(true, std::memory_order_release);  // after the step's exit
       return;
@@ -394,6 +405,7 @@ struct DebugController::State {
     s.armed = true;
     s.armed_generation = eff.generation;
     s.armed_cr3 = sregs.cr3;
+    s.armed_paging_mode = paging_mode(sregs);
     s.armed_table_generation = tables;
     s.counters.rearms.fetch_add(1, std::memory_order_relaxed);
   }
@@ -973,7 +985,7 @@ struct DebugController::State {
         const bp::EffectiveSet& eff = manager.schedule(s.index);
         if (!eff.used_mask || !layout_needs_stepping(s, eff, sregs, answers())) {
           set_stepping(s, false);
-          s.layout_changed = true;  // every slot goes back to its engine
+          s.armed = false;  // every slot goes back to its engine at the next entry
           s.dirty.store(true, std::memory_order_release);
           return ExitAction::kResume;
         }
