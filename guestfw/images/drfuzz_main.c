@@ -366,28 +366,20 @@ static uint64_t pick_address(uint64_t size, bool writable) {
   return address;
 }
 
-/* A stack for PUSH/CALL: at least 0xa00 bytes of fuzz variables below it take the exception frames
- * of nested #DBs. Next to a watch when possible. */
+/* A stack for PUSH/CALL in the arena's stack region (layout category "stack"): at least 0xa00 bytes
+ * of fuzz variables below it take the exception frames of nested #DBs. Next to a watch when
+ * possible. */
 #define STACK_HEADROOM 0xa00
 static uint64_t pick_stack(void) {
+  if ((categories & CAT_STACK) == 0) return 0;
+  const uint64_t low = (uint64_t)ARENA_STACK_REGION + STACK_HEADROOM;
+  const uint64_t high = (uint64_t)ARENA_STACK_REGION + PAGE + PAGE / 2 - 16;
   const struct watch* watch = data_watch();
   if (watch != NULL && chance(70)) {
     const uint64_t stack = (watch->address & ~7ULL) + 8 * (1 + rnd(2));
-    const struct range* range = range_of(stack - STACK_HEADROOM, STACK_HEADROOM + 16);
-    if (range != NULL && range->writable) return stack;
+    if (stack >= low && stack <= high) return stack;
   }
-  unsigned candidates = 0;
-  for (unsigned i = 0; i < range_count; ++i)
-    candidates += ranges[i].writable && ranges[i].end - ranges[i].start > STACK_HEADROOM + 64;
-  if (candidates == 0) return 0;
-  unsigned pick = (unsigned)rnd(candidates);
-  for (unsigned i = 0; i < range_count; ++i) {
-    const struct range* r = &ranges[i];
-    if (!r->writable || r->end - r->start <= STACK_HEADROOM + 64) continue;
-    if (pick-- != 0) continue;
-    return (r->start + STACK_HEADROOM + rnd(r->end - r->start - STACK_HEADROOM - 32)) & ~7ULL;
-  }
-  return 0;
+  return (low + rnd(high - low)) & ~7ULL;
 }
 
 static uint64_t code_insn_count(void) {
@@ -399,6 +391,17 @@ static unsigned code_function_of(uint64_t address) {
   for (unsigned k = 0; k < 8; ++k)
     if ((uint64_t)drfuzz_code_functions[k] <= address) found = k;
   return found;
+}
+
+/* Where the host-side fuzz drivers put their events (keep in step with kHostEvents in
+ * tests/fuzz/drfuzz_differential_test.cpp and scripts/fuzz-engines.sh). */
+#define HOT_ADDRESSES 6
+static uint64_t hot_address(uint64_t index) {
+  const uint64_t arena = (uint64_t)drfuzz_arena, plain = (uint64_t)drfuzz_plain;
+  const uint64_t addresses[HOT_ADDRESSES] = {plain + 0x100,         plain + 0x1000,
+                                             arena + 0x800,         arena + 0x2ff8,
+                                             arena + 3 * PAGE + 0xc00, arena + 4 * PAGE + 0x100};
+  return addresses[index];
 }
 
 static void generate_watches(void) {
@@ -420,8 +423,17 @@ static void generate_watches(void) {
         watch->type = 0xff;
         continue;
       }
-      /* The masked range lies among fuzz variables: never on a structure's own bytes. */
+      /* The masked range lies among fuzz variables: never on a structure's own bytes. Some watches
+       * go to the addresses scripts/fuzz-engines.sh and tests/fuzz put host events on. */
       uint64_t base = range->start + rnd(range->end - range->start - 8);
+      if (chance(20)) {
+        const uint64_t hot = hot_address(rnd(HOT_ADDRESSES));
+        const struct range* hot_range = range_of(hot, 8);
+        if (hot_range != NULL && (hot_range->writable || watch->type == 3)) {
+          range = hot_range;
+          base = hot;
+        }
+      }
       base = (base + watch->length - 1) & ~(uint64_t)(watch->length - 1);
       if (base + watch->length > range->end) base -= watch->length;
       watch->address = base + (chance(15) ? rnd(watch->length) : 0);
