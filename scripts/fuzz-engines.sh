@@ -8,7 +8,8 @@
 #
 # Environment: FIRST (first seed, 0), LAYOUT (drfuzz layout=..., all), JOBS (parallel batches,
 # nproc), TIMEOUT (seconds per drvm run, 120), BUILD (build directory, build), EVENTS (0 skips the
-# host-event runs), KEEP (a directory to keep every run's files in).
+# host-event runs), MAX_RESTARTS (divergences per batch after which the rest of the batch is
+# skipped, 5), KEEP (a directory to keep every run's files in).
 # Exit status: 0 when nothing diverged, 1 on a divergence, 2 on a usage error.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ TIMEOUT=${TIMEOUT:-120}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 EVENTS=${EVENTS:-1}
+MAX_RESTARTS=${MAX_RESTARTS:-5}
 DRVM=$BUILD/bin/drvm
 IMAGE=$BUILD/guest/drfuzz.elf
 
@@ -93,10 +95,11 @@ first_difference() {
        }' "$a" "$b"
 }
 
-# batch FIRST COUNT: compares the four modes; prints "seed<TAB>what" lines for divergences and
-# continues after a divergent seed (a crash or hang loses the rest of the batch otherwise).
+# batch FIRST COUNT [ROUND]: compares the four modes; prints a DIVERGENCE record per divergent seed
+# and continues after it (a crash or hang loses the rest of the batch otherwise), at most
+# MAX_RESTARTS times per batch.
 batch() {
-  local first=$1 count=$2 modes="a b" end=$(($1 + $2))
+  local first=$1 count=$2 round=${3:-0} modes="a b" end=$(($1 + $2))
   [[ $EVENTS == 0 ]] || modes="a b c d"
   for m in $modes; do run "$m" "$first" "$count"; done
   local diverged="" m
@@ -113,6 +116,7 @@ batch() {
       break
     fi
   done
+  # Counts are only comparable when both host-event runs did the same guest work to the end.
   if [[ -z $diverged && $EVENTS != 0 ]]; then
     local cc dc
     cc=$(counts "$WORK/$first.c.json")
@@ -124,11 +128,15 @@ batch() {
   fi
   grep -c ' db ' "$WORK/$first.b.out" | sed 's/^/DBS\t/' || true
   if [[ -n $diverged && $diverged =~ ^[0-9]+$ && $((diverged + 1)) -lt $end ]]; then
-    batch "$((diverged + 1))" "$((end - diverged - 1))"
+    if ((round < MAX_RESTARTS)); then
+      batch "$((diverged + 1))" "$((end - diverged - 1))" "$((round + 1))"
+    else
+      printf 'SKIPPED\t%s\n' "$((end - diverged - 1))"
+    fi
   fi
 }
 export -f run repro counts first_difference batch
-export WORK DRVM IMAGE TIMEOUT LAYOUT EVENTS EVENT_ARGS
+export WORK DRVM IMAGE TIMEOUT LAYOUT EVENTS EVENT_ARGS MAX_RESTARTS
 
 start=$(date +%s)
 results=$(seq "$FIRST" "$BATCH" "$((FIRST + SEEDS - 1))" | while read -r s; do
@@ -140,6 +148,7 @@ elapsed=$(($(date +%s) - start))
 
 divergences=$(grep -c '^DIVERGENCE' <<<"$results" || true)
 dbs=$(awk -F'\t' '$1 == "DBS" { n += $2 } END { print n + 0 }' <<<"$results")
-grep -v '^DBS' <<<"$results" | sed 's/^DIVERGENCE\t\([^\t]*\)\t/divergent seed \1: /' || true
-echo "fuzz: $SEEDS seeds (from $FIRST, layout=$LAYOUT), $divergences divergences (default vs --exact$([[ $EVENTS == 0 ]] || echo ', with host events')), $dbs guest #DBs compared, ${elapsed}s"
+skipped=$(awk -F'\t' '$1 == "SKIPPED" { n += $2 } END { print n + 0 }' <<<"$results")
+grep -v '^DBS\|^SKIPPED' <<<"$results" | sed 's/^DIVERGENCE\t\([^\t]*\)\t/divergent seed \1: /' || true
+echo "fuzz: $SEEDS seeds (from $FIRST, layout=$LAYOUT), $divergences divergences (default vs --exact$([[ $EVENTS == 0 ]] || echo ', with host events')), $dbs guest #DBs compared, ${elapsed}s$( ((skipped == 0)) || echo ", $skipped seeds not compared after $MAX_RESTARTS divergences in their batch")"
 [[ $divergences -eq 0 ]]

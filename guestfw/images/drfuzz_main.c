@@ -21,7 +21,8 @@
  * program runs on. Structures move to seed-dependent offsets; every other byte is a fuzz
  * variable. */
 #define ARENA_PAGES 6
-uint8_t drfuzz_arena[ARENA_PAGES * PAGE] __attribute__((aligned(4096), section(".bss.drfuzz_arena")));
+uint8_t drfuzz_arena[ARENA_PAGES * PAGE]
+    __attribute__((aligned(4096), section(".bss.drfuzz_arena")));
 /* Two plain data pages (ordinary .data, nothing else on them). */
 uint8_t drfuzz_plain[2 * PAGE] __attribute__((aligned(4096), section(".data.drfuzz_plain"))) = {1};
 
@@ -138,8 +139,8 @@ enum step_kind {
   STEP_KINDS,
 };
 static const char* const step_names[STEP_KINDS] = {
-    "store", "load",  "add",  "straddle", "movsb", "stosb", "stosq", "push",      "call",     "pushm",
-    "ud2",   "div0",  "int3", "intn",     "code",  "iret",  "tf",    "readdr", "writedr7",
+    "store", "load", "add",  "straddle", "movsb", "stosb", "stosq", "push",   "call",     "pushm",
+    "ud2",   "div0", "int3", "intn",     "code",  "iret",  "tf",    "readdr", "writedr7",
 };
 
 struct step {
@@ -192,7 +193,8 @@ static void fill_bytes(void* destination, uint8_t value, uint64_t size) {
 }
 
 static void write_gate(uint64_t* gate, uint64_t handler) {
-  gate[0] = (handler & 0xffff) | (0x08ULL << 16) | (0x8eULL << 40) | ((handler >> 16) & 0xffff) << 48;
+  gate[0] =
+      (handler & 0xffff) | (0x08ULL << 16) | (0x8eULL << 40) | ((handler >> 16) & 0xffff) << 48;
   gate[1] = handler >> 32;
 }
 
@@ -202,9 +204,15 @@ static void build_arena(uint64_t seed) {
   const uint64_t pattern = splitmix64(&(uint64_t){seed ^ 0x5a5a}) & ~1ULL;
   uint64_t* fill_start = (uint64_t*)(ARENA_PML4 + 16);
   const uint64_t fill_quads = ((ARENA_PAGES - 1) * PAGE + PAGE - 16) / 8;
-  __asm__ volatile("rep stosq" : "+D"(fill_start), "+c"((uint64_t){fill_quads}) : "a"(pattern) : "memory");
+  __asm__ volatile("rep stosq"
+                   : "+D"(fill_start), "+c"((uint64_t){fill_quads})
+                   : "a"(pattern)
+                   : "memory");
   uint64_t* plain = (uint64_t*)drfuzz_plain;
-  __asm__ volatile("rep stosq" : "+D"(plain), "+c"((uint64_t){2 * PAGE / 8}) : "a"(~pattern) : "memory");
+  __asm__ volatile("rep stosq"
+                   : "+D"(plain), "+c"((uint64_t){2 * PAGE / 8})
+                   : "a"(~pattern)
+                   : "memory");
 
   /* Page 1: 16 chunks of 256 bytes; the IDT takes 3 consecutive ones, the GDT and TSS one each. */
   const uint64_t idt_chunk = rnd(14);
@@ -214,8 +222,10 @@ static void build_arena(uint64_t seed) {
   do tss_chunk = rnd(16);
   while ((tss_chunk >= idt_chunk && tss_chunk < idt_chunk + 3) || tss_chunk == gdt_chunk);
   const uint64_t idt = (uint64_t)ARENA_DESCRIPTORS + idt_chunk * 256; /* exactly 3 chunks */
-  const uint64_t gdt = (uint64_t)ARENA_DESCRIPTORS + gdt_chunk * 256 + 8 * rnd((256 - GDT_BYTES) / 8);
-  const uint64_t tss = (uint64_t)ARENA_DESCRIPTORS + tss_chunk * 256 + 8 * rnd((256 - TSS_BYTES) / 8);
+  const uint64_t gdt =
+      (uint64_t)ARENA_DESCRIPTORS + gdt_chunk * 256 + 8 * rnd((256 - GDT_BYTES) / 8);
+  const uint64_t tss =
+      (uint64_t)ARENA_DESCRIPTORS + tss_chunk * 256 + 8 * rnd((256 - TSS_BYTES) / 8);
   const uint64_t log = (uint64_t)ARENA_LOG + 64 * rnd((PAGE - sizeof(struct event_log)) / 64);
 
   uint64_t* const g = (uint64_t*)gdt;
@@ -246,12 +256,14 @@ static void build_arena(uint64_t seed) {
   range_count = 0;
   if (categories & CAT_CODE)
     add_range((uint64_t)drfuzz_code_start, (uint64_t)drfuzz_code_end, false);
-  if (categories & CAT_PLAIN) add_range((uint64_t)drfuzz_plain, (uint64_t)drfuzz_plain + 2 * PAGE, true);
+  if (categories & CAT_PLAIN)
+    add_range((uint64_t)drfuzz_plain, (uint64_t)drfuzz_plain + 2 * PAGE, true);
   const uint64_t arena = (uint64_t)drfuzz_arena;
   if (categories & CAT_PT) add_range(arena + 16, arena + PAGE, true);
   if (categories & CAT_DESC) {
     /* Page 1 minus the three structures, in address order. */
-    uint64_t starts[3] = {gdt, idt, tss}, ends[3] = {gdt + GDT_BYTES, idt + IDT_BYTES, tss + TSS_BYTES};
+    uint64_t starts[3] = {gdt, idt, tss},
+             ends[3] = {gdt + GDT_BYTES, idt + IDT_BYTES, tss + TSS_BYTES};
     for (unsigned i = 0; i < 3; ++i)
       for (unsigned j = i + 1; j < 3; ++j)
         if (starts[j] < starts[i]) {
@@ -398,9 +410,9 @@ static unsigned code_function_of(uint64_t address) {
 #define HOT_ADDRESSES 6
 static uint64_t hot_address(uint64_t index) {
   const uint64_t arena = (uint64_t)drfuzz_arena, plain = (uint64_t)drfuzz_plain;
-  const uint64_t addresses[HOT_ADDRESSES] = {plain + 0x100,         plain + 0x1000,
-                                             arena + 0x800,         arena + 0x2ff8,
-                                             arena + 3 * PAGE + 0xc00, arena + 4 * PAGE + 0x100};
+  const uint64_t addresses[HOT_ADDRESSES] = {
+      plain + 0x100,  plain + 0x1000,           arena + 0x800,
+      arena + 0x2ff8, arena + 3 * PAGE + 0xc00, arena + 4 * PAGE + 0x100};
   return addresses[index];
 }
 
@@ -438,12 +450,17 @@ static void generate_watches(void) {
       if (base + watch->length > range->end) base -= watch->length;
       watch->address = base + (chance(15) ? rnd(watch->length) : 0);
     }
-    const uint64_t length_bits = watch->length == 8 ? 2 : watch->length == 4 ? 3 : watch->length - 1;
+    const uint64_t length_bits = watch->length == 8   ? 2
+                                 : watch->length == 4 ? 3
+                                                      : watch->length - 1;
     dr7 |= ((uint64_t)watch->type | length_bits << 2) << (16 + 4 * slot);
     const unsigned enable = (unsigned)rnd(10);
-    if (enable < 4) dr7 |= 1ULL << (2 * slot);
-    else if (enable < 8) dr7 |= 2ULL << (2 * slot);
-    else if (enable < 9) dr7 |= 3ULL << (2 * slot);
+    if (enable < 4)
+      dr7 |= 1ULL << (2 * slot);
+    else if (enable < 8)
+      dr7 |= 2ULL << (2 * slot);
+    else if (enable < 9)
+      dr7 |= 3ULL << (2 * slot);
   }
   if (chance(30)) dr7 |= 1ULL << 8; /* LE */
   if (chance(30)) dr7 |= 1ULL << 9; /* GE */
@@ -570,8 +587,10 @@ static void run_step(const struct step* step) {
       drfuzz_add4(address, step->value);
       break;
     case STEP_STRADDLE_PAGE:
-      if (step->direction) mix(drfuzz_load8(address));
-      else drfuzz_store8(address, step->value);
+      if (step->direction)
+        mix(drfuzz_load8(address));
+      else
+        drfuzz_store8(address, step->value);
       break;
     case STEP_REP_MOVSB:
       drfuzz_rep_movsb(address, (const volatile void*)step->extra, step->count, step->direction);
@@ -601,8 +620,10 @@ static void run_step(const struct step* step) {
       drfuzz_int3();
       break;
     case STEP_INT_N:
-      if (int_high) drfuzz_int_n_high();
-      else drfuzz_int_n();
+      if (int_high)
+        drfuzz_int_n_high();
+      else
+        drfuzz_int_n();
       break;
     case STEP_CODE:
       mix(drfuzz_code_functions[step->code](address, step->value));
@@ -702,7 +723,8 @@ static const char* vector_name(unsigned vector) {
 }
 
 static void print_program(void) {
-  guest_printf("seed %lu program dr7=%#lx dr6=%#lx", program.seed, program.dr7, program.dr6_initial);
+  guest_printf("seed %lu program dr7=%#lx dr6=%#lx", program.seed, program.dr7,
+               program.dr6_initial);
   for (unsigned slot = 0; slot < 4; ++slot)
     guest_printf(" dr%u=%#lx", slot, program.watches[slot].address);
   guest_printf("\n");
@@ -801,8 +823,9 @@ int guest_main(void) {
   if (guest_cmdline_option("seed", buffer, sizeof buffer)) seed = parse_number(buffer);
   if (guest_cmdline_option("count", buffer, sizeof buffer)) count = parse_number(buffer);
   if (guest_cmdline_option("layout", buffer, sizeof buffer) && !parse_layout(buffer)) {
-    guest_printf("drfuzz: unknown layout '%s' (all, plain, system, data, code, pt, desc, log, stack)\n",
-                 buffer);
+    guest_printf(
+        "drfuzz: unknown layout '%s' (all, plain, system, data, code, pt, desc, log, stack)\n",
+        buffer);
     return 1;
   }
   verbose = guest_cmdline_option("verbose", buffer, sizeof buffer) && buffer[0] == '1';
