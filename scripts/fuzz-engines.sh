@@ -85,11 +85,12 @@ first_difference() {
        { right[FNR] = $0; m = FNR }
        END {
          top = n > m ? n : m
-         for (i = 1; i <= top; ++i) if (left[i] != right[i]) {
-           line = (i in left) ? left[i] : right[i]
-           split(line, w, " "); seed = (w[1] == "seed") ? w[2] : "?"
-           printf "%s\t%s\t%s\n", seed, (i in left) ? left[i] : "<no line: run ended>", \
-                                        (i in right) ? right[i] : "<no line: run ended>"
+         for (i = 1; i <= top; ++i) {
+           l = i <= n ? left[i] : "<no line: run ended>"
+           r = i <= m ? right[i] : "<no line: run ended>"
+           if (l == r) continue
+           split(i <= n ? l : r, w, " "); seed = (w[1] == "seed") ? w[2] : "?"
+           printf "%s\037%s\037%s\n", seed, l, r
            exit
          }
        }' "$a" "$b"
@@ -107,12 +108,15 @@ batch() {
     local diff
     diff=$(first_difference "$WORK/$first.a.out" "$WORK/$first.$m.out")
     if [[ -n $diff ]]; then
-      IFS=$'\t' read -r seed left right <<<"$diff"
+      IFS=$'\037' read -r seed left right <<<"$diff"
       [[ $seed == "?" ]] && seed=$first
       diverged=$seed
       printf 'DIVERGENCE\t%s\ta vs %s\n  a: %s (status %s)\n  %s: %s (status %s)\n  reproduce: %s\n             %s\n' \
         "$seed" "$m" "$left" "$(cat "$WORK/$first.a.status")" "$m" "$right" \
         "$(cat "$WORK/$first.$m.status")" "$(repro a "$seed")" "$(repro "$m" "$seed")"
+      for x in a "$m"; do # how a run that did not finish ended (drvm's first line on stderr)
+        [[ $(cat "$WORK/$first.$x.status") == 1 ]] || echo "  $x ended: $( (grep -m 1 -E 'triple fault|internal error|timeout|failed|halted' "$WORK/$first.$x.err" || head -n 1 "$WORK/$first.$x.err") | cut -c 1-300)"
+      done
       break
     fi
   done
