@@ -43,6 +43,7 @@ std::optional<FlagsInstruction> emulate_flags_instruction(std::span<const std::u
     FlagsInstruction result{regs, MemoryAccess{bp::Access::kWrite, slot, 8}};
     result.regs.rsp = slot;
     result.regs.rip = regs.rip + instruction.length;
+    result.regs.rflags &= ~x86::kRflagsRf;  // cleared once the instruction completes
     return result;
   }
   const bool popf = instruction.mnemonic == ZYDIS_MNEMONIC_POPFQ;

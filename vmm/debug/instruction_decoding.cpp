@@ -63,6 +63,7 @@ bool is_system_instruction(const std::uint8_t* bytes, std::size_t size, bool lon
   std::size_t i = 0;
   while (i < size && i < 14 && is_legacy_prefix(bytes[i])) ++i;
   if (long_mode && i < size && (bytes[i] & 0xf0) == 0x40) ++i;
+  if (i < size && bytes[i] == 0xcf) return true;  // IRET: KVM pops its frame itself
   if (i + 3 > size || bytes[i] != 0x0f) return false;
   const unsigned reg = (bytes[i + 2] >> 3) & 7;
   const bool memory_operand = (bytes[i + 2] >> 6) != 3;
