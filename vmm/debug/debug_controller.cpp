@@ -515,6 +515,7 @@ struct DebugController::State {
     }
     s.steps_since_layout_check = 0;
     s.exact = on;
+    if (std::getenv("DRVM_DEBUG_LAYOUT")) fmt::print(stderr, "DBG stepping {} at rip {:#x} rsp {:#x}\n", on, regs.rip, regs.rsp);
   }
 
   void plant_system_sites() {
@@ -570,6 +571,14 @@ struct DebugController::State {
       s.loaded.dr6 = *dr6;
       vcpu.set_debugregs(s.loaded);
       s.counters.guest_debug_exceptions.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!s.exact && !step_in_flight(s) && frame_on_guarded_page(sregs_of(s), regs_of(s))) {
+      // The handler would run with its stack on a protected page: it steps from its first
+      // instruction on (the layout check at the next re-arm would decide so anyway).
+      disarm(s);
+      set_stepping(s, true);
+      s.armed = false;
+      s.dirty.store(true, std::memory_order_release);
     }
     if (deliver_in_software(s, vector, error_code)) return;
     kvm_vcpu_events events = vcpu.events();
@@ -870,6 +879,7 @@ struct DebugController::State {
   // Starts one drvm step of the instruction at RIP (step over a trap, a debugger step, or an
   // instruction fetched from an unmapped page). Decodes its accesses when its page must be opened.
   void begin_step(PerVcpu& s, const kvm_regs& regs, const kvm_sregs& sregs) {
+    if (std::getenv("DRVM_DEBUG_LAYOUT")) fmt::print(stderr, "DBG step at {:#x} exact={} \n", regs.rip, s.exact);
     s.guest_tf = guest_tf(s, regs);
     s.step_before = regs;
     s.step_decoded = false;
@@ -1108,7 +1118,9 @@ struct DebugController::State {
         s.steps_since_layout_check = ~0u - 1;  // and see whether stepping is still needed
       }
       resume_cut_rep(s, after);
-      if (after.rip == start) retire_finished_rep(s, after);
+      // Also when the step ended in a protected access (KVM may run past a step it owes, into
+      // the next instruction: a REP string whose last iteration touched the page).
+      if (after.rip == start || s.completing) retire_finished_rep(s, after);
       s.completing = false;
       finish_instruction(s, after, s.guest_tf, n);
       s.guest_tf = false;
