@@ -145,6 +145,7 @@ static const char* const step_names[STEP_KINDS] = {
 
 struct step {
   uint8_t kind, size, direction, code;
+  uint8_t touched; /* bit 0: address, bit 1: extra is a writable fuzz variable (for the checksum) */
   uint32_t count;
   uint64_t address, value, extra;
 };
@@ -542,7 +543,14 @@ static void generate(uint64_t seed) {
   program.seed = seed;
   generate_watches();
   program.step_count = 4 + (unsigned)rnd(MAX_STEPS - 3);
-  for (unsigned i = 0; i < program.step_count; ++i) generate_step(&program.steps[i]);
+  for (unsigned i = 0; i < program.step_count; ++i) {
+    struct step* step = &program.steps[i];
+    generate_step(step);
+    const struct range* range = range_of(step->address & ~7ULL, 16);
+    step->touched = range != NULL && range->writable;
+    range = range_of(step->extra & ~7ULL, 16);
+    step->touched |= (range != NULL && range->writable) << 1;
+  }
 }
 
 /* ---- running it (on the arena stack, breakpoints armed) ---- */
@@ -669,6 +677,13 @@ static void run_armed(void* unused) {
  * every guest instruction is a VM exit and guest_printf costs dozens per character ---- */
 static char line[160];
 static unsigned line_length;
+/* A literal in one REP MOVSB. */
+#define PUT(literal) put_bytes(literal, sizeof(literal) - 1)
+static void put_bytes(const char* text, uint64_t size) {
+  char* destination = line + line_length;
+  line_length += (unsigned)size;
+  __asm__ volatile("rep movsb" : "+D"(destination), "+S"(text), "+c"(size) : : "memory");
+}
 static void put(const char* text) {
   while (*text != '\0' && line_length < sizeof line - 1) line[line_length++] = *text++;
 }
@@ -677,7 +692,7 @@ static void put_hex(uint64_t value) {
   unsigned n = 0;
   do digits[n++] = "0123456789abcdef"[value & 15];
   while ((value >>= 4) != 0);
-  put("0x");
+  PUT("0x");
   while (n > 0 && line_length < sizeof line - 1) line[line_length++] = digits[--n];
 }
 static void put_dec(uint64_t value) {
@@ -689,9 +704,9 @@ static void put_dec(uint64_t value) {
 }
 static void start_line(const char* what) {
   line_length = 0;
-  put("seed ");
+  PUT("seed ");
   put_dec(program.seed);
-  put(" ");
+  PUT(" ");
   put(what);
 }
 static void end_line(void) {
@@ -701,7 +716,7 @@ static void end_line(void) {
   __asm__ volatile("rep outsb" : "+S"(data), "+c"(count) : "d"(0x3f8) : "memory");
 }
 static void put_flags(uint8_t flags) {
-  put(" fl=");
+  PUT(" fl=");
   put((flags & 1) ? "R" : "-");
   put((flags & 2) ? "T" : "-");
 }
@@ -740,14 +755,13 @@ static void report(void) {
   /* The fuzz variables every step touched, and the watched ones, as they ended up. */
   for (unsigned i = 0; i < program.step_count; ++i) {
     const struct step* s = &program.steps[i];
-    const uint64_t addresses[2] = {s->address, s->extra};
-    for (unsigned j = 0; j < 2; ++j) {
-      const uint64_t a = addresses[j] & ~7ULL;
-      const struct range* range = range_of(a, 16);
-      if (range != NULL && range->writable) {
-        mix(*(volatile uint64_t*)a);
-        mix(*(volatile uint64_t*)(a + 8));
-      }
+    if (s->touched & 1) {
+      mix(*(volatile uint64_t*)(s->address & ~7ULL));
+      mix(*(volatile uint64_t*)((s->address & ~7ULL) + 8));
+    }
+    if (s->touched & 2) {
+      mix(*(volatile uint64_t*)(s->extra & ~7ULL));
+      mix(*(volatile uint64_t*)((s->extra & ~7ULL) + 8));
     }
   }
   const unsigned logged = log_->count < LOG_EVENTS ? log_->count : LOG_EVENTS;
@@ -756,12 +770,12 @@ static void report(void) {
     mix(e->rip);
     mix(e->dr6);
     start_line(vector_name(e->vector));
-    put(" step=");
+    PUT(" step=");
     put_dec(e->step);
-    put(" rip=");
+    PUT(" rip=");
     put_hex(e->rip);
     if (e->vector == 1) {
-      put(" dr6=");
+      PUT(" dr6=");
       put_hex(e->dr6);
     }
     put_flags(e->flags);
@@ -769,11 +783,11 @@ static void report(void) {
   }
   start_line("end events=");
   put_dec(log_->count);
-  put(" ints=");
+  PUT(" ints=");
   put_dec(log_->ints);
-  put(" runaway=");
+  PUT(" runaway=");
   put_dec(log_->runaway);
-  put(" sum=");
+  PUT(" sum=");
   put_hex(checksum);
   end_line();
 }

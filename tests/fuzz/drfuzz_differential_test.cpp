@@ -124,10 +124,17 @@ int seed_of(const std::string& line, int fallback) {
 }
 
 std::string how_it_ended(const Run& run) {
-  std::string text = describe(run.process);
-  if (const auto newline = text.find('\n', text.find("stderr: ")); newline != std::string::npos)
-    text.resize(newline);  // the first line of stderr is enough here
-  return "<no more lines: " + text + ">";
+  // drvm's line that says why the run ended (a warning may come first), else its first line.
+  std::istringstream lines(run.process.stderr_text);
+  std::string reason, line;
+  while (std::getline(lines, line) && reason.empty())
+    for (const char* what : {"triple fault", "internal error", "timeout", "failed", "halted"})
+      if (line.find(what) != std::string::npos) reason = line;
+  if (reason.empty())
+    reason = run.process.stderr_text.substr(0, run.process.stderr_text.find('\n'));
+  std::string status = describe(run.process);
+  status.resize(status.find(';'));
+  return "<no more lines: " + status + ": " + reason + ">";
 }
 
 // Empty when the two runs printed the same lines and ended alike; else which seed differs first.
@@ -154,8 +161,9 @@ std::string compare(const Run& reference, Mode reference_mode, const Run& other,
 
 struct BatchResult {
   std::vector<std::string> failures;
-  std::size_t debug_exceptions = 0;  // #DB lines under --exact
-  std::size_t programs = 0;          // 'end' lines under --exact
+  std::size_t debug_exceptions = 0;              // #DB lines under --exact
+  std::size_t programs = 0;                      // 'end' lines under --exact
+  std::vector<unsigned long long> exact_counts;  // (d)'s host counts
 };
 
 BatchResult run_batch(int first, int count, const std::string& layout) {
@@ -164,6 +172,7 @@ BatchResult run_batch(int first, int count, const std::string& layout) {
   const Run c = run_mode(Mode::kDefaultEvents, first, count, layout);
   const Run d = run_mode(Mode::kExactEvents, first, count, layout);
   BatchResult result;
+  result.exact_counts = d.counts;
   for (const std::string& line : b.lines) {
     result.debug_exceptions += line.find(" db ") != std::string::npos;
     result.programs += line.find(" end ") != std::string::npos;
@@ -262,7 +271,10 @@ TEST_F(Drfuzz, DefaultEnginesMatchExactWithAndWithoutHostEvents) {
   for (auto& future : pending) results.push_back(future.get());
 
   std::size_t programs = 0, debug_exceptions = 0, failures = 0;
+  std::vector<unsigned long long> exact_counts(kHostEvents.size());
   for (const BatchResult& result : results) {
+    for (std::size_t i = 0; i < result.exact_counts.size() && i < exact_counts.size(); ++i)
+      exact_counts[i] += result.exact_counts[i];
     programs += result.programs;
     debug_exceptions += result.debug_exceptions;
     for (const std::string& failure : result.failures) {
@@ -273,6 +285,8 @@ TEST_F(Drfuzz, DefaultEnginesMatchExactWithAndWithoutHostEvents) {
   // Not vacuous: --exact ran every program and they raised #DBs.
   EXPECT_EQ(programs, static_cast<std::size_t>(seeds));
   EXPECT_GT(debug_exceptions, static_cast<std::size_t>(seeds));
+  for (std::size_t i = 0; i < kHostEvents.size(); ++i)
+    EXPECT_GT(exact_counts[i], 0u) << kHostEvents[i] << " never hit under --exact";
   std::cout << "drfuzz: " << seeds << " seeds (layout=" << layout << "), " << debug_exceptions
             << " guest #DBs under --exact, " << failures << " divergent batches\n";
 }
