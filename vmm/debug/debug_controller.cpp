@@ -129,6 +129,9 @@ struct PerVcpu {
   std::uint64_t open_page = kNoAddress;
   bool debugger_step = false;
   bool guest_tf = false;  // the guest's own TF was set when drvm started a step
+  // ... and once the stepped instruction completes (POPF and IRET load it). KVM hides TF while it
+  // steps and drops it when the step ends: drvm gives it back (restore_tf).
+  bool tf_after = false;
   bool step_decoded = false;
   DecodedAccesses step_decode;
   kvm_regs step_before{};
@@ -500,8 +503,8 @@ struct DebugController::State {
     if (on == s.exact) return;
     kvm_regs regs = regs_of(s);
     if (on) {
-      s.exact_tf = (regs.rflags & x86::kRflagsTf) != 0;
-      if (s.exact_tf) {
+      s.exact_tf = guest_tf(s, regs);
+      if (regs.rflags & x86::kRflagsTf) {
         regs.rflags &= ~x86::kRflagsTf;
         set_regs_of(s, regs);
       }
@@ -515,7 +518,6 @@ struct DebugController::State {
     }
     s.steps_since_layout_check = 0;
     s.exact = on;
-    if (std::getenv("DRVM_DEBUG_LAYOUT")) fmt::print(stderr, "DBG stepping {} at rip {:#x} rsp {:#x}\n", on, regs.rip, regs.rsp);
   }
 
   void plant_system_sites() {
@@ -525,8 +527,12 @@ struct DebugController::State {
   }
 
   // The guest's own RFLAGS.TF (KVM hides it while it single-steps for --exact).
+  // KVM_GET_REGS hides TF while KVM single-steps for drvm: drvm kept the guest's when the step
+  // began (begin_step), or keeps it all along on the single-step engine.
   bool guest_tf(const PerVcpu& s, const kvm_regs& regs) const {
-    return s.exact ? s.exact_tf : (regs.rflags & x86::kRflagsTf) != 0;
+    if (s.exact) return s.exact_tf;
+    if (s.debug_applied && (s.applied.control & KVM_GUESTDBG_SINGLESTEP)) return s.tf_after;
+    return (regs.rflags & x86::kRflagsTf) != 0;
   }
 
   // Write-protects the paging structures translating `linear`: a guest write to them re-arms.
@@ -615,7 +621,11 @@ struct DebugController::State {
     const kvm_sregs sregs = sregs_of(s);
     if (!in_64bit_mode(sregs)) return false;
     const std::uint64_t frame = (regs.rsp & ~std::uint64_t{15}) - (error_code ? 48 : 40);
-    if (!s.exact && !frame_on_guarded_page(sregs, regs)) return false;
+    // While KVM steps for drvm it hides the guest's TF, which the frame must hold.
+    const bool tf_hidden = s.debug_applied && (s.applied.control & KVM_GUESTDBG_SINGLESTEP);
+    if (!s.exact && !frame_on_guarded_page(sregs, regs) && !(tf_hidden && s.tf_after)) {
+      return false;
+    }
     std::array<std::byte, 16> gate{};
     const PagingState paging = PagingState::from(sregs);
     if (std::uint64_t{vector} * 16 + 15 > sregs.idt.limit ||
@@ -639,7 +649,7 @@ struct DebugController::State {
     if (error_code) words[n++] = *error_code;
     words[n++] = regs.rip;
     words[n++] = sregs.cs.selector;
-    words[n++] = regs.rflags | (s.exact && s.exact_tf ? x86::kRflagsTf : 0);
+    words[n++] = (regs.rflags & ~x86::kRflagsTf) | (guest_tf(s, regs) ? x86::kRflagsTf : 0);
     words[n++] = regs.rsp;
     words[n++] = sregs.ss.selector;
     if (!write_virtual(machine.memory(), paging, frame, std::as_bytes(std::span(words.data(), n)))
@@ -879,8 +889,16 @@ struct DebugController::State {
   // Starts one drvm step of the instruction at RIP (step over a trap, a debugger step, or an
   // instruction fetched from an unmapped page). Decodes its accesses when its page must be opened.
   void begin_step(PerVcpu& s, const kvm_regs& regs, const kvm_sregs& sregs) {
-    if (std::getenv("DRVM_DEBUG_LAYOUT")) fmt::print(stderr, "DBG step at {:#x} exact={} \n", regs.rip, s.exact);
     s.guest_tf = guest_tf(s, regs);
+    s.tf_after = s.guest_tf;
+    s.restore_tf = false;  // the TF of this step's end decides
+    if (!s.exact) {
+      std::array<std::uint8_t, kMaxInstruction> bytes{};
+      const std::size_t size = fetch(regs, sregs, bytes);
+      if (const auto loaded = tf_loaded_by(std::span(bytes.data(), size), regs, sregs)) {
+        s.tf_after = *loaded;
+      }
+    }
     s.step_before = regs;
     s.step_decoded = false;
     s.counters.single_steps.fetch_add(1, std::memory_order_relaxed);
@@ -915,6 +933,18 @@ struct DebugController::State {
     if (s.step_decoded && iterations_observed(s, regs) && cut_rep(s, cut, s.step_decode)) {
       s.step_before = cut;
     }
+  }
+
+  // The TF a POPF or IRET at the start of `bytes` loads (64-bit CPL-0 forms), read from the stack
+  // without executing it.
+  std::optional<bool> tf_loaded_by(std::span<const std::uint8_t> bytes, const kvm_regs& regs,
+                                   const kvm_sregs& sregs) {
+    std::size_t i = 0;
+    while (i < bytes.size() && (bytes[i] == 0x66 || (bytes[i] & 0xf0) == 0x40)) ++i;
+    if (i >= bytes.size() || (bytes[i] != 0x9d && bytes[i] != 0xcf)) return std::nullopt;
+    const auto loaded = emulate_flags_instruction(bytes, regs, sregs, machine.memory());
+    if (!loaded) return std::nullopt;
+    return (loaded->regs.rflags & x86::kRflagsTf) != 0;
   }
 
   // The protected page a system instruction at RIP reads or writes (is_system_instruction): KVM
@@ -1037,23 +1067,32 @@ struct DebugController::State {
         if (s.exact) continue;  // the next instruction is a new boundary
         return ExitAction::kResume;
       }
-      if (s.exact) {
-        if (size > 0 && bytes[0] == 0xcc) {
-          // INT3: #BP delivered here, so that the frame holds the guest's TF.
-          regs.rip += 1;
-          set_regs_of(s, regs);
-          if (deliver_in_software(s, x86::kVectorBp, std::nullopt)) return ExitAction::kResume;
-          regs.rip -= 1;
-          set_regs_of(s, regs);
-        }
-        kvm_regs with_tf = regs;
-        if (s.exact_tf) with_tf.rflags |= x86::kRflagsTf;
-        if (auto loaded = emulate_flags_instruction(std::span(bytes.data(), size), with_tf, sregs,
-                                                    machine.memory())) {
+      if (s.exact && size > 0 && bytes[0] == 0xcc) {
+        // INT3: #BP delivered here, so that the frame holds the guest's TF.
+        regs.rip += 1;
+        set_regs_of(s, regs);
+        if (deliver_in_software(s, x86::kVectorBp, std::nullopt)) return ExitAction::kResume;
+        regs.rip -= 1;
+        set_regs_of(s, regs);
+      }
+      // PUSHF, POPF and IRET are executed by drvm: KVM single-steps through RFLAGS.TF, which
+      // POPF and IRET load (a step of them would run on past them) and PUSHF would store.
+      kvm_regs with_tf = regs;
+      with_tf.rflags = (regs.rflags & ~x86::kRflagsTf) | (guest_tf(s, regs) ? x86::kRflagsTf : 0);
+      {
+        auto loaded = emulate_flags_instruction(std::span(bytes.data(), size), with_tf, sregs,
+                                                machine.memory());
+        if (loaded) {
           // The guest's TF as it was before the instruction decides its single-step trap (SDM
           // Vol. 3, 17.3.1.4: TF loaded by POPF/IRET takes effect after the next instruction).
-          s.exact_tf = (loaded->regs.rflags & x86::kRflagsTf) != 0;
-          loaded->regs.rflags &= ~x86::kRflagsTf;
+          const bool tf_loaded = (loaded->regs.rflags & x86::kRflagsTf) != 0;
+          if (s.exact) {
+            s.exact_tf = tf_loaded;
+            loaded->regs.rflags &= ~x86::kRflagsTf;
+          } else {
+            // In RFLAGS now, and again once KVM drops it with a step it may still be doing.
+            s.tf_after = s.restore_tf = tf_loaded;
+          }
           set_regs_of(s, loaded->regs);
           s.skip_exec_at = kNoAddress;
           const MemoryAccess& stack = loaded->stack;
@@ -1072,7 +1111,12 @@ struct DebugController::State {
           if (action == ExitAction::kPause || done.guest_delivered || debugger_step) {
             return action;
           }
-          continue;  // the next instruction is a new boundary
+          if (s.exact) continue;  // the next instruction is a new boundary
+          if (is_system_instruction(bytes.data(), size, in_64bit_mode(sregs))) {
+            s.layout_changed = true;  // IRET: the stack moved
+            s.dirty.store(true, std::memory_order_release);
+          }
+          return ExitAction::kResume;
         }
       }
       // Run the instruction with one step: lift our trap under it for that step.
@@ -1124,6 +1168,8 @@ struct DebugController::State {
       s.completing = false;
       finish_instruction(s, after, s.guest_tf, n);
       s.guest_tf = false;
+      // KVM drops the guest's TF with the step: set it again once the step is off (before_run).
+      if (!s.exact && s.tf_after && !n.guest_delivered) s.restore_tf = true;
       debugger_step = s.debugger_step;
       s.debugger_step = false;
     }
@@ -1232,8 +1278,10 @@ struct DebugController::State {
     if (!s.exact && frame_on_guarded_page(sregs_of(s), regs_of(s))) {
       s.dirty.store(true, std::memory_order_release);
     }
-    // During drvm's own step too: after a write KVM forgets the step it owes.
-    if (s.access_slots != before || s.completing || stepping(s)) {
+    // During drvm's own step too, and during the guest's own (TF): after a write KVM forgets the
+    // step it owes, so drvm reports it.
+    const bool guest_step = !stepping(s) && (regs_of(s).rflags & x86::kRflagsTf);
+    if (s.access_slots != before || s.completing || stepping(s) || guest_step) {
       // Trap-like: let KVM finish the instruction (immediate_exit), then report.
       s.completing = true;
       s.completion_entered = false;
@@ -1251,7 +1299,7 @@ struct DebugController::State {
       if (s.access_slots) retire_finished_rep(s, regs);
       // The guest's own TF trap of this instruction joins the data hit in one #DB (KVM's queued
       // one is replaced by the injection).
-      finish_instruction(s, regs, s.access_slots && (regs.rflags & x86::kRflagsTf), n);
+      finish_instruction(s, regs, (regs.rflags & x86::kRflagsTf) != 0, n);
     }
     if (notify(n)) return stop_vcpu(s, n.stop_info);
     return ExitAction::kResume;
@@ -1660,9 +1708,10 @@ void DebugController::before_run(VcpuRunner& runner) {
     return;
   }
   st.apply_guest_debug(s);
-  if (s.restore_tf) {
+  if (s.restore_tf && !(s.applied.control & KVM_GUESTDBG_SINGLESTEP)) {
     // Left the single-step engine: the guest's TF is in RFLAGS again.
     s.restore_tf = false;
+    s.tf_after = false;
     kvm_regs regs = st.regs_of(s);
     regs.rflags |= x86::kRflagsTf;
     st.set_regs_of(s, regs);
