@@ -1023,7 +1023,7 @@ struct DebugController::State {
         // moved): back to the page engines, armed before the next entry.
         std::lock_guard lock(mutex);
         const bp::EffectiveSet& eff = manager.schedule(s.index);
-        if (!eff.used_mask || !layout_needs_stepping(s, eff, sregs, answers())) {
+        if (!s.exact_tf && (!eff.used_mask || !layout_needs_stepping(s, eff, sregs, answers()))) {
           set_stepping(s, false);
           s.armed = false;  // every slot goes back to its engine at the next entry
           s.dirty.store(true, std::memory_order_release);
@@ -1090,8 +1090,7 @@ struct DebugController::State {
             s.exact_tf = tf_loaded;
             loaded->regs.rflags &= ~x86::kRflagsTf;
           } else {
-            // In RFLAGS now, and again once KVM drops it with a step it may still be doing.
-            s.tf_after = s.restore_tf = tf_loaded;
+            s.tf_after = tf_loaded;
           }
           set_regs_of(s, loaded->regs);
           s.skip_exec_at = kNoAddress;
@@ -1112,6 +1111,15 @@ struct DebugController::State {
             return action;
           }
           if (s.exact) continue;  // the next instruction is a new boundary
+          if (s.tf_after) {
+            // The guest single-steps from here: drvm's single-step engine makes its traps (KVM's
+            // own TF handling skips some after a TF it did not load itself).
+            disarm(s);
+            set_stepping(s, true);  // the next instruction is decoded first
+            s.armed = false;
+            s.dirty.store(true, std::memory_order_release);
+            return ExitAction::kResume;
+          }
           if (is_system_instruction(bytes.data(), size, in_64bit_mode(sregs))) {
             s.layout_changed = true;  // IRET: the stack moved
             s.dirty.store(true, std::memory_order_release);
