@@ -1,7 +1,8 @@
 // drfuzz.elf (docs/fuzzing.md) under the default debug-register engines and under --exact, with and
 // without host events: the guest's serial logs must be identical and the host counts equal. The
 // image prints one line per exception its random programs raise, so a difference names the seed.
-// DRVM_FUZZ_SEEDS (500) and DRVM_FUZZ_LAYOUT (all) select what runs; scripts/fuzz-engines.sh runs
+// DRVM_FUZZ_SEEDS (500), DRVM_FUZZ_LAYOUT (all) and DRVM_FUZZ_ARGS (more drfuzz options, e.g.
+// "tf=0") select what runs; scripts/fuzz-engines.sh runs
 // the same comparison over many more seeds.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -61,8 +62,9 @@ bool events(Mode mode) {
 }
 
 std::string cmdline(int first, int count, const std::string& layout, bool verbose = false) {
+  const std::string extra = env_or("DRVM_FUZZ_ARGS", "");
   return "seed=" + std::to_string(first) + " count=" + std::to_string(count) + " layout=" + layout +
-         (verbose ? " verbose=1" : "");
+         (extra.empty() ? "" : " " + extra) + (verbose ? " verbose=1" : "");
 }
 
 // The drvm arguments after the image, without --timeout and --stat-output.
