@@ -10,7 +10,6 @@
 
 #define PAGE 4096ULL
 #define DR6_CLEAN 0xffff0ff0ULL
-#define DR6_BD (1ULL << 13)
 #define DR6_BS (1ULL << 14)
 #define DR7_GD (1ULL << 13)
 
@@ -169,8 +168,8 @@ static uint64_t checksum;
 static unsigned categories = CAT_PLAIN | CAT_CODE | CAT_SYSTEM;
 static bool verbose;
 static bool int_high; /* intn=high */
-static bool trap_flag =
-    true; /* tf=0: the same programs without TF (POPF and IRETQ leave it clear) */
+/* tf=0 clears it: the same programs, with POPF and IRETQ leaving TF clear. */
+static bool trap_flag = true;
 
 static void mix(uint64_t value) {
   checksum = (checksum ^ value) * 0x100000001b3ULL;
