@@ -132,7 +132,9 @@ batch() {
         "$first" "$((end - 1))" "$cc" "$dc" "$(repro c "$first")" "$(repro d "$first")"
     fi
   fi
-  grep -c ' db ' "$WORK/$first.b.out" | sed 's/^/DBS\t/' || true
+  # #DBs of the seeds this run covers (a restart after a divergence reruns the seeds after it).
+  awk -v last="${diverged:-$end}" '$1 == "seed" && $2 <= last && $3 == "db" { n++ }
+                                   END { print "DBS\t" n + 0 }' "$WORK/$first.b.out"
   if [[ -n $diverged && $diverged =~ ^[0-9]+$ && $((diverged + 1)) -lt $end ]]; then
     if ((round < MAX_RESTARTS)); then
       batch "$((diverged + 1))" "$((end - diverged - 1))" "$((round + 1))"
