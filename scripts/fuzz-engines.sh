@@ -6,7 +6,8 @@
 #
 #   scripts/fuzz-engines.sh [SEEDS] [BATCH]      # default 10000 seeds, batches of 50
 #
-# Environment: FIRST (first seed, 0), LAYOUT (drfuzz layout=..., all), JOBS (parallel batches,
+# Environment: FIRST (first seed, 0), LAYOUT (drfuzz layout=..., all), GUEST_ARGS (more drfuzz
+# options, e.g. "tf=0"), JOBS (parallel batches,
 # nproc), TIMEOUT (seconds per drvm run, 120), BUILD (build directory, build), EVENTS (0 skips the
 # host-event runs), MAX_RESTARTS (divergences per batch after which the rest of the batch is
 # skipped, 5), KEEP (a directory to keep every run's files in).
@@ -17,6 +18,7 @@ SEEDS=${1:-10000}
 BATCH=${2:-50}
 FIRST=${FIRST:-0}
 LAYOUT=${LAYOUT:-all}
+GUEST_ARGS=${GUEST_ARGS:-}
 JOBS=${JOBS:-$(nproc)}
 TIMEOUT=${TIMEOUT:-120}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,7 +59,7 @@ mkdir -p "$WORK"
 # run MODE FIRST COUNT: writes $WORK/<first>.<mode>.{out,err,status,json}
 run() {
   local mode=$1 first=$2 count=$3 base="$WORK/$2.$1"
-  local args=(run "$IMAGE" --timeout "$TIMEOUT" --cmdline "seed=$first count=$count layout=$LAYOUT")
+  local args=(run "$IMAGE" --timeout "$TIMEOUT" --cmdline "seed=$first count=$count layout=$LAYOUT${GUEST_ARGS:+ $GUEST_ARGS}")
   case $mode in
     b) args+=(--exact) ;;
     c) args+=($EVENT_ARGS --slots 16 --stat --json --stat-output "$base.json") ;;
@@ -73,7 +75,7 @@ repro() { # the command that reruns one seed in one mode
   local mode=$1 seed=$2 extra=""
   case $mode in b) extra=" --exact" ;; c) extra=" $EVENT_ARGS--slots 16 --stat" ;;
     d) extra=" --exact $EVENT_ARGS--slots 16 --stat" ;; esac
-  echo "$DRVM run $IMAGE --cmdline \"seed=$seed count=1 layout=$LAYOUT verbose=1\"$extra"
+  echo "$DRVM run $IMAGE --cmdline \"seed=$seed count=1 layout=$LAYOUT${GUEST_ARGS:+ $GUEST_ARGS} verbose=1\"$extra"
 }
 
 counts() { grep -o '"count":[0-9]*' "$1" 2>/dev/null | tr '\n' ' '; }
@@ -130,7 +132,9 @@ batch() {
         "$first" "$((end - 1))" "$cc" "$dc" "$(repro c "$first")" "$(repro d "$first")"
     fi
   fi
-  grep -c ' db ' "$WORK/$first.b.out" | sed 's/^/DBS\t/' || true
+  # #DBs of the seeds this run covers (a restart after a divergence reruns the seeds after it).
+  awk -v last="${diverged:-$end}" '$1 == "seed" && $2 <= last && $3 == "db" { n++ }
+                                   END { print "DBS\t" n + 0 }' "$WORK/$first.b.out"
   if [[ -n $diverged && $diverged =~ ^[0-9]+$ && $((diverged + 1)) -lt $end ]]; then
     if ((round < MAX_RESTARTS)); then
       batch "$((diverged + 1))" "$((end - diverged - 1))" "$((round + 1))"
@@ -140,7 +144,7 @@ batch() {
   fi
 }
 export -f run repro counts first_difference batch
-export WORK DRVM IMAGE TIMEOUT LAYOUT EVENTS EVENT_ARGS MAX_RESTARTS
+export WORK DRVM IMAGE TIMEOUT LAYOUT GUEST_ARGS EVENTS EVENT_ARGS MAX_RESTARTS
 
 start=$(date +%s)
 results=$(seq "$FIRST" "$BATCH" "$((FIRST + SEEDS - 1))" | while read -r s; do
@@ -154,5 +158,5 @@ divergences=$(grep -c '^DIVERGENCE' <<<"$results" || true)
 dbs=$(awk -F'\t' '$1 == "DBS" { n += $2 } END { print n + 0 }' <<<"$results")
 skipped=$(awk -F'\t' '$1 == "SKIPPED" { n += $2 } END { print n + 0 }' <<<"$results")
 grep -v '^DBS\|^SKIPPED' <<<"$results" | sed 's/^DIVERGENCE\t\([^\t]*\)\t/divergent seed \1: /' || true
-echo "fuzz: $SEEDS seeds (from $FIRST, layout=$LAYOUT), $divergences divergences (default vs --exact$([[ $EVENTS == 0 ]] || echo ', with host events')), $dbs guest #DBs compared, ${elapsed}s$( ((skipped == 0)) || echo ", $skipped seeds not compared after $MAX_RESTARTS divergences in their batch")"
+echo "fuzz: $SEEDS seeds (from $FIRST, layout=$LAYOUT${GUEST_ARGS:+ $GUEST_ARGS}), $divergences divergences (default vs --exact$([[ $EVENTS == 0 ]] || echo ', with host events')), $dbs guest #DBs compared, ${elapsed}s$( ((skipped == 0)) || echo ", $skipped seeds not compared after $MAX_RESTARTS divergences in their batch")"
 [[ $divergences -eq 0 ]]

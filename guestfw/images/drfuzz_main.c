@@ -1,6 +1,6 @@
 /* drfuzz.elf: generates, runs and reports one random debug-register program per seed (drfuzz.h,
  * docs/fuzzing.md). Command line: seed=N count=M layout=all|plain|system|<category>,...
- * verbose=1 intn=high. */
+ * verbose=1 intn=high tf=0. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +10,6 @@
 
 #define PAGE 4096ULL
 #define DR6_CLEAN 0xffff0ff0ULL
-#define DR6_BD (1ULL << 13)
 #define DR6_BS (1ULL << 14)
 #define DR7_GD (1ULL << 13)
 
@@ -169,6 +168,8 @@ static uint64_t checksum;
 static unsigned categories = CAT_PLAIN | CAT_CODE | CAT_SYSTEM;
 static bool verbose;
 static bool int_high; /* intn=high */
+/* tf=0 clears it: the same programs, with POPF and IRETQ leaving TF clear. */
+static bool trap_flag = true;
 
 static void mix(uint64_t value) {
   checksum = (checksum ^ value) * 0x100000001b3ULL;
@@ -637,10 +638,16 @@ static void run_step(const struct step* step) {
       mix(drfuzz_code_functions[step->code](address, step->value));
       break;
     case STEP_IRET_CODE:
-      mix(drfuzz_iret_call((uint64_t)drfuzz_code_functions[step->code], step->extra, address));
+      mix(drfuzz_iret_call((uint64_t)drfuzz_code_functions[step->code],
+                           trap_flag ? step->extra : step->extra & ~X86_RFLAGS_TF, address));
       break;
     case STEP_SINGLE_STEP:
-      drfuzz_single_step(address, step->value);
+      if (trap_flag) {
+        drfuzz_single_step(address, step->value);
+      } else {
+        drfuzz_store8(address, step->value);
+        mix(drfuzz_load8(address));
+      }
       break;
     case STEP_READ_DRS:
       mix(read_dr0());
@@ -844,6 +851,7 @@ int guest_main(void) {
   }
   verbose = guest_cmdline_option("verbose", buffer, sizeof buffer) && buffer[0] == '1';
   int_high = guest_cmdline_option("intn", buffer, sizeof buffer) && strcmp(buffer, "high") == 0;
+  trap_flag = !(guest_cmdline_option("tf", buffer, sizeof buffer) && buffer[0] == '0');
 
   /* The PML4 moves into the arena: its first entry maps everything, the rest are fuzz variables. */
   ((uint64_t*)ARENA_PML4)[0] = guestfw_pml4[0];

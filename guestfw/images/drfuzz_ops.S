@@ -126,8 +126,8 @@ function drfuzz_int_n_high
   int $DRFUZZ_INT_VECTOR_HIGH
   ret
 
-/* The handler of DRFUZZ_INT_VECTOR: counts, returns. RAX is saved, the counter is in the #DB
- * handler's bookkeeping (drfuzz_log_header, on a page fuzz variables share). */
+/* The handler of both INT n vectors: counts, returns. RAX is saved; the counter is the log's
+ * `ints` field, on the arena page the #DB handler's log shares with fuzz variables. */
 function drfuzz_int_n_handler
   push %rax
   mov drfuzz_int_counter(%rip), %rax
