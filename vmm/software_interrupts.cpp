@@ -64,6 +64,13 @@ bool deliver_software_interrupt(Vcpu& vcpu, const PhysicalMemory& memory) {
   } else {
     regs.rip += interrupt->length;  // a trap: the handler returns past the instruction
     vcpu.set_regs(regs);
+    if (interrupt->vector >= 32) {
+      // Not an exception vector (KVM refuses those as exceptions): an interrupt, injected.
+      events.exception.injected = 0;
+      events.interrupt.injected = 1;
+      events.interrupt.nr = interrupt->vector;
+      events.interrupt.soft = 0;
+    }
   }
   vcpu.set_events(events);
   return true;
