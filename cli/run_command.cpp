@@ -160,7 +160,7 @@ int run_command(Args args) {
   }
 
   try {
-    const vmm::BootImage image = vmm::read_image(std::string(positionals.front()));
+    const vmm::BootImage image = vmm::read_image(std::string(positionals.front()), options.memory);
     vmm::Fd serial_file;
     if (!options.serial_file.empty()) {
       serial_file = vmm::Fd{
