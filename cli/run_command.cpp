@@ -39,7 +39,21 @@ struct GdbAddress {
 GdbAddress parse_gdb_address(std::string_view value) {
   GdbAddress address;
   std::string_view port = value;
-  if (const auto colon = value.rfind(':'); colon != std::string_view::npos) {
+  auto bad = [&value] {
+    return UsageError(fmt::format(
+        "--gdb: '{}' is not [HOST:]PORT; give a port (0-65535, 0 picks a free one), e.g. 1234, "
+        "0.0.0.0:1234 or [::1]:1234",
+        value));
+  };
+  if (value.starts_with('[')) {
+    // An IPv6 literal in brackets, as in URLs: its own colons are not the port's.
+    const auto close = value.find(']');
+    if (close == std::string_view::npos || close == 1 || value.substr(close + 1, 1) != ":") {
+      throw bad();
+    }
+    address.host = std::string(value.substr(1, close - 1));
+    port = value.substr(close + 2);
+  } else if (const auto colon = value.rfind(':'); colon != std::string_view::npos) {
     if (colon > 0) address.host = std::string(value.substr(0, colon));
     port = value.substr(colon + 1);
   }
@@ -47,14 +61,15 @@ GdbAddress parse_gdb_address(std::string_view value) {
   const bool digits = !port.empty() && port.size() <= 5 &&
                       port.find_first_not_of("0123456789") == std::string_view::npos;
   if (digits) number = static_cast<unsigned>(std::stoul(std::string(port)));
-  if (!digits || number > 65535) {
-    throw UsageError(fmt::format(
-        "--gdb: '{}' is not [HOST:]PORT; give a port (0-65535, 0 picks a free one), e.g. 1234 "
-        "or 0.0.0.0:1234",
-        value));
-  }
+  if (!digits || number > 65535) throw bad();
   address.port = static_cast<std::uint16_t>(number);
   return address;
+}
+
+// HOST:PORT for messages, with an IPv6 host in brackets so that it can be pasted back.
+std::string endpoint_text(const std::string& host, unsigned port) {
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                             : fmt::format("{}:{}", host, port);
 }
 
 struct RunOptions {
@@ -160,7 +175,7 @@ int run_command(Args args) {
   }
 
   try {
-    const vmm::BootImage image = vmm::read_image(std::string(positionals.front()));
+    const vmm::BootImage image = vmm::read_image(std::string(positionals.front()), options.memory);
     vmm::Fd serial_file;
     if (!options.serial_file.empty()) {
       serial_file = vmm::Fd{
@@ -213,7 +228,8 @@ int run_command(Args args) {
                         bad_host ? "give an address (127.0.0.1, 0.0.0.0) or a resolvable host name"
                                  : "choose another port or stop the program using it"));
       }
-      fmt::print(stderr, "drvm: gdb: listening on {}:{}\n", options.gdb->host, gdb_server->port());
+      fmt::print(stderr, "drvm: gdb: listening on {}\n",
+                 endpoint_text(options.gdb->host, gdb_server->port()));
     }
     std::optional<std::chrono::duration<double>> timeout;
     if (options.timeout) timeout = std::chrono::duration<double>(*options.timeout);
@@ -224,6 +240,15 @@ int run_command(Args args) {
     gdb_server.reset();
     std::fputs(outcome.report.c_str(), stderr);
     if (session && !session->finish()) return vmm::status::kUsage;
+    // Lost output would make a CI check pass or fail on what it never saw: not the guest's status.
+    if (const int error = machine.serial_write_error(); error != 0) {
+      fmt::print(stderr,
+                 "drvm: serial: the guest's output is incomplete: writing {} failed ({}); free "
+                 "space or give another --serial file (the guest's own status was {})\n",
+                 options.serial_file.empty() ? "stdout" : options.serial_file, std::strerror(error),
+                 outcome.status);
+      return vmm::status::kUsage;
+    }
     return outcome.status;
   } catch (const vmm::SetupError& error) {
     return report_setup_error(error.what());

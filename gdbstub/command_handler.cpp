@@ -259,8 +259,9 @@ CommandOutcome CommandHandler::read_registers() {
 }
 
 CommandOutcome CommandHandler::write_registers(std::string_view hex) {
+  // The whole register file or nothing: a short G would leave the registers half written.
   const auto bytes = decode_hex_bytes(hex);
-  if (!bytes || bytes->size() > register_file_size()) return error(kErrInvalid);
+  if (!bytes || bytes->size() != register_file_size()) return error(kErrInvalid);
   Registers registers;
   Status status = target_.read_registers(general_thread(), registers);
   if (!status.ok()) return status_reply(status, "read registers");

@@ -4,11 +4,16 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <re2/re2.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <fstream>
+
+#include <cerrno>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -28,8 +33,14 @@ constexpr std::array kSerialKeys = {"golden", "require", "forbid"};
 constexpr std::array kEventKeys = {"spec", "count", "min", "max"};
 
 constexpr std::int64_t kMaxExitValue = 127;  // (v << 1) | 1 must fit the 8-bit process status
-constexpr std::int64_t kMaxMemMib = 1 << 20;
+// drvm run --mem's range (vmm/boot_layout.hpp: 2 MiB to 3 GiB), checked here so that a bad value
+// fails before any guest runs.
+constexpr std::int64_t kMinMemMib = 2;
+constexpr std::int64_t kMaxMemMib = 3 * 1024;
 constexpr double kMaxTimeoutSeconds = 24 * 3600;
+// Far above any real suite; a bound so that `drvm test /dev/zero`-like inputs cannot exhaust
+// memory.
+constexpr std::uint64_t kMaxManifestBytes = 16u << 20;
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -210,13 +221,13 @@ class ManifestParser {
       const toml::node& element = *array->get(i);
       const std::string element_key = fmt::format("{}[{}]", key, i);
       std::string source = string_value(element, element_key);
-      try {
-        std::regex regex(source, std::regex::ECMAScript);
-        out.push_back({std::move(source), std::move(regex)});
-      } catch (const std::regex_error& e) {
+      std::string error;
+      auto regex = compile_line_pattern(source, error);
+      if (!regex) {
         fail(element.source(), element_key,
-             fmt::format("bad regular expression '{}': {}", source, e.what()));
+             fmt::format("bad regular expression '{}': {}", source, error));
       }
+      out.push_back({std::move(source), std::move(regex)});
     }
     return out;
   }
@@ -334,7 +345,14 @@ class ManifestParser {
       c.cmdline = string_value(*cmdline, key + ".cmdline");
     }
     if (const toml::node* mem = lookup(table, defaults, "mem")) {
-      c.mem_mib = static_cast<std::uint64_t>(integer(*mem, key + ".mem", 1, kMaxMemMib));
+      const auto* value = mem->as_integer();
+      if (!value || value->get() < kMinMemMib || value->get() > kMaxMemMib) {
+        fail(mem->source(), key + ".mem",
+             fmt::format("must be an integer from {} to {} (MiB of guest memory, as drvm run "
+                         "--mem {}M to {}M)",
+                         kMinMemMib, kMaxMemMib, kMinMemMib, kMaxMemMib));
+      }
+      c.mem_mib = static_cast<std::uint64_t>(value->get());
     }
     c.timeout_s = kDefaultTimeoutSeconds;
     if (const toml::node* timeout = lookup(table, defaults, "timeout")) {
@@ -379,6 +397,32 @@ std::string_view to_string(ExpectedOutcome outcome) {
   return "?";
 }
 
+std::shared_ptr<const re2::RE2> compile_line_pattern(const std::string& source,
+                                                     std::string& error) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  // Bytes, as the serial stream is: guest output need not be UTF-8.
+  options.set_encoding(RE2::Options::EncodingLatin1);
+  auto regex = std::make_shared<const RE2>(source, options);
+  if (regex->ok()) return regex;
+  error = regex->error();
+  const auto code = regex->error_code();
+  if (code == RE2::ErrorBadPerlOp || code == RE2::ErrorBadEscape) {
+    error +=
+        "; patterns use RE2 syntax, which has no backreferences or lookaround: rewrite "
+        "without them";
+  } else if (code == RE2::ErrorPatternTooLarge) {
+    error += "; split it into several simpler patterns";
+  } else {
+    error += "; fix the pattern (RE2 syntax)";
+  }
+  return nullptr;
+}
+
+bool line_matches(const re2::RE2& regex, std::string_view line) {
+  return RE2::PartialMatch(re2::StringPiece(line.data(), line.size()), regex);
+}
+
 EnvLookup process_environment() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* value = std::getenv(name.c_str());
@@ -392,18 +436,46 @@ Suite parse_manifest(std::string_view text, const fs::path& file, const EnvLooku
 }
 
 Suite load_manifest(const fs::path& file, const EnvLookup& env) {
-  std::error_code error;
-  if (fs::is_directory(file, error)) {
-    throw ManifestError(fmt::format("{}: is a directory; name a .toml manifest", file.string()));
+  auto refuse = [&](std::string_view problem) {
+    throw ManifestError(fmt::format("{}: {}", file.string(), problem));
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    refuse(fmt::format("cannot read the manifest: {}",
+                       std::error_code(errno, std::generic_category()).message()));
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    throw ManifestError(fmt::format("{}: cannot read the manifest: {}", file.string(),
-                                    std::error_code(errno, std::generic_category()).message()));
+  std::string text;
+  struct stat info {};
+  const bool is_file = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+  const bool is_directory = !is_file && S_ISDIR(info.st_mode);
+  if (is_file && static_cast<std::uint64_t>(info.st_size) <= kMaxManifestBytes) {
+    // Read at most one byte past the limit: the file may grow while it is read.
+    text.resize(kMaxManifestBytes + 1);
+    std::size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int error = errno;
+        ::close(fd);
+        refuse(fmt::format("cannot read the manifest: {}",
+                           std::error_code(error, std::generic_category()).message()));
+      }
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    text.resize(done);
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_manifest(text.str(), file, env);
+  ::close(fd);
+  if (is_directory) refuse("is a directory; name a .toml manifest");
+  if (!is_file) refuse("not a regular file; name a .toml manifest file");
+  if (static_cast<std::uint64_t>(info.st_size) > kMaxManifestBytes ||
+      text.size() > kMaxManifestBytes) {
+    refuse(fmt::format("the manifest is larger than {} MiB; split it into several manifests",
+                       kMaxManifestBytes >> 20));
+  }
+  return parse_manifest(text, file, env);
 }
 
 }  // namespace drvm::harness

@@ -6,12 +6,16 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace re2 {
+class RE2;
+}
 
 namespace drvm::harness {
 
@@ -26,11 +30,18 @@ struct Expectation {
   std::optional<unsigned> exit_value = 0;
 };
 
-// A regular expression (ECMAScript) matched against each line of the serial output.
+// A regular expression (RE2 syntax, matched on bytes) searched for in each line of the serial
+// output. RE2 runs in time linear in the line and never recurses, so no guest output can crash or
+// stall the harness (std::regex overflowed the stack on long lines).
 struct LinePattern {
   std::string source;
-  std::regex regex;
+  std::shared_ptr<const re2::RE2> regex;  // shared: cases copy their defaults' patterns
 };
+
+// Compiles a pattern; the error is RE2's reason plus what drvm's syntax does not have.
+std::shared_ptr<const re2::RE2> compile_line_pattern(const std::string& source, std::string& error);
+// True when the pattern matches somewhere in `line`.
+bool line_matches(const re2::RE2& regex, std::string_view line);
 
 struct SerialExpectation {
   std::optional<std::filesystem::path> golden;  // absolute; compared byte for byte

@@ -88,7 +88,11 @@ std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsign
     result.selected = selected;
     result.run = std::move(*event.run);
     // Judged here, on one thread, so that --update-golden never writes a file concurrently.
-    result.verdict = judge(*selected.test, result.run, update_golden);
+    // Matching gets the case's own timeout as its budget.
+    const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(selected.test->timeout_s));
+    result.verdict =
+        judge(*selected.test, result.run, update_golden, std::chrono::steady_clock::now() + budget);
     on_finish(result);
     ++done;
   }

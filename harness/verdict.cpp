@@ -5,7 +5,10 @@
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
+#include <re2/re2.h>
+
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <limits>
 #include <map>
@@ -33,17 +36,17 @@ std::vector<std::string_view> serial_lines(std::string_view text) {
   return lines;
 }
 
-// libstdc++'s std::regex recurses per input character, so a huge line could overflow the stack:
-// patterns see at most this much of each line.
-constexpr std::size_t kMaxMatchedLineLength = 16 * 1024;
+enum class Match { kFound, kNone, kOutOfTime };
 
-bool any_line_matches(const std::vector<std::string_view>& lines, const std::regex& regex,
-                      std::size_t& which) {
+// RE2 is linear in each line, and the deadline is checked between lines, so matching ends within
+// the case's time whatever the guest printed.
+Match any_line_matches(const std::vector<std::string_view>& lines, const re2::RE2& regex,
+                       std::chrono::steady_clock::time_point deadline, std::size_t& which) {
   for (which = 0; which < lines.size(); ++which) {
-    const std::string_view line = lines[which].substr(0, kMaxMatchedLineLength);
-    if (std::regex_search(line.begin(), line.end(), regex)) return true;
+    if (std::chrono::steady_clock::now() > deadline) return Match::kOutOfTime;
+    if (line_matches(regex, lines[which])) return Match::kFound;
   }
-  return false;
+  return Match::kNone;
 }
 
 std::string describe(const CountRange& range) {
@@ -120,7 +123,8 @@ void judge_golden(const Case& test, const CaseRun& run, bool outcome_ok, bool up
 
 }  // namespace
 
-Verdict judge(const Case& test, const CaseRun& run, bool update_golden) {
+Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
+              std::chrono::steady_clock::time_point match_deadline) {
   Verdict verdict;
   if (run.start_error) {
     verdict.error = true;
@@ -143,23 +147,30 @@ Verdict judge(const Case& test, const CaseRun& run, bool update_golden) {
   if (test.serial.golden) judge_golden(test, run, outcome_ok, update_golden, verdict);
   const auto lines = serial_lines(run.child.out);
   std::size_t which = 0;
-  try {
-    for (const LinePattern& pattern : test.serial.require) {
-      if (!any_line_matches(lines, pattern.regex, which)) {
-        verdict.reasons.push_back(fmt::format("no serial line matches required /{}/",
-                                              printable_text(pattern.source, false)));
-      }
+  auto out_of_time = [&](const LinePattern& pattern) {
+    verdict.reasons.push_back(fmt::format(
+        "matching /{}/ against the serial output did not finish within the case's timeout "
+        "({} s); simplify the pattern or raise the timeout",
+        printable_text(pattern.source, false), test.timeout_s));
+  };
+  for (const LinePattern& pattern : test.serial.require) {
+    const Match match = any_line_matches(lines, *pattern.regex, match_deadline, which);
+    if (match == Match::kOutOfTime) {
+      out_of_time(pattern);
+    } else if (match == Match::kNone) {
+      verdict.reasons.push_back(fmt::format("no serial line matches required /{}/",
+                                            printable_text(pattern.source, false)));
     }
-    for (const LinePattern& pattern : test.serial.forbid) {
-      if (any_line_matches(lines, pattern.regex, which)) {
-        verdict.reasons.push_back(fmt::format("serial line {} matches forbidden /{}/: {}",
-                                              which + 1, printable_text(pattern.source, false),
-                                              printable_text(lines[which], false)));
-      }
+  }
+  for (const LinePattern& pattern : test.serial.forbid) {
+    const Match match = any_line_matches(lines, *pattern.regex, match_deadline, which);
+    if (match == Match::kOutOfTime) {
+      out_of_time(pattern);
+    } else if (match == Match::kFound) {
+      verdict.reasons.push_back(fmt::format("serial line {} matches forbidden /{}/: {}", which + 1,
+                                            printable_text(pattern.source, false),
+                                            printable_text(lines[which], false)));
     }
-  } catch (const std::regex_error& e) {
-    verdict.reasons.push_back(
-        fmt::format("a serial pattern could not be matched: {}; simplify it", e.what()));
   }
 
   if (!test.events.empty()) judge_events(test, run, verdict);

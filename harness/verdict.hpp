@@ -1,6 +1,7 @@
 // Judges one finished run against its case's expectations.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct Verdict {
 
 // With `update_golden`, a golden file that differs (or is missing) is rewritten from the actual
 // output when the run otherwise ended as expected; the case then passes on that account.
-Verdict judge(const Case& test, const CaseRun& run, bool update_golden);
+// Pattern matching stops at `match_deadline` (a reason names the pattern), so a pathological
+// pattern or output cannot hold the harness past the case's time.
+Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
+              std::chrono::steady_clock::time_point match_deadline =
+                  std::chrono::steady_clock::time_point::max());
 
 }  // namespace drvm::harness

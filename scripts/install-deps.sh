@@ -12,6 +12,7 @@ packages=(
   libbenchmark-dev
   libzydis-dev                   # instruction decoding
   libtomlplusplus-dev            # drvm test manifests
+  libre2-dev                     # drvm test serial patterns (linear-time matching)
   gdb qemu-system-x86            # end-to-end and peer tests
   python3
 )

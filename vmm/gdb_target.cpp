@@ -61,10 +61,14 @@ gdbstub::Status manager_failure(bp::Error error) {
 
 }  // namespace
 
-std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type) {
+std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type,
+                                     std::size_t max_pieces) {
   std::vector<bp::BpAttr> pieces;
   if (length == 0 || address + (length - 1) < address) return pieces;
+  // Every piece covers at most 8 bytes, so a longer range cannot fit; refuse before allocating.
+  if (length / 8 > max_pieces) return pieces;
   while (length > 0) {
+    if (pieces.size() == max_pieces) return {};
     std::uint32_t size = 8;
     while (size > 1 && ((address & (size - 1)) != 0 || size > length)) size /= 2;
     pieces.push_back(bp::BpAttr{address, size, type});
@@ -406,11 +410,20 @@ gdbstub::Status GdbTarget::insert_breakpoint(const gdbstub::Breakpoint& breakpoi
   GdbBreakpoint entry;
   entry.request = breakpoint;
   // Z0/Z1 carry gdb's breakpoint "kind" (instruction length hint) in `length`: one byte on x86.
+  // A watch needing more pieces than a vCPU has slots could never be armed.
+  const std::size_t slots = controller_.options().slots;
   entry.pieces = type == bp::BpType::kExecute
                      ? std::vector<bp::BpAttr>{bp::BpAttr{breakpoint.address, 1, type}}
-                     : watch_pieces(breakpoint.address, breakpoint.length, type);
+                     : watch_pieces(breakpoint.address, breakpoint.length, type, slots);
   if (entry.pieces.empty()) {
-    return gdbstub::Status::failure(kErrorInvalid, "empty or wrapping address range");
+    const std::uint64_t length = breakpoint.length;
+    if (length == 0 || breakpoint.address + (length - 1) < breakpoint.address) {
+      return gdbstub::Status::failure(kErrorInvalid, "empty or wrapping address range");
+    }
+    return gdbstub::Status::failure(
+        kErrorNoSpace, fmt::format("a watch of {:#x} bytes needs more than the {} debug-register "
+                                   "slots of a vCPU (8 bytes each); watch a smaller range",
+                                   length, slots));
   }
   for (const bp::BpAttr& piece : entry.pieces) {
     bp::EventSpec spec;

@@ -38,8 +38,11 @@ struct GdbBreakpoint {
 };
 
 // Splits [address, address + length) into naturally aligned pieces of 1, 2, 4 or 8 bytes, the
-// shapes a debug-register slot can watch. Empty for length 0 or a range that wraps.
-std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type);
+// shapes a debug-register slot can watch. Empty for length 0 or a range that wraps, and also when
+// the range needs more than `max_pieces` pieces: that is decided from the length before any work,
+// so a client's length field never costs more than max_pieces pieces.
+std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type,
+                                     std::size_t max_pieces);
 
 class GdbTarget final : public gdbstub::DebugTarget {
  public:

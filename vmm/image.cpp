@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <span>
 
 #include "vmm/boot_layout.hpp"
 
@@ -30,23 +32,73 @@ struct ProgramHeader {
 struct SectionHeader {
   std::uint32_t type;
   std::uint64_t offset, size, align;
+  std::uint32_t link;
 };
 
 template <typename T>
-T load(const std::vector<std::byte>& bytes, std::uint64_t offset) {
+T load(std::span<const std::byte> bytes, std::uint64_t offset) {
   T value;
   std::memcpy(&value, bytes.data() + offset, sizeof(T));
   return value;
 }
 
-bool in_file(const std::vector<std::byte>& bytes, std::uint64_t offset, std::uint64_t size) {
-  return offset <= bytes.size() && size <= bytes.size() - offset;
+template <typename T>
+void store(std::span<std::byte> bytes, std::uint64_t offset, const T& value) {
+  std::memcpy(bytes.data() + offset, &value, sizeof(T));
 }
+
+// Bounds on what drvm reads besides the loadable segments (which guest RAM bounds); real images
+// are far below them, and they keep a hostile header from costing memory.
+constexpr std::uint64_t kMaxNoteArea = 1 << 20;
+constexpr std::uint64_t kMaxSymbolBytes = 256 << 20;
+
+// Where the image's bytes come from: the file, read piece by piece, or memory (tests).
+class ImageSource {
+ public:
+  ImageSource(std::span<const std::byte> memory, std::uint64_t size, int fd,
+              const std::string& name)
+      : memory_(memory), size_(size), fd_(fd), name_(name) {}
+
+  std::uint64_t size() const { return size_; }
+  bool contains(std::uint64_t offset, std::uint64_t size) const {
+    return offset <= size_ && size <= size_ - offset;
+  }
+
+  // `out.size()` bytes at `offset`; the caller checked contains().
+  void read(std::uint64_t offset, std::span<std::byte> out) const {
+    if (fd_ < 0) {
+      std::memcpy(out.data(), memory_.data() + offset, out.size());
+      return;
+    }
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n =
+          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        refuse(name_, fmt::format("read failed: {}", n < 0 ? std::strerror(errno) : "file shrank"),
+               "check the file and the disk");
+      }
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  std::vector<std::byte> read(std::uint64_t offset, std::uint64_t size) const {
+    std::vector<std::byte> out(static_cast<std::size_t>(size));
+    read(offset, out);
+    return out;
+  }
+
+ private:
+  std::span<const std::byte> memory_;
+  std::uint64_t size_;
+  int fd_;
+  const std::string& name_;
+};
 
 class ElfReader {
  public:
-  ElfReader(const std::vector<std::byte>& bytes, const std::string& name)
-      : bytes_(bytes), name_(name) {}
+  ElfReader(const ImageSource& source, const std::string& name) : source_(source), name_(name) {}
 
   // The fields drvm uses, the same for both ELF classes.
   template <typename Ehdr>
@@ -63,24 +115,27 @@ class ElfReader {
   }
 
   void read_header() {
-    if (bytes_.size() < EI_NIDENT || std::memcmp(bytes_.data(), ELFMAG, SELFMAG) != 0) {
+    header_ = source_.read(0, std::min<std::uint64_t>(source_.size(), sizeof(Elf64_Ehdr)));
+    if (header_.size() < EI_NIDENT || std::memcmp(header_.data(), ELFMAG, SELFMAG) != 0) {
       refuse(name_, "not an ELF file", "give a PVH ELF or ELF64 image");
     }
-    const auto elf_class = static_cast<unsigned char>(bytes_[EI_CLASS]);
+    const auto elf_class = static_cast<unsigned char>(header_[EI_CLASS]);
     if (elf_class != ELFCLASS32 && elf_class != ELFCLASS64) {
       refuse(name_, fmt::format("unknown ELF class {}", elf_class), kRebuild);
     }
     is64_ = elf_class == ELFCLASS64;
-    if (static_cast<unsigned char>(bytes_[EI_DATA]) != ELFDATA2LSB) {
+    if (static_cast<unsigned char>(header_[EI_DATA]) != ELFDATA2LSB) {
       refuse(name_, "big-endian ELF", "build a little-endian x86 image");
     }
-    if (bytes_.size() < (is64_ ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
-      refuse(name_, fmt::format("truncated ELF header ({} bytes)", bytes_.size()), kRebuild);
+    const std::size_t header_size = is64_ ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+    if (header_.size() < header_size) {
+      refuse(name_, fmt::format("truncated ELF header ({} bytes)", header_.size()), kRebuild);
     }
+    header_.resize(header_size);
     if (is64_) {
-      take_header(load<Elf64_Ehdr>(bytes_, 0));
+      take_header(load<Elf64_Ehdr>(header_, 0));
     } else {
-      take_header(load<Elf32_Ehdr>(bytes_, 0));
+      take_header(load<Elf32_Ehdr>(header_, 0));
     }
     const unsigned expected_machine = is64_ ? EM_X86_64 : EM_386;
     if (machine_ != expected_machine) {
@@ -95,25 +150,26 @@ class ElfReader {
     }
   }
 
-  std::vector<ProgramHeader> program_headers() const {
+  std::vector<ProgramHeader> program_headers() {
     const std::size_t entry_size = is64_ ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
     if (phnum_ == 0) refuse(name_, "no program headers", "link the image as an executable");
     if (phentsize_ != entry_size) {
       refuse(name_, fmt::format("program header size {} (expected {})", phentsize_, entry_size),
              kRebuild);
     }
-    if (!in_file(bytes_, phoff_, std::uint64_t{phnum_} * entry_size)) {
+    if (!source_.contains(phoff_, std::uint64_t{phnum_} * entry_size)) {
       refuse(name_, "truncated: the program header table extends past the end of the file",
              kRebuild);
     }
+    phdr_table_ = source_.read(phoff_, std::uint64_t{phnum_} * entry_size);
     std::vector<ProgramHeader> headers;
     for (unsigned i = 0; i < phnum_; ++i) {
-      const std::uint64_t at = phoff_ + i * entry_size;
+      const std::uint64_t at = i * entry_size;
       if (is64_) {
-        const auto h = load<Elf64_Phdr>(bytes_, at);
+        const auto h = load<Elf64_Phdr>(phdr_table_, at);
         headers.push_back({h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz, h.p_align});
       } else {
-        const auto h = load<Elf32_Phdr>(bytes_, at);
+        const auto h = load<Elf32_Phdr>(phdr_table_, at);
         headers.push_back({h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz, h.p_align});
       }
     }
@@ -122,49 +178,70 @@ class ElfReader {
 
   // Section headers are optional: an image stripped of them (or with a damaged table) still
   // boots from its program headers, so a bad table yields no sections rather than an error.
-  std::vector<SectionHeader> section_headers() const {
+  std::vector<SectionHeader> section_headers() {
     const std::size_t entry_size = is64_ ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
     if (shnum_ == 0 || shentsize_ != entry_size ||
-        !in_file(bytes_, shoff_, std::uint64_t{shnum_} * entry_size)) {
+        !source_.contains(shoff_, std::uint64_t{shnum_} * entry_size)) {
       return {};
     }
+    shdr_table_ = source_.read(shoff_, std::uint64_t{shnum_} * entry_size);
     std::vector<SectionHeader> headers;
     for (unsigned i = 0; i < shnum_; ++i) {
-      const std::uint64_t at = shoff_ + i * entry_size;
+      const std::uint64_t at = i * entry_size;
       if (is64_) {
-        const auto h = load<Elf64_Shdr>(bytes_, at);
-        headers.push_back({h.sh_type, h.sh_offset, h.sh_size, h.sh_addralign});
+        const auto h = load<Elf64_Shdr>(shdr_table_, at);
+        headers.push_back({h.sh_type, h.sh_offset, h.sh_size, h.sh_addralign, h.sh_link});
       } else {
-        const auto h = load<Elf32_Shdr>(bytes_, at);
-        headers.push_back({h.sh_type, h.sh_offset, h.sh_size, h.sh_addralign});
+        const auto h = load<Elf32_Shdr>(shdr_table_, at);
+        headers.push_back({h.sh_type, h.sh_offset, h.sh_size, h.sh_addralign, h.sh_link});
       }
     }
     return headers;
   }
 
-  // Scans one note area for Xen's PHYS32_ENTRY note.
+  // Scans one note area for Xen's PHYS32_ENTRY note. `area` names it in errors.
   std::optional<std::uint64_t> find_pvh_entry(std::uint64_t offset, std::uint64_t size,
-                                              std::uint64_t align) const {
-    if (!in_file(bytes_, offset, size)) {
-      refuse(name_, "truncated: a note area extends past the end of the file", kRebuild);
+                                              std::uint64_t align, std::string_view area) const {
+    if (!source_.contains(offset, size)) {
+      refuse(name_, fmt::format("truncated: {} extends past the end of the file", area), kRebuild);
     }
+    if (size > kMaxNoteArea) {
+      refuse(
+          name_,
+          fmt::format("{} has {:#x} bytes, more than drvm reads ({:#x})", area, size, kMaxNoteArea),
+          kRebuild);
+    }
+    const std::vector<std::byte> notes = source_.read(offset, size);
     const std::uint64_t step = align == 8 ? 8 : 4;
     auto round = [step](std::uint64_t n) { return (n + step - 1) / step * step; };
-    std::uint64_t at = offset;
-    const std::uint64_t end = offset + size;
+    std::uint64_t at = 0;
+    const std::uint64_t end = notes.size();
     // `at` can step past `end` when the last note's padding is cut off.
     while (at <= end && end - at >= 12) {
-      const auto namesz = load<std::uint32_t>(bytes_, at);
-      const auto descsz = load<std::uint32_t>(bytes_, at + 4);
-      const auto type = load<std::uint32_t>(bytes_, at + 8);
+      const auto namesz = load<std::uint32_t>(notes, at);
+      const auto descsz = load<std::uint32_t>(notes, at + 4);
+      const auto type = load<std::uint32_t>(notes, at + 8);
       const std::uint64_t name_at = at + 12;
       const std::uint64_t desc_at = name_at + round(namesz);
-      if (desc_at > end || descsz > end - desc_at) break;  // malformed tail: stop scanning
-      const bool xen = namesz == 4 && std::memcmp(bytes_.data() + name_at, "Xen", 4) == 0;
+      const bool xen =
+          namesz == 4 && name_at + 4 <= end && std::memcmp(notes.data() + name_at, "Xen", 4) == 0;
+      if (desc_at > end || descsz > end - desc_at) {
+        // A damaged note could be the PVH entry: booting on without it would run the wrong code.
+        refuse(name_,
+               fmt::format("malformed {}note at file offset {:#x} in {}: its name ({} bytes) and "
+                           "descriptor ({} bytes) run past the end of the area",
+                           xen && type == kPvhEntryNoteType ? "PVH entry (Xen type 18) " : "",
+                           offset + at, area, namesz, descsz),
+               "fix the note (or the area's size) in the image's linker script");
+      }
       if (xen && type == kPvhEntryNoteType) {
-        if (descsz == 4) return load<std::uint32_t>(bytes_, desc_at);
-        if (descsz == 8) return load<std::uint64_t>(bytes_, desc_at);
-        refuse(name_, fmt::format("PVH entry note has a {}-byte value", descsz), kRebuild);
+        if (descsz == 4) return load<std::uint32_t>(notes, desc_at);
+        if (descsz == 8) return load<std::uint64_t>(notes, desc_at);
+        refuse(name_,
+               fmt::format("PVH entry note at file offset {:#x} has a {}-byte value (expected 4 "
+                           "or 8)",
+                           offset + at, descsz),
+               kRebuild);
       }
       at = desc_at + round(descsz);
     }
@@ -173,50 +250,122 @@ class ElfReader {
 
   bool is64() const { return is64_; }
   std::uint64_t entry() const { return entry_; }
+  const std::vector<std::byte>& header() const { return header_; }
+  const std::vector<std::byte>& phdr_table() const { return phdr_table_; }
+  const std::vector<std::byte>& shdr_table() const { return shdr_table_; }
 
  private:
-  const std::vector<std::byte>& bytes_;
+  const ImageSource& source_;
   const std::string& name_;
+  std::vector<std::byte> header_, phdr_table_, shdr_table_;
   bool is64_ = false;
   unsigned type_ = 0, machine_ = 0;
   std::uint64_t entry_ = 0, phoff_ = 0, shoff_ = 0;
   unsigned phentsize_ = 0, phnum_ = 0, shentsize_ = 0, shnum_ = 0;
 };
 
-}  // namespace
+// BootImage::bytes: the ELF header, program and section headers, each PT_LOAD's file bytes and
+// the symbol table with its strings, packed one after the other with the headers' offsets
+// rewritten to match. Other parts of the file (debug sections, padding, holes) are never read:
+// their headers say offset 0, size 0. Readers of ELF structure (site scanner, symbol table) work
+// unchanged.
+template <typename Ehdr, typename Phdr, typename Shdr>
+std::vector<std::byte> compact_elf(const ElfReader& reader, const ImageSource& source,
+                                   std::vector<LoadSegment>& segments,
+                                   const std::optional<std::pair<unsigned, unsigned>>& symbols) {
+  std::vector<std::byte> phdrs = reader.phdr_table();
+  std::vector<std::byte> shdrs = reader.shdr_table();
+  std::uint64_t size = sizeof(Ehdr) + phdrs.size() + shdrs.size();
+  for (const LoadSegment& segment : segments) size += segment.file_size;
+  auto section = [&](unsigned index) { return load<Shdr>(shdrs, index * sizeof(Shdr)); };
+  if (symbols) size += section(symbols->first).sh_size + section(symbols->second).sh_size;
 
-BootImage parse_image(std::vector<std::byte> bytes, const std::string& name) {
+  std::vector<std::byte> out(static_cast<std::size_t>(size));
+  std::uint64_t at = sizeof(Ehdr) + phdrs.size() + shdrs.size();
+  auto copy = [&](std::uint64_t offset, std::uint64_t bytes) {
+    source.read(offset, std::span(out.data() + at, static_cast<std::size_t>(bytes)));
+    const std::uint64_t placed = at;
+    at += bytes;
+    return placed;
+  };
+  std::size_t next_segment = 0;
+  for (std::size_t i = 0; i < phdrs.size() / sizeof(Phdr); ++i) {
+    auto phdr = load<Phdr>(phdrs, i * sizeof(Phdr));
+    if (phdr.p_type == PT_LOAD && phdr.p_memsz != 0) {
+      LoadSegment& segment = segments[next_segment++];
+      segment.file_offset = copy(segment.file_offset, segment.file_size);
+      phdr.p_offset = static_cast<decltype(phdr.p_offset)>(segment.file_offset);
+    } else {
+      phdr.p_offset = 0;
+      phdr.p_filesz = 0;
+    }
+    store(phdrs, i * sizeof(Phdr), phdr);
+  }
+  for (unsigned i = 0; i < shdrs.size() / sizeof(Shdr); ++i) {
+    auto shdr = section(i);
+    if (symbols && (i == symbols->first || i == symbols->second)) {
+      shdr.sh_offset = static_cast<decltype(shdr.sh_offset)>(copy(shdr.sh_offset, shdr.sh_size));
+    } else {
+      shdr.sh_offset = 0;
+      if (shdr.sh_type != SHT_NOBITS) shdr.sh_size = 0;
+    }
+    store(shdrs, i * sizeof(Shdr), shdr);
+  }
+  auto header = load<Ehdr>(reader.header(), 0);
+  header.e_phoff = sizeof(Ehdr);
+  header.e_shoff = shdrs.empty() ? 0 : sizeof(Ehdr) + phdrs.size();
+  if (shdrs.empty()) header.e_shnum = 0;
+  store(out, 0, header);
+  std::memcpy(out.data() + sizeof(Ehdr), phdrs.data(), phdrs.size());
+  std::memcpy(out.data() + sizeof(Ehdr) + phdrs.size(), shdrs.data(), shdrs.size());
+  return out;
+}
+
+BootImage parse(const ImageSource& source, const std::string& name, std::uint64_t memory_size) {
   BootImage image;
   image.name = name;
-  image.bytes = std::move(bytes);
-  ElfReader reader(image.bytes, name);
+  ElfReader reader(source, name);
   reader.read_header();
 
   std::optional<std::uint64_t> pvh_entry;
+  std::uint64_t loadable_bytes = 0;
   const auto program_headers = reader.program_headers();
   for (std::size_t i = 0; i < program_headers.size(); ++i) {
     const ProgramHeader& ph = program_headers[i];
     if (ph.type == PT_NOTE && !pvh_entry) {
-      pvh_entry = reader.find_pvh_entry(ph.offset, ph.filesz, ph.align);
+      pvh_entry = reader.find_pvh_entry(ph.offset, ph.filesz, ph.align,
+                                        fmt::format("the note segment (program header {})", i));
     }
     if (ph.type != PT_LOAD || ph.memsz == 0) continue;
     if (ph.filesz > ph.memsz) {
       refuse(name, fmt::format("segment {} has a file size larger than its memory size", i),
              kRebuild);
     }
-    if (!in_file(image.bytes, ph.offset, ph.filesz)) {
+    if (!source.contains(ph.offset, ph.filesz)) {
       refuse(name,
              fmt::format("truncated: segment {} (file offset {:#x}, {:#x} bytes) extends past the "
                          "end of the file ({} bytes)",
-                         i, ph.offset, ph.filesz, image.bytes.size()),
+                         i, ph.offset, ph.filesz, source.size()),
              kRebuild);
+    }
+    // Checked before anything is read: the segments' bytes must fit the guest's RAM.
+    loadable_bytes += ph.filesz;
+    if (ph.memsz > memory_size || loadable_bytes > memory_size) {
+      refuse(name,
+             fmt::format("segment {} ({:#x} bytes) does not fit in guest memory ({:#x} bytes) "
+                         "with the segments before it",
+                         i, ph.memsz, memory_size),
+             "raise --mem or link a smaller image");
     }
     image.segments.push_back({ph.offset, ph.filesz, ph.paddr, ph.memsz});
   }
+  const auto sections = reader.section_headers();
   if (!pvh_entry) {
-    for (const SectionHeader& sh : reader.section_headers()) {
+    for (std::size_t i = 0; i < sections.size(); ++i) {
+      const SectionHeader& sh = sections[i];
       if (sh.type != SHT_NOTE) continue;
-      pvh_entry = reader.find_pvh_entry(sh.offset, sh.size, sh.align);
+      pvh_entry = reader.find_pvh_entry(sh.offset, sh.size, sh.align,
+                                        fmt::format("the note section (section {})", i));
       if (pvh_entry) break;
     }
   }
@@ -236,37 +385,76 @@ BootImage parse_image(std::vector<std::byte> bytes, const std::string& name) {
     refuse(name, "32-bit ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)",
            "add the PVH note or build a 64-bit ELF");
   }
+  // The entry must be code the image brings: anywhere else the vCPU runs zeros until --timeout.
+  const bool entry_loaded =
+      std::any_of(image.segments.begin(), image.segments.end(), [&](const LoadSegment& s) {
+        return image.entry >= s.gpa && image.entry - s.gpa < s.mem_size;
+      });
+  if (!entry_loaded) {
+    refuse(name,
+           fmt::format("{} {:#x} lies outside every loadable segment",
+                       image.mode == EntryMode::kPvh32 ? "PVH entry" : "ELF entry point (e_entry)",
+                       image.entry),
+           image.mode == EntryMode::kPvh32 ? "check the image's PVH note"
+                                           : "check the image's entry symbol and linker script");
+  }
+
+  // The first symbol table and its strings, for --event and gdb by name (vmm/session).
+  std::optional<std::pair<unsigned, unsigned>> symbols;
+  for (unsigned i = 0; i < sections.size(); ++i) {
+    if (sections[i].type != SHT_SYMTAB) continue;
+    const unsigned link = sections[i].link;
+    if (link < sections.size() && source.contains(sections[i].offset, sections[i].size) &&
+        source.contains(sections[link].offset, sections[link].size)) {
+      if (sections[i].size + sections[link].size > kMaxSymbolBytes) {
+        refuse(name,
+               fmt::format("its symbol table and strings have {:#x} bytes, more than drvm reads "
+                           "({:#x})",
+                           sections[i].size + sections[link].size, kMaxSymbolBytes),
+               "strip the image's symbols or keep fewer");
+      }
+      symbols = std::pair{i, link};
+    }
+    break;
+  }
+  image.bytes = reader.is64() ? compact_elf<Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr>(
+                                    reader, source, image.segments, symbols)
+                              : compact_elf<Elf32_Ehdr, Elf32_Phdr, Elf32_Shdr>(
+                                    reader, source, image.segments, symbols);
   return image;
 }
 
-BootImage read_image(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+}  // namespace
+
+BootImage parse_image(std::vector<std::byte> bytes, const std::string& name,
+                      std::uint64_t memory_size) {
+  const ImageSource source(bytes, bytes.size(), -1, name);
+  return parse(source, name, memory_size);
+}
+
+BootImage read_image(const std::string& path, std::uint64_t memory_size) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below, never read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const int error = errno;
     refuse(path, std::strerror(error),
            error == ENOENT ? "check the path" : "check the file's permissions");
   }
   struct stat info {};
-  std::vector<std::byte> bytes;
-  const bool is_file = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
-  if (is_file) {
-    bytes.resize(static_cast<std::size_t>(info.st_size));
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int error = n < 0 ? errno : EIO;
-        ::close(fd);
-        refuse(path, fmt::format("read failed: {}", std::strerror(error)),
-               "check the file and the disk");
-      }
-      done += static_cast<std::size_t>(n);
-    }
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    refuse(path, "not a regular file", "give the path of an ELF image file");
   }
-  ::close(fd);
-  if (!is_file) refuse(path, "not a regular file", "give the path of an ELF image file");
-  return parse_image(std::move(bytes), path);
+  // Only the headers, the segments and the symbols are read, so the file's size costs nothing.
+  const ImageSource source({}, static_cast<std::uint64_t>(info.st_size), fd, path);
+  try {
+    BootImage image = parse(source, path, memory_size);
+    ::close(fd);
+    return image;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
 }
 
 void load_image(const BootImage& image, GuestMemory& memory) {

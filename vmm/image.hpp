@@ -37,15 +37,27 @@ struct BootImage {
   EntryMode mode = EntryMode::kPvh32;
   std::uint64_t entry = 0;
   std::vector<LoadSegment> segments;
-  std::vector<std::byte> bytes;  // the whole file
+  // The parts of the file drvm uses, as a self-consistent ELF: the ELF header, program and
+  // section headers, each PT_LOAD's file bytes and the first symbol table with its strings, with
+  // p_offset/sh_offset rewritten to point into this buffer (segments[i].file_offset too). Other
+  // sections and notes read as empty (offset 0, size 0): they are never read from the file, so a
+  // huge or sparse file costs only what the guest needs.
+  std::vector<std::byte> bytes;
 };
+
+// The largest guest RAM (drvm run --mem's limit, boot_layout.hpp's kMaxMemory).
+constexpr std::uint64_t kMaxImageMemory = 3ULL << 30;
 
 // XEN_ELFNOTE_PHYS32_ENTRY, from Xen's public/elfnote.h.
 constexpr std::uint32_t kPvhEntryNoteType = 18;
 
-// Throws ImageError naming the problem.
-BootImage parse_image(std::vector<std::byte> bytes, const std::string& name);
-BootImage read_image(const std::string& path);
+// Throws ImageError naming the problem. `memory_size` is the guest's RAM: the loadable segments
+// must fit in it, which bounds what is read before anything is allocated.
+BootImage parse_image(std::vector<std::byte> bytes, const std::string& name,
+                      std::uint64_t memory_size = kMaxImageMemory);
+// Reads only what parse_image needs, with pread; refuses anything but a regular file (a FIFO is
+// opened without blocking).
+BootImage read_image(const std::string& path, std::uint64_t memory_size = kMaxImageMemory);
 
 // Copies the segments into guest memory and zeroes their bss parts. Throws ImageError when a
 // segment does not fit in RAM or overlaps drvm's boot area (see boot_layout.hpp).

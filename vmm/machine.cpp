@@ -222,7 +222,7 @@ Machine::Machine(const System& system, MachineConfig config)
       vm_(system),
       memory_(config_.memory_size),
       memory_map_(memory_, vm_),
-      serial_out_(config_.serial_out_fd),
+      serial_out_(config_.serial_out_fd, config_.log),
       com1_(serial_out_, config_.serial_in_fd) {
   const auto cpuid = system.supported_cpuid();
   for (unsigned i = 0; i < config_.vcpu_count; ++i) {

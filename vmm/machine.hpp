@@ -127,6 +127,8 @@ class Machine {
   // Ends the run (first caller wins) from any thread, including a vCPU thread.
   void finish(RunOutcome outcome);
   bool finishing() const { return finishing_.load(std::memory_order_acquire); }
+  // The errno of the first failed write of the guest's serial output (0: none failed).
+  int serial_write_error() { return serial_out_.error(); }
 
   // Install before run() or while every vCPU is paused.
   void set_interceptor(ExitInterceptor* interceptor) { interceptor_ = interceptor; }

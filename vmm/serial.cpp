@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace drvm::vmm {
 
@@ -40,12 +41,27 @@ void SerialOutput::flush() {
   flush_locked();
 }
 
+int SerialOutput::error() {
+  std::lock_guard lock(mutex_);
+  return error_;
+}
+
 void SerialOutput::flush_locked() {
   std::size_t done = 0;
-  while (done < buffer_.size()) {
+  while (error_ == 0 && done < buffer_.size()) {
     const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // the reader went away: drop the output, the guest keeps running
+    if (n <= 0) {
+      // Disk full, I/O error, reader gone: said once, as it happens; the guest keeps running.
+      error_ = n < 0 ? errno : EIO;
+      if (log_) {
+        std::fprintf(log_,
+                     "drvm: serial: cannot write the guest's output: %s; the rest of it is "
+                     "dropped\n",
+                     std::strerror(error_));
+      }
+      break;
+    }
     done += static_cast<std::size_t>(n);
   }
   buffer_.clear();

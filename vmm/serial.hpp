@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -14,18 +15,24 @@ namespace drvm::vmm {
 // Buffered, thread-safe byte sink for the guest's serial stream. Writes are byte-exact.
 class SerialOutput {
  public:
-  explicit SerialOutput(int fd) : fd_(fd) {}
+  // log: where the first write error is reported (once); nullptr: not reported.
+  explicit SerialOutput(int fd, std::FILE* log = nullptr) : fd_(fd), log_(log) {}
   SerialOutput(const SerialOutput&) = delete;
   SerialOutput& operator=(const SerialOutput&) = delete;
   ~SerialOutput() { flush(); }
 
   void put(std::uint8_t byte);
   void flush();
+  // The errno of the first failed write, 0 when every byte was written. After a failure the rest
+  // of the stream is dropped (the guest keeps running); the caller ends the run with an error.
+  int error();
 
  private:
   void flush_locked();
 
   int fd_;
+  std::FILE* log_;
+  int error_ = 0;
   std::mutex mutex_;
   std::string buffer_;
 };

@@ -2,7 +2,9 @@
 // converting registers between KVM and gdb (x87 tags, segment descriptors, partial writes).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
+#include <random>
 
 #include "vmm/gdb_registers.hpp"
 #include "vmm/gdb_target.hpp"
@@ -17,14 +19,14 @@ std::vector<std::pair<std::uint64_t, std::uint32_t>> shapes(const std::vector<bp
 }
 
 TEST(WatchPieces, AlignedRangesUseTheLargestSlots) {
-  EXPECT_EQ(shapes(watch_pieces(0x1000, 8, bp::BpType::kWrite)),
+  EXPECT_EQ(shapes(watch_pieces(0x1000, 8, bp::BpType::kWrite, 60)),
             (std::vector<std::pair<std::uint64_t, std::uint32_t>>{{0x1000, 8}}));
-  EXPECT_EQ(shapes(watch_pieces(0x1000, 16, bp::BpType::kRead)),
+  EXPECT_EQ(shapes(watch_pieces(0x1000, 16, bp::BpType::kRead, 60)),
             (std::vector<std::pair<std::uint64_t, std::uint32_t>>{{0x1000, 8}, {0x1008, 8}}));
 }
 
 TEST(WatchPieces, UnalignedRangesSplitIntoNaturallyAlignedPieces) {
-  const auto pieces = watch_pieces(0x1003, 8, bp::BpType::kReadWrite);
+  const auto pieces = watch_pieces(0x1003, 8, bp::BpType::kReadWrite, 60);
   EXPECT_EQ(shapes(pieces), (std::vector<std::pair<std::uint64_t, std::uint32_t>>{
                                 {0x1003, 1}, {0x1004, 4}, {0x1008, 2}, {0x100a, 1}}));
   for (const bp::BpAttr& piece : pieces) {
@@ -34,8 +36,43 @@ TEST(WatchPieces, UnalignedRangesSplitIntoNaturallyAlignedPieces) {
 }
 
 TEST(WatchPieces, EmptyAndWrappingRangesHaveNoPieces) {
-  EXPECT_TRUE(watch_pieces(0x1000, 0, bp::BpType::kWrite).empty());
-  EXPECT_TRUE(watch_pieces(~std::uint64_t{0} - 3, 8, bp::BpType::kWrite).empty());
+  EXPECT_TRUE(watch_pieces(0x1000, 0, bp::BpType::kWrite, 60).empty());
+  EXPECT_TRUE(watch_pieces(~std::uint64_t{0} - 3, 8, bp::BpType::kWrite, 60).empty());
+}
+
+// A client's length field must not cost memory or time: `Z2,300000,ffffffff` once allocated
+// half a billion pieces before it was refused.
+TEST(WatchPieces, RangesNeedingMoreThanTheSlotsAreRefusedWithoutWork) {
+  const auto start = std::chrono::steady_clock::now();
+  for (const std::uint64_t length : {std::uint64_t{0xffffffff}, ~std::uint64_t{0} >> 1,
+                                     std::uint64_t{8 * 60 + 1}, std::uint64_t{8 * 61}}) {
+    EXPECT_TRUE(watch_pieces(0x300000, length, bp::BpType::kWrite, 60).empty()) << length;
+  }
+  // Unaligned: 0x1001 + 480 bytes needs 62 pieces, more than 60 although length / 8 == 60.
+  EXPECT_TRUE(watch_pieces(0x1001, 8 * 60, bp::BpType::kWrite, 60).empty());
+  EXPECT_EQ(watch_pieces(0x1000, 8 * 60, bp::BpType::kWrite, 60).size(), 60u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+}
+
+// Property: for random ranges the pieces tile the range exactly, or are refused as too many.
+TEST(WatchPieces, RandomRangesTileExactlyOrAreRefused) {
+  std::mt19937_64 random(14);
+  for (int i = 0; i < 20000; ++i) {
+    const std::uint64_t address = random() >> (random() % 64);
+    const std::uint64_t length = random() >> (random() % 64);
+    const std::size_t max = random() % 64;
+    const auto pieces = watch_pieces(address, length, bp::BpType::kRead, max);
+    ASSERT_LE(pieces.size(), max);
+    std::uint64_t at = address;
+    for (const bp::BpAttr& piece : pieces) {
+      ASSERT_EQ(piece.addr, at);
+      ASSERT_EQ(piece.addr % piece.len, 0u);
+      at += piece.len;
+    }
+    if (!pieces.empty()) {
+      ASSERT_EQ(at - address, length);
+    }
+  }
 }
 
 TEST(FpuTag, EmptyRegistersAreTagThree) {

@@ -106,6 +106,19 @@ TEST_F(StubCommands, WritesAllRegisters) {
   EXPECT_EQ(request("G" + hex + "00"), "E16");
 }
 
+TEST_F(StubCommands, ShortRegisterWritesAreRefusedAndWriteNothing) {
+  const std::string hex = request("g");
+  const std::uint64_t rax = harness.target.registers(1).rax;
+  std::string changed = hex;
+  changed.replace(0, 16, hex_u64(0x1234));
+  // Every even length short of the full file, including the one that stops before dr7.
+  for (std::size_t size = 0; size < changed.size(); size += 16) {
+    EXPECT_EQ(request("G" + changed.substr(0, size)), "E16") << size;
+  }
+  EXPECT_EQ(request("G" + changed.substr(0, changed.size() - 2)), "E16");
+  EXPECT_EQ(harness.target.registers(1).rax, rax);
+}
+
 TEST_F(StubCommands, ReadsAndWritesSingleRegisters) {
   const auto layout = register_layout();
   std::size_t dr7 = 0, cs = 0;

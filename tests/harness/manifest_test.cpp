@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
 #include <map>
 
 #include "test_support.hpp"
@@ -185,7 +191,18 @@ const BadManifest kBadManifests[] = {
      "case[1].name: duplicate case name 'a'"},
     {"cmdline not a string", "[[case]]\nimage='a'\ncmdline=1\n",
      ":3:9: case[0].cmdline: must be a string"},
-    {"mem zero", "[[case]]\nimage='a'\nmem=0\n", ":3:5: case[0].mem: must be an integer from 1"},
+    {"mem zero", "[[case]]\nimage='a'\nmem=0\n", ":3:5: case[0].mem: must be an integer from 2"},
+    {"mem below drvm run's minimum", "[[case]]\nimage='a'\nmem=1\n",
+     "case[0].mem: must be an integer from 2 to 3072 (MiB of guest memory, as drvm run --mem 2M "
+     "to 3072M)"},
+    {"mem above drvm run's maximum", "[[case]]\nimage='a'\nmem=4096\n",
+     ":3:5: case[0].mem: must be an integer from 2 to 3072"},
+    {"lookahead is not RE2", "[[case]]\nimage='a'\nserial.require=['(?=x)']\n",
+     "case[0].serial.require[0]: bad regular expression '(?=x)': invalid perl operator: (?=; "
+     "patterns use RE2 syntax, which has no backreferences or lookaround"},
+    {"backreference is not RE2", "[[case]]\nimage='a'\nserial.forbid=['(a)\\1']\n",
+     "case[0].serial.forbid[0]: bad regular expression '(a)\\1': invalid escape sequence: \\1; "
+     "patterns use RE2 syntax"},
     {"mem string", "[[case]]\nimage='a'\nmem='64M'\n", "case[0].mem: must be an integer"},
     {"mem in defaults", "[defaults]\nmem=-1\n[[case]]\nimage='a'\n", ":2:5: case[0].mem:"},
     {"timeout zero", "[[case]]\nimage='a'\ntimeout=0\n",
@@ -261,6 +278,47 @@ TEST(Manifest, MissingFileIsAManifestError) {
     EXPECT_STREQ(e.what(),
                  "/nonexistent/suite.toml: cannot read the manifest: No such file or directory");
   }
+}
+
+TEST(Manifest, FifoIsRefusedWithoutBlocking) {
+  const fs::path fifo = fs::temp_directory_path() / fmt::format("drvm-fifo-{}.toml", ::getpid());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Without O_NONBLOCK, open() waits for a writer forever; the alarm turns that into a failure.
+  std::signal(SIGALRM, SIG_DFL);
+  ::alarm(10);
+  try {
+    load_manifest(fifo);
+    ADD_FAILURE() << "loaded a FIFO";
+  } catch (const ManifestError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              fifo.string() + ": not a regular file; name a .toml manifest file");
+  }
+  ::alarm(0);
+  fs::remove(fifo);
+}
+
+TEST(Manifest, DevicesAreRefusedAndNotRead) {
+  try {
+    load_manifest("/dev/zero");
+    ADD_FAILURE() << "loaded /dev/zero";
+  } catch (const ManifestError& e) {
+    EXPECT_STREQ(e.what(), "/dev/zero: not a regular file; name a .toml manifest file");
+  }
+}
+
+TEST(Manifest, HugeFilesAreRefusedBeforeReading) {
+  const fs::path file = fs::temp_directory_path() / fmt::format("drvm-huge-{}.toml", ::getpid());
+  { std::ofstream(file) << "# sparse\n"; }
+  fs::resize_file(file, std::uintmax_t{64} << 30);  // sparse: costs no disk
+  try {
+    load_manifest(file);
+    ADD_FAILURE() << "loaded a 64 GiB manifest";
+  } catch (const ManifestError& e) {
+    EXPECT_EQ(std::string(e.what()), file.string() +
+                                         ": the manifest is larger than 16 MiB; split it into "
+                                         "several manifests");
+  }
+  fs::remove(file);
 }
 
 }  // namespace

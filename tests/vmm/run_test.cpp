@@ -167,6 +167,41 @@ TEST(RunTest, SerialFileReceivesOutput) {
   ::unlink(serial.c_str());
 }
 
+TEST(RunTest, SerialWriteErrorIsReportedOnceAndEndsWithStatusTwo) {
+  REQUIRE_KVM();
+  Code program;
+  for (int i = 0; i < 20; ++i) {
+    const Code line = print("line that cannot be written\n");
+    program.insert(program.end(), line.begin(), line.end());
+  }
+  const Code exit = exit_with(0);
+  program.insert(program.end(), exit.begin(), exit.end());
+  const auto r = run_drvm({"run", image("full", program), "--serial", "/dev/full"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  const std::string once = "drvm: serial: cannot write the guest's output: No space left on device";
+  const auto first = r.err.find(once);
+  EXPECT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(once, first + 1), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("drvm: serial: the guest's output is incomplete: writing /dev/full failed "
+                       "(No space left on device); free space or give another --serial file (the "
+                       "guest's own status was 1)"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(RunTest, GdbListensOnBracketedIpv6Literals) {
+  REQUIRE_KVM();
+  const auto path = image("gdb6", exit_with(0));
+  const auto r = run_drvm({"run", path, "--gdb", "[::1]:0", "--gdb-no-wait"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("drvm: gdb: listening on [::1]:"), std::string::npos) << r.err;
+  for (const char* bad : {"[::1]", "[::1]1234", "[]:1234", "[::1:1234"}) {
+    const auto refused = run_drvm({"run", path, "--gdb", bad});
+    EXPECT_EQ(refused.status, 2) << bad;
+    EXPECT_NE(refused.err.find("is not [HOST:]PORT"), std::string::npos) << refused.err;
+  }
+}
+
 TEST(RunTest, SerialInputComesFromStdinFileOrPipe) {
   REQUIRE_KVM();
   const std::string echo = std::string(DRVM_GUEST_DIR) + "/echo.elf";
