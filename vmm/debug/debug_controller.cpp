@@ -813,8 +813,11 @@ struct DebugController::State {
       for (unsigned i = 0; i < 4; ++i) regs.dr[i] = now.db[i];
       regs.dr7 = now.dr7;
     }
-    regs.dr6 = now.dr6;  // KVM delivered a #DB itself (the guest's own TF step)
+    const bool delivered = now.dr6 != s.loaded.dr6;  // KVM delivered a #DB itself (TF step)
+    regs.dr6 = now.dr6;
     (void)manager.guest(s.index).load(regs);
+    // Entering the #DB handler cleared DR7.GD (SDM 17.2.4), which KVM's copy never holds.
+    if (delivered) manager.guest(s.index).deliver_db(now.dr6 & bp::dr6::kWritable);
     s.loaded = now;
     mirror_guest_registers(s);
     s.dirty.store(true, std::memory_order_release);
