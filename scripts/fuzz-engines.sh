@@ -47,7 +47,7 @@ host_events() {
   case ",$LAYOUT," in *,all,*|*,system,*|*,stack,*)
     events+=(mem:drfuzz_arena+0x3c00/8:rw mem:drfuzz_arena+0x4100/8:w) ;;
   esac
-  case ",$LAYOUT," in *,desc,*) events+=(mem:drfuzz_arena+0x1ff8/8:w) ;; esac
+  case ",$LAYOUT," in *,all,*|*,system,*|*,desc,*) events+=(mem:drfuzz_arena+0x1ff8/8:w) ;; esac
   printf -- '--event %s ' "${events[@]}"
 }
 EVENT_ARGS=$(host_events)

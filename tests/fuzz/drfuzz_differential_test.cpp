@@ -34,6 +34,7 @@ const std::vector<std::string> kHostEvents = {
     "mem:drfuzz_code_2:x",          "mem:drfuzz_code_4+5/1:x",      "mem:drfuzz_plain+0x100/8:w",
     "mem:drfuzz_plain+0x1000/8:rw", "mem:drfuzz_plain+0x1f00/4:rw", "mem:drfuzz_arena+0x800/8:w",
     "mem:drfuzz_arena+0x2ff8/8:w",  "mem:drfuzz_arena+0x3c00/8:rw", "mem:drfuzz_arena+0x4100/8:w",
+    "mem:drfuzz_arena+0x1ff8/8:w",  // the GDT/IDT/TSS page
 };
 
 std::string env_or(const char* name, const std::string& fallback) {
