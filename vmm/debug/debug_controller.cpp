@@ -527,11 +527,16 @@ struct DebugController::State {
   }
 
   // The guest's own RFLAGS.TF (KVM hides it while it single-steps for --exact).
+  // Whether KVM_GUESTDBG_SINGLESTEP is in force on the vCPU (KVM then owns RFLAGS.TF).
+  static bool kvm_steps(const PerVcpu& s) {
+    return s.debug_applied && (s.applied.control & KVM_GUESTDBG_SINGLESTEP);
+  }
+
   // KVM_GET_REGS hides TF while KVM single-steps for drvm: drvm kept the guest's when the step
   // began (begin_step), or keeps it all along on the single-step engine.
   bool guest_tf(const PerVcpu& s, const kvm_regs& regs) const {
     if (s.exact) return s.exact_tf;
-    if (s.debug_applied && (s.applied.control & KVM_GUESTDBG_SINGLESTEP)) return s.tf_after;
+    if (kvm_steps(s)) return s.tf_after;
     return (regs.rflags & x86::kRflagsTf) != 0;
   }
 
@@ -622,8 +627,7 @@ struct DebugController::State {
     if (!in_64bit_mode(sregs)) return false;
     const std::uint64_t frame = (regs.rsp & ~std::uint64_t{15}) - (error_code ? 48 : 40);
     // While KVM steps for drvm it hides the guest's TF, which the frame must hold.
-    const bool tf_hidden = s.debug_applied && (s.applied.control & KVM_GUESTDBG_SINGLESTEP);
-    if (!s.exact && !frame_on_guarded_page(sregs, regs) && !(tf_hidden && s.tf_after)) {
+    if (!s.exact && !frame_on_guarded_page(sregs, regs) && !(kvm_steps(s) && s.tf_after)) {
       return false;
     }
     std::array<std::byte, 16> gate{};
@@ -1719,7 +1723,7 @@ void DebugController::before_run(VcpuRunner& runner) {
     return;
   }
   st.apply_guest_debug(s);
-  if (s.restore_tf && !(s.applied.control & KVM_GUESTDBG_SINGLESTEP)) {
+  if (s.restore_tf && !State::kvm_steps(s)) {
     // Left the single-step engine: the guest's TF is in RFLAGS again.
     s.restore_tf = false;
     s.tf_after = false;
