@@ -558,23 +558,6 @@ static void generate(uint64_t seed) {
 }
 
 /* ---- running it (on the arena stack, breakpoints armed) ---- */
-static void write_dr(unsigned slot, uint64_t value) {
-  switch (slot) {
-    case 0:
-      write_dr0(value);
-      break;
-    case 1:
-      write_dr1(value);
-      break;
-    case 2:
-      write_dr2(value);
-      break;
-    default:
-      write_dr3(value);
-      break;
-  }
-}
-
 static void run_step(const struct step* step) {
   volatile void* const address = (volatile void*)step->address;
   switch (step->kind) {

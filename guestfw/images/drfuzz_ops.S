@@ -10,11 +10,7 @@
   .text
   .code64
 
-.macro function name
-  .globl \name
-  .type \name, @function
-\name:
-.endm
+#include "guestfw/asm_labels.h"
 
 /* ---- plain loads and stores: RDI = address, RSI = value ---- */
 function drfuzz_store1

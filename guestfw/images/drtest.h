@@ -35,8 +35,7 @@ uint64_t drtest_dr7_bits(unsigned slot, enum drtest_type type, unsigned length,
                          enum drtest_enable enable);
 
 /* ---- debug registers by number ---- */
-uint64_t drtest_read_dr(unsigned number);              /* 0-3, 6, 7 */
-void drtest_write_dr(unsigned number, uint64_t value); /* 0-3, 6, 7 */
+/* read_dr(n) / write_dr(n, value) for n = 0-3, 6, 7 come from guestfw/x86.h. */
 
 static inline uint64_t drtest_read_cr4(void) {
   uint64_t value;

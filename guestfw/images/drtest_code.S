@@ -11,16 +11,7 @@
   .text
   .code64
 
-.macro function name
-  .globl \name
-  .type \name, @function
-\name:
-.endm
-
-.macro label name
-  .globl \name
-\name:
-.endm
+#include "guestfw/asm_labels.h"
 
 /* ---- one access each; *_done labels the instruction after it ---- */
 function drtest_store8

@@ -52,7 +52,7 @@ DRTEST_CASE(instruction_breakpoint_in_each_slot) {
                slot % 2 == 0 ? DRTEST_LOCAL : DRTEST_GLOBAL);
     GUEST_ASSERT_EQ(drtest_increment(slot), slot + 1);
     drtest_disarm();
-    drtest_write_dr(slot, 0);
+    write_dr(slot, 0);
   }
   DRTEST_ASSERT_HITS(4);
   for (unsigned slot = 0; slot < 4; ++slot)

@@ -23,7 +23,7 @@ DRTEST_CASE(single_step_trap_after_a_store_beside_a_watch) {
  * single-step trap too, so the handler's own MOV DR does not fault. */
 DRTEST_CASE(single_step_trap_clears_gd) {
   drtest_config.stop_stepping_at = (uint64_t)drtest_step_nop3;
-  drtest_write_dr(7, DR7_FIXED_1 | (1ULL << 13)); /* GD */
+  write_dr(7, DR7_FIXED_1 | (1ULL << 13)); /* GD */
   drtest_step_after_popf();
   drtest_disarm(); /* a MOV DR: GD must be clear by now */
   DRTEST_ASSERT_HITS(2);

@@ -9,8 +9,8 @@ DRTEST_CASE(dr0_to_dr3_read_back_exact_64bit_values) {
                                     0x0000456789abcdefULL, 1};
   uint64_t read[4][4];
   for (unsigned round = 0; round < 4; ++round) {
-    for (unsigned slot = 0; slot < 4; ++slot) drtest_write_dr(slot, values[(slot + round) % 4]);
-    for (unsigned slot = 0; slot < 4; ++slot) read[round][slot] = drtest_read_dr(slot);
+    for (unsigned slot = 0; slot < 4; ++slot) write_dr(slot, values[(slot + round) % 4]);
+    for (unsigned slot = 0; slot < 4; ++slot) read[round][slot] = read_dr(slot);
   }
   for (unsigned round = 0; round < 4; ++round)
     for (unsigned slot = 0; slot < 4; ++slot)
@@ -48,7 +48,7 @@ DRTEST_CASE(dr7_write_zero_reads_bit10) {
 }
 
 DRTEST_CASE(dr7_control_bits_read_back) {
-  for (unsigned slot = 0; slot < 4; ++slot) drtest_write_dr(slot, UNUSED_ADDRESS(slot));
+  for (unsigned slot = 0; slot < 4; ++slot) write_dr(slot, UNUSED_ADDRESS(slot));
   const uint64_t control = drtest_dr7_bits(0, DRTEST_WRITE, 4, DRTEST_LOCAL) |
                            drtest_dr7_bits(1, DRTEST_READ_WRITE, 8, DRTEST_GLOBAL) |
                            drtest_dr7_bits(2, DRTEST_WRITE, 1, DRTEST_LOCAL) |

@@ -12,46 +12,6 @@ struct drtest_record drtest_record;
 /* What drtest_arm has put in DR7, so arming a slot needs no DR7 read. */
 static uint64_t armed_dr7;
 
-uint64_t drtest_read_dr(unsigned number) {
-  switch (number) {
-    case 0:
-      return read_dr0();
-    case 1:
-      return read_dr1();
-    case 2:
-      return read_dr2();
-    case 3:
-      return read_dr3();
-    case 6:
-      return read_dr6();
-    default:
-      return read_dr7();
-  }
-}
-
-void drtest_write_dr(unsigned number, uint64_t value) {
-  switch (number) {
-    case 0:
-      write_dr0(value);
-      break;
-    case 1:
-      write_dr1(value);
-      break;
-    case 2:
-      write_dr2(value);
-      break;
-    case 3:
-      write_dr3(value);
-      break;
-    case 6:
-      write_dr6(value);
-      break;
-    default:
-      write_dr7(value);
-      break;
-  }
-}
-
 /* LENn (SDM 17.2.5): 00 = 1 byte, 01 = 2, 11 = 4, 10 = 8 (8 only in 64-bit mode). */
 static uint64_t length_encoding(unsigned length) {
   switch (length) {
@@ -76,7 +36,7 @@ uint64_t drtest_dr7_bits(unsigned slot, enum drtest_type type, unsigned length,
 
 void drtest_arm(unsigned slot, const volatile void* address, enum drtest_type type, unsigned length,
                 enum drtest_enable enable) {
-  drtest_write_dr(slot, (uint64_t)(uintptr_t)address);
+  write_dr(slot, (uint64_t)(uintptr_t)address);
   armed_dr7 |= drtest_dr7_bits(slot, type, length, enable);
   write_dr7(armed_dr7);
 }
@@ -165,7 +125,7 @@ static bool record_debug_exception(struct guest_frame* frame) {
 void drtest_reset(void) {
   write_dr7(0);
   armed_dr7 = 0;
-  for (unsigned slot = 0; slot < 4; ++slot) drtest_write_dr(slot, 0);
+  for (unsigned slot = 0; slot < 4; ++slot) write_dr(slot, 0);
   write_dr6(DR6_CLEAN);
   drtest_config = (struct drtest_config){.rf_from_hit = 1};
   drtest_record.hits = 0;

@@ -60,6 +60,46 @@ GUESTFW_DEFINE_WRITE_REGISTER(write_dr6, "db6")
 GUESTFW_DEFINE_WRITE_REGISTER(write_dr7, "db7")
 #undef GUESTFW_DEFINE_WRITE_REGISTER
 
+/* DR0-DR3, DR6 and DR7 by number (any other number means DR7). */
+static inline uint64_t read_dr(unsigned number) {
+  switch (number) {
+    case 0:
+      return read_dr0();
+    case 1:
+      return read_dr1();
+    case 2:
+      return read_dr2();
+    case 3:
+      return read_dr3();
+    case 6:
+      return read_dr6();
+    default:
+      return read_dr7();
+  }
+}
+static inline void write_dr(unsigned number, uint64_t value) {
+  switch (number) {
+    case 0:
+      write_dr0(value);
+      break;
+    case 1:
+      write_dr1(value);
+      break;
+    case 2:
+      write_dr2(value);
+      break;
+    case 3:
+      write_dr3(value);
+      break;
+    case 6:
+      write_dr6(value);
+      break;
+    default:
+      write_dr7(value);
+      break;
+  }
+}
+
 static inline uint16_t read_cs(void) {
   uint16_t value;
   __asm__ volatile("mov %%cs, %0" : "=r"(value));
