@@ -66,6 +66,7 @@ class ImageSource {
 
   // `out.size()` bytes at `offset`; the caller checked contains().
   void read(std::uint64_t offset, std::span<std::byte> out) const {
+    if (out.empty()) return;  // memcpy must not see the null pointers of empty spans
     if (fd_ < 0) {
       std::memcpy(out.data(), memory_.data() + offset, out.size());
       return;
@@ -316,8 +317,11 @@ std::vector<std::byte> compact_elf(const ElfReader& reader, const ImageSource& s
   header.e_shoff = shdrs.empty() ? 0 : sizeof(Ehdr) + phdrs.size();
   if (shdrs.empty()) header.e_shnum = 0;
   store(out, 0, header);
-  std::memcpy(out.data() + sizeof(Ehdr), phdrs.data(), phdrs.size());
-  std::memcpy(out.data() + sizeof(Ehdr) + phdrs.size(), shdrs.data(), shdrs.size());
+  // Empty vectors may hold null pointers, which memcpy must not be given.
+  if (!phdrs.empty()) std::memcpy(out.data() + sizeof(Ehdr), phdrs.data(), phdrs.size());
+  if (!shdrs.empty()) {
+    std::memcpy(out.data() + sizeof(Ehdr) + phdrs.size(), shdrs.data(), shdrs.size());
+  }
   return out;
 }
 
