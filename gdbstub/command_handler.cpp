@@ -205,10 +205,7 @@ CommandOutcome CommandHandler::monitor(std::string_view hex_command) {
   CommandOutcome outcome;
   const std::size_t chunk = (max_packet_size_ - kReplyOverhead) / 2;
   for (std::size_t at = 0; at < text.size(); at += chunk) {
-    // Appended rather than "O" + ...: GCC 12 at -O3 reports a false -Wrestrict on the insert.
-    std::string line = "O";
-    line += encode_hex_text(std::string_view(text).substr(at, chunk));
-    outcome.replies.push_back(std::move(line));
+    outcome.replies.push_back("O" + encode_hex_text(std::string_view(text).substr(at, chunk)));
   }
   outcome.replies.push_back("OK");
   return outcome;
