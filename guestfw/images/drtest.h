@@ -197,6 +197,9 @@ void drtest_rep_movsb(volatile void* destination, const volatile void* source, u
 extern const char drtest_rep_movsb_insn[], drtest_rep_movsb_done[];
 void drtest_rep_stosq(volatile void* destination, uint64_t value, uint64_t count);
 extern const char drtest_rep_stosq_insn[], drtest_rep_stosq_done[];
+/* pushfq at drtest_pushf_insn, then popq %rax at drtest_pushf_next; returns the flags image. */
+uint64_t drtest_pushf_pop(void);
+extern const char drtest_pushf_insn[], drtest_pushf_next[];
 /* ud2 (2 bytes) at drtest_ud_insn. */
 void drtest_raise_ud(void);
 extern const char drtest_ud_insn[];

@@ -231,6 +231,14 @@ label drtest_ud_insn
   ud2
   ret
 
+/* PUSHFQ, then POPQ at drtest_pushf_next (the flags image lands in RAX). */
+function drtest_pushf_pop
+label drtest_pushf_insn
+  pushfq
+label drtest_pushf_next
+  popq %rax
+  ret
+
 /* A page of its own: a read/write watch on it exercises a VMM's handling of code fetched from a
  * watched page without slowing down anything else. */
   .section .text.drtest_isolated, "ax", @progbits

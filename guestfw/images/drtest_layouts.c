@@ -64,3 +64,35 @@ DRTEST_CASE(exceptions_delivered_with_a_watch_on_the_idt_page) {
   DRTEST_ASSERT_HITS(1);
   DRTEST_ASSERT_HIT(0, drtest_store64_done, DR6_CLEAN | DR6_B(0));
 }
+
+/* Fuzzer divergence 2 (SDM 17.3.1.1): RF, set by the IRET of the handler of an instruction
+ * breakpoint on a PUSHFQ, only covers that instruction: the processor clears it when the PUSHFQ
+ * completes, so a breakpoint on the next instruction fires, and the image PUSHFQ stored has RF
+ * clear. */
+DRTEST_CASE(rf_cleared_after_pushf) {
+  drtest_arm(0, drtest_pushf_insn, DRTEST_EXECUTE, 1, DRTEST_LOCAL);
+  drtest_arm(1, drtest_pushf_next, DRTEST_EXECUTE, 1, DRTEST_LOCAL);
+  const uint64_t image = drtest_pushf_pop();
+  drtest_disarm();
+  DRTEST_ASSERT_HITS(2);
+  DRTEST_ASSERT_HIT(0, drtest_pushf_insn, DR6_CLEAN | DR6_B(0));
+  DRTEST_ASSERT_HIT(1, drtest_pushf_next, DR6_CLEAN | DR6_B(1));
+  GUEST_ASSERT_EQ(image & X86_RFLAGS_RF, 0);
+}
+
+extern uint64_t guestfw_pml4[512];
+
+/* Fuzzer divergence 6: a read/write watch on an unused entry of the live PML4. The processor's own
+ * page walks through that page do not touch the watched bytes (no #DB, and accesses elsewhere go
+ * on); the program's own read of them traps. */
+DRTEST_CASE(read_write_watch_on_the_live_pml4_page) {
+  volatile uint64_t* const unused_entry = &guestfw_pml4[256];
+  drtest_arm(0, (const volatile void*)unused_entry, DRTEST_READ_WRITE, 8, DRTEST_LOCAL);
+  drtest_store64(WATCHED, 9);
+  const uint64_t entry = drtest_load64(unused_entry);
+  drtest_disarm();
+  GUEST_ASSERT_EQ(entry, 0);
+  GUEST_ASSERT_EQ(*(volatile uint64_t*)WATCHED, 9);
+  DRTEST_ASSERT_HITS(1);
+  DRTEST_ASSERT_HIT(0, drtest_load64_done, DR6_CLEAN | DR6_B(0));
+}

@@ -101,6 +101,8 @@ const std::vector<DrtestCase>& drtest_cases() {
       // Passes under QEMU TCG without general detect (nothing faults there).
       {"single_step_trap_clears_gd", kImplemented},
       {"exceptions_delivered_with_a_watch_on_the_idt_page", kImplemented},
+      {"rf_cleared_after_pushf", kImplemented},
+      {"read_write_watch_on_the_live_pml4_page", kImplemented},
   };
   return cases;
 }
