@@ -10,7 +10,7 @@
   .text
   .code64
 
-#include "guestfw/asm_labels.h"
+#include "guestfw/asm_labels.inc"
 
 /* ---- plain loads and stores: RDI = address, RSI = value ---- */
 function drfuzz_store1

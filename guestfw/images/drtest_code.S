@@ -11,7 +11,7 @@
   .text
   .code64
 
-#include "guestfw/asm_labels.h"
+#include "guestfw/asm_labels.inc"
 
 /* ---- one access each; *_done labels the instruction after it ---- */
 function drtest_store8

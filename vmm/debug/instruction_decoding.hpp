@@ -33,8 +33,9 @@ std::optional<DecodedMove> decode_control_move(const std::uint8_t* bytes, std::s
 
 // Whether the instruction at bytes[0] is one KVM carries out by reading or writing guest memory
 // itself rather than as MMIO drvm could complete (LGDT, LIDT, SGDT, SIDT, LLDT, LTR, FXSAVE,
-// FXRSTOR, and IRET's frame on this kind of host), or one that moves the structures KVM reads on its own (those, and MOV to CR0, CR3 or
-// CR4). Its memory operand's page is opened for its step, and the layout is checked after it.
+// FXRSTOR, and IRET's frame on this kind of host), or one that moves the structures KVM reads on
+// its own (those, and MOV to CR0, CR3 or CR4). Its memory operand's page is opened for its step,
+// and the layout is checked after it.
 bool is_system_instruction(const std::uint8_t* bytes, std::size_t size, bool long_mode);
 
 // The processor state a MOV DR is checked against (CR4.DE, 64-bit mode, CPL).
