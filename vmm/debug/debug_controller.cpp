@@ -98,7 +98,8 @@ struct PerVcpu {
   bool exact = false;
   bool restore_tf = false;        // leaving it: the guest's TF goes back after KVM_SET_GUEST_DEBUG
   bool rearm_after_step = false;  // the stepped instruction may have moved a system structure
-  bool layout_changed = false;    // ... and it has retired: arm again even if nothing else changed
+  bool layout_changed =
+      false;  // look at the layout at the next re-arm even if nothing else changed
   unsigned steps_since_layout_check = 0;
 
   // Armed state: written only on the vCPU's own thread (under the lock).
@@ -337,19 +338,19 @@ struct DebugController::State {
     const bool same_translation =
         eff.generation == s.armed_generation && sregs.cr3 == s.armed_cr3 &&
         paging_mode(sregs) == s.armed_paging_mode && tables == s.armed_table_generation;
-    if (s.armed && !force && !s.layout_changed && same_translation) return;
+    const bool layout_changed = std::exchange(s.layout_changed, false);
+    if (s.armed && !force && !layout_changed && same_translation) return;
     // --exact single-steps every slot; the other engines depend on what the host can do, and on
     // the layout: a page engine never protects a page KVM needs (layout_needs_stepping).
     const ProbeResult* can = eff.used_mask && !options.exact ? &answers() : nullptr;
     const bool stepping_wanted =
         options.exact || s.exact || (can && layout_needs_stepping(s, eff, sregs, *can));
     // A system instruction that moved no watch onto a system page (LGDT elsewhere): as armed.
-    if (s.armed && !force && std::exchange(s.layout_changed, false) && same_translation &&
-        stepping_wanted == s.exact) {
+    if (s.armed && !force && layout_changed && same_translation && stepping_wanted == s.exact) {
       return;
     }
     if (stepping_wanted && !s.exact && step_in_flight(s)) {
-      s.dirty.store(true, std::memory_order_release);  // after the step's exit
+      recheck_layout(s);  // after the step's exit
       return;
     }
     disarm(s);
@@ -520,6 +521,20 @@ struct DebugController::State {
     s.exact = on;
   }
 
+  // The next entry re-arms and looks at the layout again (the stack or a table may have moved).
+  static void recheck_layout(PerVcpu& s) {
+    s.layout_changed = true;
+    s.dirty.store(true, std::memory_order_release);
+  }
+
+  // The vCPU single-steps from its next instruction on; every slot is re-armed for it then.
+  void step_from_now(PerVcpu& s) {
+    disarm(s);
+    set_stepping(s, true);
+    s.armed = false;
+    s.dirty.store(true, std::memory_order_release);
+  }
+
   void plant_system_sites() {
     if (system_sites_planted) return;
     system_sites_planted = true;
@@ -586,10 +601,7 @@ struct DebugController::State {
     if (!s.exact && !step_in_flight(s) && frame_on_guarded_page(sregs_of(s), regs_of(s))) {
       // The handler would run with its stack on a protected page: it steps from its first
       // instruction on (the layout check at the next re-arm would decide so anyway).
-      disarm(s);
-      set_stepping(s, true);
-      s.armed = false;
-      s.dirty.store(true, std::memory_order_release);
+      step_from_now(s);
     }
     if (deliver_in_software(s, vector, error_code)) return;
     kvm_vcpu_events events = vcpu.events();
@@ -1121,16 +1133,11 @@ struct DebugController::State {
           if (s.tf_after) {
             // The guest single-steps from here: drvm's single-step engine makes its traps (KVM's
             // own TF handling skips some after a TF it did not load itself).
-            disarm(s);
-            set_stepping(s, true);  // the next instruction is decoded first
-            s.armed = false;
-            s.dirty.store(true, std::memory_order_release);
+            step_from_now(s);  // the next instruction is decoded first
             return ExitAction::kResume;
           }
-          if (is_system_instruction(bytes.data(), size, in_64bit_mode(sregs))) {
-            s.layout_changed = true;  // IRET: the stack moved
-            s.dirty.store(true, std::memory_order_release);
-          }
+          // IRET: the stack moved.
+          if (is_system_instruction(bytes.data(), size, in_64bit_mode(sregs))) recheck_layout(s);
           return ExitAction::kResume;
         }
       }
@@ -1172,8 +1179,7 @@ struct DebugController::State {
       const std::uint64_t start = s.step_before.rip;
       end_step(s, after);
       if (std::exchange(s.rearm_after_step, false)) {
-        s.layout_changed = true;
-        s.dirty.store(true, std::memory_order_release);
+        recheck_layout(s);
         s.steps_since_layout_check = ~0u - 1;  // and see whether stepping is still needed
       }
       resume_cut_rep(s, after);
@@ -1287,11 +1293,6 @@ struct DebugController::State {
       std::array<std::uint8_t, kMaxInstruction> bytes{};
       const std::size_t size = fetch(regs, sregs, bytes);
       cut_rep(s, regs, DecodedAccesses::decode(std::span(bytes.data(), size), regs, sregs));
-    }
-    // The stack reached a protected page: an exception frame KVM pushes there would be lost, so
-    // the vCPU steps from the next entry on (layout_needs_stepping sees it).
-    if (!s.exact && frame_on_guarded_page(sregs_of(s), regs_of(s))) {
-      s.dirty.store(true, std::memory_order_release);
     }
     // During drvm's own step too, and during the guest's own (TF): after a write KVM forgets the
     // step it owes, so drvm reports it.
@@ -1757,12 +1758,12 @@ std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& 
     s.dirty.store(true, std::memory_order_release);
   }
   // The stack next to a protected page: an exception frame KVM pushes there would be lost, so the
-  // vCPU steps from its next entry (free with KVM_CAP_SYNC_REGS; MMIO exits check it too).
-  if (s.page_slots && !s.exact && st.sync_regs && st.sync_sregs && !s.dirty.load()) {
+  // vCPU re-arms, and steps, from its next entry (layout_needs_stepping). Looked at every exit
+  // when the registers come with it (KVM_CAP_SYNC_REGS), else at protected accesses (MMIO).
+  if (s.page_slots && !s.exact && !s.layout_changed &&
+      ((st.sync_regs && st.sync_sregs) || run.exit_reason == KVM_EXIT_MMIO)) {
     std::lock_guard lock(st.mutex);
-    if (st.frame_on_guarded_page(run.s.regs.sregs, run.s.regs.regs)) {
-      s.dirty.store(true, std::memory_order_release);
-    }
+    if (st.frame_on_guarded_page(st.sregs_of(s), st.regs_of(s))) State::recheck_layout(s);
   }
   switch (run.exit_reason) {
     case KVM_EXIT_MMIO:
