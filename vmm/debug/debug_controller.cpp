@@ -122,6 +122,7 @@ struct PerVcpu {
   // Instruction in flight.
   bool completing = false;          // a matched protected access waits for its instruction
   bool completion_entered = false;  // immediate_exit was set for it
+  bool mmio_pending = false;        // the last exit was MMIO: KVM owes the rest of the instruction
   std::uint64_t access_slots = 0;
   std::optional<AccessInfo> first_access;
   // drvm's own steps.
@@ -1708,6 +1709,12 @@ void DebugController::before_run(VcpuRunner& runner) {
   // changed its registers: read them again after the next exit.
   s.regs_cached = s.sregs_cached = false;
   if (!st.sites_planted.load(std::memory_order_acquire)) st.plant_mov_dr_sites();
+  if (s.mmio_pending && !s.completing && s.dirty.load(std::memory_order_acquire)) {
+    // A re-arm is due while KVM still owes the rest of the instruction that made the access:
+    // let it finish first, so that no access of that instruction escapes the engines.
+    s.completing = true;
+    s.completion_entered = false;
+  }
   if (s.completing && !s.completion_entered) {
     // KVM completes the access and returns EINTR (on_interrupted()). Also during a step: after
     // a write to a protected page KVM forgets the step it owes.
@@ -1738,6 +1745,7 @@ ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
   State& st = *state_;
   PerVcpu& s = st.at(runner);
   st.registers_synced(s, runner.vcpu().run_area());
+  s.mmio_pending = false;
   if (s.completing && s.completion_entered) {
     return st.stepping(s) ? st.handle_step_exit(s) : st.finish_completion(s);
   }
@@ -1752,6 +1760,7 @@ std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& 
   State& st = *state_;
   PerVcpu& s = st.at(runner);
   st.registers_synced(s, run);
+  s.mmio_pending = run.exit_reason == KVM_EXIT_MMIO;
   // A CR3 switch moves linear watches and breakpoints: re-translate before the next entry.
   if (st.sync_sregs && s.armed && run.s.regs.sregs.cr3 != s.armed_cr3 &&
       (s.page_slots | s.exec_slots)) {
