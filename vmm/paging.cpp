@@ -29,24 +29,24 @@ bool read_entry32(const PhysicalMemory& memory, std::uint64_t gpa, std::uint32_t
 }
 
 // Walks 64-bit entries (PAE or long mode) from table at level `level` down to the page.
-Translation walk64(const PhysicalMemory& memory, std::uint64_t table, int level,
-                   std::uint64_t linear) {
-  Translation result;
+void walk64(const PhysicalMemory& memory, std::uint64_t table, int level, std::uint64_t linear,
+            Translation& result) {
   result.writable = true;
   result.user = true;
   for (; level >= 1; --level) {
     const unsigned shift = 12 + 9 * (level - 1);
     const std::uint64_t index = (linear >> shift) & 0x1ff;
     std::uint64_t entry = 0;
+    result.tables.add(table & kAddressMask);
     if (!read_entry64(memory, (table & kAddressMask) + index * 8, entry)) {
       result.error = WalkError::kTableOutsideRam;
       result.failed_level = level;
-      return result;
+      return;
     }
     if ((entry & kPresent) == 0) {
       result.error = WalkError::kNotPresent;
       result.failed_level = level;
-      return result;
+      return;
     }
     result.writable = result.writable && (entry & kWritable) != 0;
     result.user = result.user && (entry & kUser) != 0;
@@ -58,20 +58,20 @@ Translation walk64(const PhysicalMemory& memory, std::uint64_t table, int level,
       if (large && ((entry & kAddressMask) & (page_size - 1) & ~std::uint64_t{0x1000}) != 0) {
         result.error = WalkError::kReservedBits;
         result.failed_level = level;
-        return result;
+        return;
       }
       result.gpa = frame | (linear & (page_size - 1));
       result.page_size = page_size;
-      return result;
+      return;
     }
     table = entry;
   }
-  return result;
 }
 
 Translation walk32(const PhysicalMemory& memory, const PagingState& paging, std::uint64_t linear) {
   Translation result;
   std::uint32_t pde = 0;
+  result.tables.add(paging.cr3 & 0xfffff000u);
   if (!read_entry32(memory, (paging.cr3 & 0xfffff000u) + ((linear >> 22) & 0x3ff) * 4, pde)) {
     result.error = WalkError::kTableOutsideRam;
     result.failed_level = 2;
@@ -93,6 +93,7 @@ Translation walk32(const PhysicalMemory& memory, const PagingState& paging, std:
     return result;
   }
   std::uint32_t pte = 0;
+  result.tables.add(pde & 0xfffff000u);
   if (!read_entry32(memory, (pde & 0xfffff000u) + ((linear >> 12) & 0x3ff) * 4, pte)) {
     result.error = WalkError::kTableOutsideRam;
     result.failed_level = 1;
@@ -151,10 +152,11 @@ Translation translate(const PhysicalMemory& memory, const PagingState& paging,
     result.writable = true;
     result.user = true;
   } else if (paging.long_mode()) {
-    result = walk64(memory, paging.cr3, paging.la57() ? 5 : 4, linear);
+    walk64(memory, paging.cr3, paging.la57() ? 5 : 4, linear, result);
   } else if (paging.pae()) {
     // PAE: CR3 points at four PDPTEs (32-byte aligned); each PDPTE has only P as a permission.
     std::uint64_t pdpte = 0;
+    result.tables.add(paging.cr3);
     if (!read_entry64(memory, (paging.cr3 & 0xffffffe0u) + ((linear >> 30) & 3) * 8, pdpte)) {
       result.error = WalkError::kTableOutsideRam;
       result.failed_level = 3;
@@ -165,7 +167,7 @@ Translation translate(const PhysicalMemory& memory, const PagingState& paging,
       result.failed_level = 3;
       return result;
     }
-    result = walk64(memory, pdpte, 2, linear);
+    walk64(memory, pdpte, 2, linear, result);
   } else {
     result = walk32(memory, paging, linear);
   }
@@ -174,6 +176,55 @@ Translation translate(const PhysicalMemory& memory, const PagingState& paging,
     if (!memory.read(result.gpa, probe)) result.error = WalkError::kTableOutsideRam;
   }
   return result;
+}
+
+std::vector<std::uint64_t> all_paging_structure_pages(const PhysicalMemory& memory,
+                                                      const PagingState& paging,
+                                                      std::size_t limit) {
+  std::vector<std::uint64_t> pages;
+  if (!paging.paging()) return pages;
+  if (!paging.pae()) {  // 32-bit paging: the PD and every PT it points to
+    const std::uint64_t pd = paging.cr3 & 0xfffff000u;
+    pages.push_back(pd);
+    for (unsigned i = 0; i < 1024 && pages.size() < limit; ++i) {
+      std::uint32_t pde = 0;
+      if (read_entry32(memory, pd + i * 4, pde) && (pde & kPresent) &&
+          !((pde & kLargePage) && paging.pse())) {
+        pages.push_back(pde & 0xfffff000u);
+      }
+    }
+  } else {
+    struct Table {
+      std::uint64_t gpa;
+      unsigned level;
+    };
+    std::vector<Table> pending;
+    if (paging.long_mode()) {
+      pending.push_back({paging.cr3 & kAddressMask, paging.la57() ? 5u : 4u});
+    } else {
+      pending.push_back({paging.cr3 & 0xffffffe0u, 3});  // the 32-byte PAE PDPT
+    }
+    while (!pending.empty() && pages.size() < limit) {
+      const Table table = pending.back();
+      pending.pop_back();
+      pages.push_back(table.gpa & ~std::uint64_t{0xfff});
+      if (table.level == 1) continue;
+      const unsigned entries = table.level == 3 && !paging.long_mode() ? 4 : 512;
+      for (unsigned i = 0; i < entries; ++i) {
+        std::uint64_t entry = 0;
+        if (!read_entry64(memory, table.gpa + i * 8u, entry) || !(entry & kPresent)) continue;
+        const bool large =
+            (table.level == 2 || (table.level == 3 && paging.long_mode())) && (entry & kLargePage);
+        // Bounded: a table that points to itself (or a huge hierarchy) stops at `limit`.
+        if (!large && pages.size() + pending.size() < limit) {
+          pending.push_back({entry & kAddressMask, table.level - 1});
+        }
+      }
+    }
+  }
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  return pages;
 }
 
 namespace {

@@ -6,10 +6,12 @@
 
 #include <linux/kvm.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "vmm/guest_memory.hpp"
 
@@ -43,6 +45,15 @@ enum class WalkError : std::uint8_t {
 
 std::string to_string(WalkError error);
 
+// The guest pages holding the paging structures a walk read (PML5/PML4, PDPT, PD, PT, from the
+// top level down, as far as the walk went). drvm write-protects them while a watch depends on the
+// translation, so that a page-table edit re-translates it (docs/dr-virtualization.md).
+struct TablePages {
+  std::array<std::uint64_t, 5> page{};  // page-aligned GPAs
+  unsigned count = 0;
+  void add(std::uint64_t gpa) { page[count++] = gpa & ~std::uint64_t{0xfff}; }
+};
+
 struct Translation {
   WalkError error = WalkError::kNone;
   std::uint64_t gpa = 0;        // valid when ok()
@@ -50,11 +61,19 @@ struct Translation {
   bool writable = false;        // the combined R/W bits along the walk (true with paging off)
   bool user = false;            // the combined U/S bits along the walk
   int failed_level = 0;         // on kNotPresent: 1 = PTE ... 5 = PML5E
+  TablePages tables;            // every table the walk read, also when it failed
   bool ok() const { return error == WalkError::kNone; }
 };
 
 Translation translate(const PhysicalMemory& memory, const PagingState& paging,
                       std::uint64_t linear);
+
+// Every page that holds a paging structure reachable from CR3 (tables, not the pages they map),
+// sorted, at most `limit` of them: KVM walks these itself, so a page engine must never protect one
+// a walk needs. Empty with paging off.
+std::vector<std::uint64_t> all_paging_structure_pages(const PhysicalMemory& memory,
+                                                      const PagingState& paging,
+                                                      std::size_t limit = 1u << 16);
 
 // Reads or writes through the translation, page by page. On failure returns the translation
 // error of the first page that failed and sets failed_at to that virtual address; bytes before it

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "bpcore/dr_encoding.hpp"
 #include "vmm/probe_vm.hpp"
 #include "vmm/x86.hpp"
 
@@ -21,18 +22,6 @@ namespace {
 using namespace probe_detail;
 using Stop = ProbeVm::Stop;
 using Clock = std::chrono::steady_clock;
-
-// DR6/DR7 bits (Intel SDM Vol. 3, 17.2).
-constexpr std::uint64_t kDr6B0 = 1U << 0;
-constexpr std::uint64_t kDr6B1 = 1U << 1;
-constexpr std::uint64_t kDr6Bd = 1U << 13;
-constexpr std::uint64_t kDr6Bs = 1U << 14;
-constexpr std::uint64_t kDr7L0 = 1U << 0;
-constexpr std::uint64_t kDr7Reserved1 = 1U << 10;
-constexpr std::uint64_t kDr7Gd = 1U << 13;
-constexpr std::uint64_t kDr7Rw0Write = 0b01U << 16;
-constexpr std::uint64_t kDr7Rw0ReadWrite = 0b11U << 16;
-constexpr std::uint64_t kDr7Len0FourBytes = 0b11U << 18;
 
 // Values the probe programs exchange with the host.
 constexpr std::uint32_t kEndReport = 1;
@@ -153,7 +142,7 @@ void probe_hw_insn_bp(const Context& context, ProbeResult& result) {
   guarded({&finding, &rf}, [&] {
     ProbeVm vm = make_vm(context, drvm_probe_hw_insn_bp_begin);
     const std::uint64_t target = guest_address(drvm_probe_hw_insn_bp_target);
-    set_guest_debug(vm.vcpu(), KVM_GUESTDBG_USE_HW_BP, target, kDr7Reserved1 | kDr7L0);
+    set_guest_debug(vm.vcpu(), KVM_GUESTDBG_USE_HW_BP, target, bp::dr7::kFixedOne | bp::dr7::l(0));
     const Stop stop = vm.run();
     const auto& debug = vm.run_area().debug.arch;
     if (!is_debug_exit(stop, vm.run_area())) {
@@ -165,7 +154,7 @@ void probe_hw_insn_bp(const Context& context, ProbeResult& result) {
       return;
     }
     const std::uint64_t rip = vm.vcpu().regs().rip;
-    if ((debug.dr6 & kDr6B0) == 0 || debug.pc != target || rip != target) {
+    if ((debug.dr6 & bp::dr6::b(0)) == 0 || debug.pc != target || rip != target) {
       finding =
           no(fmt::format("KVM_EXIT_DEBUG with DR6 {:#x}, pc {:#x}, RIP {:#x}; expected B0 "
                          "and {:#x}",
@@ -197,19 +186,19 @@ void probe_hw_insn_bp(const Context& context, ProbeResult& result) {
   });
 }
 
-// A host data breakpoint (RW = `rw`) on DATA_ADDR; `program` accesses it once.
+// A host data breakpoint (of `type`, 4 bytes) on DATA_ADDR; `program` accesses it once.
 Finding probe_hw_data_bp(const Context& context, const std::uint8_t* program,
-                         const std::uint8_t* after, std::uint64_t rw, const char* access) {
+                         const std::uint8_t* after, bp::BpType type, const char* access) {
   Finding finding;
   guarded({&finding}, [&] {
     ProbeVm vm = make_vm(context, program);
     set_guest_debug(vm.vcpu(), KVM_GUESTDBG_USE_HW_BP, kDataAddress,
-                    kDr7Reserved1 | kDr7L0 | rw | kDr7Len0FourBytes);
+                    bp::dr7::kFixedOne | bp::encode_dr7_slot(0, {kDataAddress, 4, type}));
     const Stop stop = vm.run();
     const auto& debug = vm.run_area().debug.arch;
     const std::uint64_t expected_pc = guest_address(after);
     if (is_debug_exit(stop, vm.run_area())) {
-      finding = (debug.dr6 & kDr6B0) != 0 && debug.pc == expected_pc
+      finding = (debug.dr6 & bp::dr6::b(0)) != 0 && debug.pc == expected_pc
                     ? yes(fmt::format("KVM_EXIT_DEBUG after the {}: DR6 {:#x} (B0), pc {:#x} "
                                       "past the instruction",
                                       access, debug.dr6, debug.pc))
@@ -231,13 +220,13 @@ void probe_gd_exit(const Context& context, ProbeResult& result) {
   auto& finding = result.gd_exit;
   guarded({&finding}, [&] {
     ProbeVm vm = make_vm(context, drvm_probe_gd_begin);
-    set_guest_debug(vm.vcpu(), KVM_GUESTDBG_USE_HW_BP, 0, kDr7Reserved1 | kDr7Gd);
+    set_guest_debug(vm.vcpu(), KVM_GUESTDBG_USE_HW_BP, 0, bp::dr7::kFixedOne | bp::dr7::kGd);
     const std::uint64_t mov_dr = guest_address(drvm_probe_gd_begin);
     const Stop stop = vm.run();
     const auto& debug = vm.run_area().debug.arch;
     const auto write = stop == Stop::exit ? port_write(vm.run_area()) : std::nullopt;
     if (is_debug_exit(stop, vm.run_area())) {
-      finding = (debug.dr6 & kDr6Bd) != 0 && debug.pc == mov_dr
+      finding = (debug.dr6 & bp::dr6::kBd) != 0 && debug.pc == mov_dr
                     ? yes(fmt::format("KVM_EXIT_DEBUG before the MOV DR: DR6 {:#x} (BD), pc {:#x}",
                                       debug.dr6, debug.pc))
                     : no(fmt::format("KVM_EXIT_DEBUG with DR6 {:#x}, pc {:#x}; expected BD and "
@@ -323,7 +312,7 @@ void probe_single_step(const Context& context, ProbeResult& result) {
                       : no(fmt::format("after {} steps: {}", steps, describe(vm, stop)));
         return;
       }
-      if ((run.debug.arch.dr6 & kDr6Bs) == 0 ||
+      if ((run.debug.arch.dr6 & bp::dr6::kBs) == 0 ||
           (steps < first_pcs.size() && run.debug.arch.pc != first_pcs[steps])) {
         finding =
             no(fmt::format("step {}: {}; expected DR6.BS{}", steps + 1, describe_exit(run),
@@ -364,7 +353,8 @@ void probe_guest_data_bp(const Context& context, ProbeResult& result) {
                          "KVM_GET_DEBUGREGS)",
                          guest_dr7));
     } else if (trace.reached_end && trace.debug_traps.size() == 1 &&
-               (trace.debug_traps[0].dr6 & kDr6B0) != 0 && trace.debug_traps[0].rip == after) {
+               (trace.debug_traps[0].dr6 & bp::dr6::b(0)) != 0 &&
+               trace.debug_traps[0].rip == after) {
       finding = yes(fmt::format("#DB in the guest after the write: DR6 {:#x} (B0), RIP {:#x}",
                                 trace.debug_traps[0].dr6, after));
     } else {
@@ -384,7 +374,8 @@ void probe_guest_insn_bp(const Context& context, ProbeResult& result) {
     if (trace.timed_out) {
       finding = error(trace.stop);
     } else if (trace.reached_end && trace.debug_traps.size() == 1 &&
-               (trace.debug_traps[0].dr6 & kDr6B0) != 0 && trace.debug_traps[0].rip == target) {
+               (trace.debug_traps[0].dr6 & bp::dr6::b(0)) != 0 &&
+               trace.debug_traps[0].rip == target) {
       finding =
           yes(fmt::format("#DB in the guest before the instruction: DR6 {:#x} (B0), RIP "
                           "{:#x}; RF in the frame resumes past it",
@@ -649,14 +640,14 @@ void probe_db_injection_payload(const Context& context, ProbeResult& result) {
     events.exception.nr = x86::kVectorDb;
     events.exception.has_error_code = 0;
     events.exception_has_payload = 1;
-    events.exception_payload = kDr6B1;  // a bit nothing else sets here
+    events.exception_payload = bp::dr6::b(1);  // a bit nothing else sets here
     events.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
     vm.vcpu().set_events(events);
     const GuestTrace trace = trace_guest(vm, 1);
     if (trace.timed_out) {
       finding = error(trace.stop);
     } else if (trace.reached_end && trace.debug_traps.size() == 1 &&
-               (trace.debug_traps[0].dr6 & kDr6B1) != 0) {
+               (trace.debug_traps[0].dr6 & bp::dr6::b(1)) != 0) {
       finding = yes(fmt::format("pending #DB with payload B1: the guest saw DR6 {:#x}",
                                 trace.debug_traps[0].dr6));
     } else if (trace.reached_end && trace.debug_traps.size() == 1) {
@@ -778,10 +769,12 @@ ProbeResult run_probe(const System& system, const ProbeOptions& options) {
   const Context context{system, options};
 
   probe_hw_insn_bp(context, result);
-  result.hw_data_bp_write = probe_hw_data_bp(context, drvm_probe_data_write_begin,
-                                             drvm_probe_data_write_after, kDr7Rw0Write, "write");
-  result.hw_data_bp_rw = probe_hw_data_bp(context, drvm_probe_data_read_begin,
-                                          drvm_probe_data_read_after, kDr7Rw0ReadWrite, "read");
+  result.hw_data_bp_write =
+      probe_hw_data_bp(context, drvm_probe_data_write_begin, drvm_probe_data_write_after,
+                       bp::BpType::kWrite, "write");
+  result.hw_data_bp_rw =
+      probe_hw_data_bp(context, drvm_probe_data_read_begin, drvm_probe_data_read_after,
+                       bp::BpType::kReadWrite, "read");
   probe_guest_insn_bp(context, result);
   probe_guest_data_bp(context, result);
   probe_gd_exit(context, result);

@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "vmm/debug/flags_instructions.hpp"
-#include "vmm/debug/paging_structures.hpp"
 #include "vmm/guest_memory.hpp"
+#include "vmm/paging.hpp"
 
 namespace drvm::vmm::debug {
 namespace {
@@ -106,15 +106,15 @@ TEST(PagingStructures, FourLevelWalkStopsAtALargePage) {
   put(memory, 0x3000 + 8, 0x200000 | 0x83);  // PD[1]: 2 MiB page
   put(memory, 0x3000 + 16, 0x4000 | 3);      // PD[2] -> PT
   PagingState paging{1u << 31, 0x1000, 1u << 5, 1u << 10};
-  auto walk = paging_structure_pages(memory, paging, 0x280000);
+  auto walk = translate(memory, paging, 0x280000).tables;
   ASSERT_EQ(walk.count, 3u);
   EXPECT_EQ(walk.page[0], 0x1000u);
   EXPECT_EQ(walk.page[1], 0x2000u);
   EXPECT_EQ(walk.page[2], 0x3000u);
-  walk = paging_structure_pages(memory, paging, 0x400000);
+  walk = translate(memory, paging, 0x400000).tables;
   ASSERT_EQ(walk.count, 4u);
   EXPECT_EQ(walk.page[3], 0x4000u);
-  EXPECT_EQ(paging_structure_pages(memory, PagingState{}, 0x400000).count, 0u);
+  EXPECT_EQ(translate(memory, PagingState{}, 0x400000).tables.count, 0u);
 }
 
 }  // namespace

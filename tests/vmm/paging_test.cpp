@@ -110,6 +110,44 @@ TEST(PagingTest, Legacy32BitAndPae) {
   EXPECT_EQ(translate(memory, pae, 0x40000000).error, WalkError::kNotPresent);
 }
 
+// Each walk reports the tables it read, from the top down, also when it fails.
+TEST(PagingTest, WalksReportTheTablesTheyRead) {
+  const FakeMemory memory = long_mode_tables();
+  const auto four_k = translate(memory, kLong, kBase + 0x600000 + 0x5000).tables;
+  ASSERT_EQ(four_k.count, 4u);
+  EXPECT_EQ(four_k.page[0], 0x1000u);
+  EXPECT_EQ(four_k.page[3], 0x4000u);
+  EXPECT_EQ(translate(memory, kLong, kBase + 0x400000).tables.count, 3u);  // a 2 MiB page
+  EXPECT_EQ(translate(memory, kLong, 0x1000).tables.count, 1u);            // PML4E not present
+  EXPECT_EQ(translate(memory, PagingState{0x11, 0, 0, 0}, 0x1000).tables.count, 0u);
+
+  FakeMemory legacy_memory(8 << 20);
+  legacy_memory.put32(0x1000 + 4, 0x2000 | 3);       // PDE[1] -> PT at 0x2000
+  legacy_memory.put32(0x1000 + 8, 0x400000 | 0x83);  // PDE[2]: 4 MiB page
+  const PagingState legacy{kCr0Paging, 0x1000, 0x10 /* PSE */, 0};
+  const auto pt = translate(legacy_memory, legacy, 0x402abc).tables;  // PTE not present
+  ASSERT_EQ(pt.count, 2u);
+  EXPECT_EQ(pt.page[1], 0x2000u);
+  EXPECT_EQ(translate(legacy_memory, legacy, 0x812345).tables.count, 1u);
+  legacy_memory.put64(0x3000 + 0x20, 0x4000 | 1);  // PAE: PDPT at 0x3020 (32-byte aligned)
+  const PagingState pae{kCr0Paging, 0x3020, kPae, 0};
+  const auto pae_tables = translate(legacy_memory, pae, 0x1000).tables;
+  ASSERT_EQ(pae_tables.count, 2u);  // PDE not present: no PT
+  EXPECT_EQ(pae_tables.page[0], 0x3000u);
+  EXPECT_EQ(pae_tables.page[1], 0x4000u);
+}
+
+TEST(PagingTest, AllPagingStructurePagesSkipLargePagesAndStopAtTheLimit) {
+  const FakeMemory memory = long_mode_tables();
+  const std::vector<std::uint64_t> all = all_paging_structure_pages(memory, kLong);
+  EXPECT_EQ(all, (std::vector<std::uint64_t>{0x1000, 0x2000, 0x3000, 0x4000}));
+  EXPECT_EQ(all_paging_structure_pages(memory, kLong, 2).size(), 2u);
+  EXPECT_TRUE(all_paging_structure_pages(memory, PagingState{0x11, 0, 0, 0}).empty());
+  FakeMemory looped(1 << 20);
+  looped.put64(0x1000, 0x1000 | 3);  // PML4[0] points back at the PML4
+  EXPECT_EQ(all_paging_structure_pages(looped, kLong), (std::vector<std::uint64_t>{0x1000}));
+}
+
 TEST(PagingTest, VirtualReadAndWriteCrossPages) {
   FakeMemory memory = long_mode_tables();
   // Virtual pages 5 and 6 of the PT map to 0x5000 and 0x7000: not physically adjacent.

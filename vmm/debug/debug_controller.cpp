@@ -19,9 +19,9 @@
 #include "vmm/debug/flags_instructions.hpp"
 #include "vmm/debug/instruction_decoding.hpp"
 #include "vmm/debug/page_guard.hpp"
-#include "vmm/debug/paging_structures.hpp"
 #include "vmm/debug/site_scanner.hpp"
 #include "vmm/debug/trap_sites.hpp"
+#include "vmm/event_delivery.hpp"
 #include "vmm/paging.hpp"
 #include "vmm/software_interrupts.hpp"
 #include "vmm/x86.hpp"
@@ -469,8 +469,8 @@ struct DebugController::State {
       }
       const auto gpa = linear_to_gpa(sregs, attr.addr, attr.len);
       if (!gpa) continue;
-      const PagingStructurePages walk =
-          paging_structure_pages(machine.memory(), PagingState::from(sregs), attr.addr);
+      const TablePages walk =
+          translate(machine.memory(), PagingState::from(sregs), attr.addr).tables;
       walked.insert(walked.end(), walk.page.begin(), walk.page.begin() + walk.count);
       if (attr.type != bp::BpType::kExecute) watched.push_back(PageGuard::page_of(*gpa));
     }
@@ -558,8 +558,7 @@ struct DebugController::State {
 
   // Write-protects the paging structures translating `linear`: a guest write to them re-arms.
   void guard_tables(PerVcpu& s, const kvm_sregs& sregs, std::uint64_t linear) {
-    const PagingStructurePages walk =
-        paging_structure_pages(machine.memory(), PagingState::from(sregs), linear);
+    const TablePages walk = translate(machine.memory(), PagingState::from(sregs), linear).tables;
     for (unsigned i = 0; i < walk.count; ++i) {
       const std::uint64_t page = walk.page[i];
       if (std::find(s.guarded_tables.begin(), s.guarded_tables.end(), page) !=
@@ -605,23 +604,9 @@ struct DebugController::State {
       step_from_now(s);
     }
     if (deliver_in_software(s, vector, error_code)) return;
-    kvm_vcpu_events events = vcpu.events();
-    events.exception.nr = vector;
-    events.exception.has_error_code = error_code.has_value();
-    events.exception.error_code = error_code.value_or(0);
-    events.flags = 0;
     answers();  // whether KVM takes a DR6 payload (KVM_CAP_EXCEPTION_PAYLOAD)
-    if (payload) {
-      events.exception.injected = 0;
-      events.exception.pending = 1;
-      events.exception_has_payload = dr6.has_value();
-      events.exception_payload = dr6 ? (*dr6 & bp::dr6::kWritable) : 0;
-      events.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
-    } else {
-      events.exception.injected = 1;
-      events.exception.pending = 0;
-    }
-    vcpu.set_events(events);
+    queue_event(vcpu, Exception{vector, error_code},
+                dr6 ? std::optional(*dr6 & bp::dr6::kWritable) : std::nullopt, payload);
     s.exact_tf = false;  // the delivery clears TF
     s.prime = false;     // --exact: the handler's entry is decoded after the injection
     s.step_decoded = false;
@@ -637,47 +622,17 @@ struct DebugController::State {
                            std::optional<std::uint32_t> error_code) {
     kvm_regs regs = regs_of(s);
     const kvm_sregs sregs = sregs_of(s);
-    if (!in_64bit_mode(sregs)) return false;
-    const std::uint64_t frame = (regs.rsp & ~std::uint64_t{15}) - (error_code ? 48 : 40);
     // While KVM steps for drvm it hides the guest's TF, which the frame must hold.
     if (!s.exact && !frame_on_guarded_page(sregs, regs) && !(kvm_steps(s) && s.tf_after)) {
       return false;
     }
-    std::array<std::byte, 16> gate{};
-    const PagingState paging = PagingState::from(sregs);
-    if (std::uint64_t{vector} * 16 + 15 > sregs.idt.limit ||
-        !read_virtual(machine.memory(), paging, sregs.idt.base + vector * 16u, gate).ok()) {
+    const std::uint64_t pushed_rflags =
+        (regs.rflags & ~x86::kRflagsTf) | (guest_tf(s, regs) ? x86::kRflagsTf : 0);
+    if (!deliver_without_privilege_change(machine.memory(), sregs, regs,
+                                          Exception{vector, error_code}, pushed_rflags)) {
       return false;
     }
-    std::uint64_t low = 0, high = 0;
-    std::memcpy(&low, gate.data(), 8);
-    std::memcpy(&high, gate.data() + 8, 8);
-    const unsigned ist = (low >> 32) & 7;
-    const unsigned type = (low >> 40) & 0xf;
-    const bool present = (low >> 47) & 1;
-    const std::uint16_t selector = static_cast<std::uint16_t>(low >> 16);
-    // The same code segment: nothing to load from the GDT.
-    if (!present || ist != 0 || (type != 0xe && type != 0xf) || selector != sregs.cs.selector ||
-        sregs.cs.dpl != 0) {
-      return false;
-    }
-    std::array<std::uint64_t, 6> words{};
-    unsigned n = 0;
-    if (error_code) words[n++] = *error_code;
-    words[n++] = regs.rip;
-    words[n++] = sregs.cs.selector;
-    words[n++] = (regs.rflags & ~x86::kRflagsTf) | (guest_tf(s, regs) ? x86::kRflagsTf : 0);
-    words[n++] = regs.rsp;
-    words[n++] = sregs.ss.selector;
-    if (!write_virtual(machine.memory(), paging, frame, std::as_bytes(std::span(words.data(), n)))
-             .ok()) {
-      return false;
-    }
-    regs.rsp = frame;
-    regs.rip = (low & 0xffff) | ((low >> 32) & 0xffff0000) | (high << 32);
-    regs.rflags &= ~(x86::kRflagsTf | x86::kRflagsRf | (1u << 14) /*NT*/);
     s.exact_tf = false;
-    if (type == 0xe) regs.rflags &= ~std::uint64_t{1u << 9};  // interrupt gate: IF = 0
     set_regs_of(s, regs);
     s.prime = false;
     s.step_decoded = false;
