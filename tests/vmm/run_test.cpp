@@ -240,8 +240,10 @@ TEST(RunTest, BadImagesAreRefusedWithOneLine) {
     std::string expected;
   } cases[] = {
       {"/nonexistent/x.elf", "No such file"},
-      {junk, "not an ELF file"},
-      {image("nonote32", exit_with(0), false, false), "32-bit ELF without a PVH entry note"},
+      {junk, "neither an ELF file nor a Multiboot image"},
+      {image("nonote32", exit_with(0), false, false),
+       "32-bit ELF with neither a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) nor a Multiboot "
+       "header"},
   };
   for (const auto& c : cases) {
     const auto r = run_drvm({"run", c.path});
