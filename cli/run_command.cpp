@@ -190,6 +190,11 @@ int run_command(Args args) {
     const vmm::BootImage image = vmm::read_image(std::string(positionals.front()), options.memory);
     for (const std::string& warning : image.warnings)
       fmt::print(stderr, "drvm: warning: {}\n", warning);
+    // Modules are read before KVM is touched: a bad --initrd is a usage error on any host.
+    std::vector<vmm::BootModule> modules;
+    for (const std::string& spec : options.initrd) {
+      modules.push_back(vmm::read_boot_module(spec, options.memory));
+    }
     vmm::Fd serial_file;
     if (!options.serial_file.empty()) {
       serial_file = vmm::Fd{
@@ -203,9 +208,7 @@ int run_command(Args args) {
     vmm::MachineConfig config;
     config.memory_size = options.memory;
     config.cmdline = options.cmdline;
-    for (const std::string& spec : options.initrd) {
-      config.modules.push_back(vmm::read_boot_module(spec, options.memory));
-    }
+    config.modules = std::move(modules);
     config.trace_io = options.trace_io;
     config.serial_out_fd = serial_file.valid() ? serial_file.get() : STDOUT_FILENO;
     config.serial_in_fd = vmm::usable_serial_input(STDIN_FILENO) ? STDIN_FILENO : -1;
