@@ -106,14 +106,14 @@ OptionParser make_parser(RunOptions& options) {
       "--cmdline", "STR", [&options](std::string_view value) { options.cmdline = value; },
       "command line passed in hvm_start_info (PVH) or the Multiboot information");
   parser.add_value(
-      "--initrd", "\"FILE[ ARGS]\"[,...]",
+      "--initrd", "MODULES",
       [&options](std::string_view value) {
         for (std::string& spec : vmm::split_initrd_option(value)) {
           options.initrd.push_back(std::move(spec));
         }
       },
-      "load FILE as a boot module (Multiboot module list, or PVH start_info modlist); "
-      "repeatable or comma-separated as QEMU's -initrd, ARGS after a space are its string");
+      "boot modules \"FILE[ ARGS]\", comma-separated or repeated as QEMU's -initrd: the "
+      "Multiboot module list, or the PVH start_info modlist");
   parser.add_value(
       "--serial", "FILE", [&options](std::string_view value) { options.serial_file = value; },
       "write the guest's serial output to FILE instead of stdout");
