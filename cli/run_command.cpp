@@ -10,6 +10,8 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
 #include "gdbstub/gdb_server.hpp"
@@ -217,7 +219,7 @@ int run_command(Args args) {
     const vmm::session::SessionPlan session_plan(options.session, image, config.vcpu_count,
                                                  options.gdb.has_value());
 
-    vmm::Machine machine(system, config);
+    vmm::Machine machine(system, std::move(config));  // the modules are not copied
     machine.boot(image);
     // Always installed: the guest's own debug registers work only through it (MOV DR trapping,
     // emulated data breakpoints). The probe runs only when the controller first needs it.
