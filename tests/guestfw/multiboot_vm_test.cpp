@@ -3,7 +3,7 @@
 // information as drvm defines it (its memory map, mem_lower/mem_upper, command line, loader name,
 // modules with their strings), --initrd reaches PVH images through start_info's modlist, and the
 // a.out-kludge binary boots. (The whole guestfw suite runs as Multiboot in
-// guestfw/suites/guestfw-multiboot.toml.)
+// guestfw/suites/guestfw-multiboot.toml; drtest.mb.elf in tests/drtest.)
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -123,13 +123,6 @@ TEST_F(VmMultiboot, ModuleThatDoesNotFitInRamIsRefusedInOneLine) {
       << run.stderr_text;
   EXPECT_NE(run.stderr_text.find("raise --mem to at least"), std::string::npos);
   EXPECT_EQ(std::count(run.stderr_text.begin(), run.stderr_text.end(), '\n'), 1);
-}
-
-TEST_F(VmMultiboot, DrtestPassesAsMultibootImage) {
-  const ProcessResult run = drvm_run(guest_image_path("drtest.mb"));
-  EXPECT_NE(run.stdout_text.find("\nsummary: 69 passed, 0 failed, 0 skipped\n"), std::string::npos)
-      << run.stdout_text;
-  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
 }
 
 }  // namespace
