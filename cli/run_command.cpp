@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "gdbstub/gdb_server.hpp"
 #include "options.hpp"
+#include "vmm/boot.hpp"
 #include "vmm/boot_layout.hpp"
 #include "vmm/boot_modules.hpp"
 #include "vmm/debug/debug_controller.hpp"
@@ -197,6 +198,7 @@ int run_command(Args args) {
     for (const std::string& spec : options.initrd) {
       modules.push_back(vmm::read_boot_module(spec, options.memory));
     }
+    vmm::check_boot_modules_fit(image, options.cmdline, modules, options.memory);
     vmm::Fd serial_file;
     if (!options.serial_file.empty()) {
       serial_file = vmm::Fd{

@@ -60,6 +60,19 @@ class AfterImageArea {
   std::uint64_t next_;
 };
 
+// The bytes write_hvm_modules / write_multiboot_info put after the image before the modules.
+std::uint64_t after_image_area_size(const BootImage& image, const std::string& cmdline,
+                                    std::span<const BootModule> modules) {
+  const bool multiboot = image.mode == EntryMode::kMultiboot32;
+  std::uint64_t size =
+      modules.size() * (multiboot ? sizeof(MultibootModule) : sizeof(HvmModlistEntry));
+  for (const BootModule& module : modules) size += module.cmdline.size() + 1;
+  if (multiboot) {
+    size += image.name.size() + 1 + cmdline.size() + 1 + kMultibootLoaderName.size() + 1;
+  }
+  return size;
+}
+
 // Copies the modules to their places; returns the places.
 std::vector<std::uint64_t> load_modules(GuestMemory& memory, std::span<const BootModule> modules,
                                         std::uint64_t start) {
@@ -160,8 +173,24 @@ std::vector<HvmMemmapEntry> boot_memory_map(std::uint64_t mem_size) {
   };
 }
 
+void check_boot_modules_fit(const BootImage& image, const std::string& cmdline,
+                            std::span<const BootModule> modules, std::uint64_t memory_size) {
+  const std::uint64_t start = image_end_page(image);
+  // An image outside RAM is load_image's to report.
+  if (start > memory_size) return;
+  const std::uint64_t size = after_image_area_size(image, cmdline, modules);
+  if (size > memory_size - start) {
+    throw SetupError(fmt::format(
+        "boot: no room after the image (at {:#x}) for the boot module list and strings ({:#x} "
+        "bytes) in {:#x} bytes of RAM; raise --mem",
+        start, size, memory_size));
+  }
+  place_modules(modules, start + size, memory_size);
+}
+
 void write_boot_structures(GuestMemory& memory, const BootImage& image, const std::string& cmdline,
                            std::span<const BootModule> modules) {
+  check_boot_modules_fit(image, cmdline, modules, memory.size());
   const EntryMode mode = image.mode;
   if (cmdline.size() + 1 > layout::kCmdlineMax || cmdline.find('\0') != std::string::npos) {
     throw SetupError(

@@ -59,6 +59,12 @@ std::vector<HvmMemmapEntry> boot_memory_map(std::uint64_t mem_size);
 // The boot loader name in the Multiboot information.
 constexpr std::string_view kMultibootLoaderName = "drvm";
 
+// Throws the SetupError write_boot_structures would throw for modules (or their list and strings)
+// that do not fit in memory_size bytes of RAM after the image, so that drvm run can refuse them
+// before it opens KVM.
+void check_boot_modules_fit(const BootImage& image, const std::string& cmdline,
+                            std::span<const BootModule> modules, std::uint64_t memory_size);
+
 // Writes GDT, TSS, start_info, memory map, command line, (for kLong64) the page tables, (for
 // kMultiboot32) the Multiboot information, and the modules with their list: Multiboot's for
 // kMultiboot32, start_info's modlist otherwise. The image must be loaded (load_image) first.

@@ -365,6 +365,10 @@ TEST(RunTest, BadMultibootImagesAndModulesAreRefusedWithOneLine) {
       {{pvh, "--mem", "2M", "--initrd", big},
        "bytes do not fit in guest RAM (2097152 bytes); raise --mem"},
       {{pvh, "--initrd", ","}, "names no file"},
+      {{pvh, "--mem", "4M", "--initrd", big},
+       "(3145728 bytes) does not fit in guest RAM: placed at 0x102000 after the image and the "
+       "modules before it, it would end at 0x402000, past the 4194304 bytes of --mem; raise --mem "
+       "to at least 5M"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"run"};
