@@ -10,11 +10,15 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
 #include "gdbstub/gdb_server.hpp"
 #include "options.hpp"
+#include "vmm/boot.hpp"
 #include "vmm/boot_layout.hpp"
+#include "vmm/boot_modules.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/gdb_target.hpp"
 #include "vmm/image.hpp"
@@ -75,6 +79,7 @@ std::string endpoint_text(const std::string& host, unsigned port) {
 struct RunOptions {
   std::uint64_t memory = 128ULL << 20;
   std::string cmdline;
+  std::vector<std::string> initrd;  // module specs "FILE[ ARGS]", in order
   std::string serial_file;
   std::optional<double> timeout;
   bool trace_io = false;
@@ -102,7 +107,16 @@ OptionParser make_parser(RunOptions& options) {
       "guest RAM (default 128M; bytes or K/M/G, 2M-3G)");
   parser.add_value(
       "--cmdline", "STR", [&options](std::string_view value) { options.cmdline = value; },
-      "command line passed in hvm_start_info");
+      "command line passed in hvm_start_info (PVH) or the Multiboot information");
+  parser.add_value(
+      "--initrd", "MODULES",
+      [&options](std::string_view value) {
+        for (std::string& spec : vmm::split_initrd_option(value)) {
+          options.initrd.push_back(std::move(spec));
+        }
+      },
+      "boot modules \"FILE[ ARGS]\", comma-separated or repeated as QEMU's -initrd: the "
+      "Multiboot module list, or the PVH start_info modlist");
   parser.add_value(
       "--serial", "FILE", [&options](std::string_view value) { options.serial_file = value; },
       "write the guest's serial output to FILE instead of stdout");
@@ -131,8 +145,9 @@ void print_help(const OptionParser& parser) {
   fmt::print(stdout,
              "usage: drvm run IMAGE [options]\n"
              "\n"
-             "Boots IMAGE (a PVH ELF, or an ELF64 entered in long mode) under KVM. The guest's\n"
-             "COM1 output goes to stdout; drvm's messages go to stderr.\n"
+             "Boots IMAGE (a PVH ELF, a Multiboot v1 image, or an ELF64 entered in long mode)\n"
+             "under KVM, as qemu-system-x86_64 -kernel IMAGE does. The guest's COM1 output goes\n"
+             "to stdout; drvm's messages go to stderr.\n"
              "\n"
              "options:\n{}"
              "\n"
@@ -176,6 +191,14 @@ int run_command(Args args) {
 
   try {
     const vmm::BootImage image = vmm::read_image(std::string(positionals.front()), options.memory);
+    for (const std::string& warning : image.warnings)
+      fmt::print(stderr, "drvm: warning: {}\n", warning);
+    // Modules are read before KVM is touched: a bad --initrd is a usage error on any host.
+    std::vector<vmm::BootModule> modules;
+    for (const std::string& spec : options.initrd) {
+      modules.push_back(vmm::read_boot_module(spec, options.memory));
+    }
+    vmm::check_boot_modules_fit(image, options.cmdline, modules, options.memory);
     vmm::Fd serial_file;
     if (!options.serial_file.empty()) {
       serial_file = vmm::Fd{
@@ -189,6 +212,7 @@ int run_command(Args args) {
     vmm::MachineConfig config;
     config.memory_size = options.memory;
     config.cmdline = options.cmdline;
+    config.modules = std::move(modules);
     config.trace_io = options.trace_io;
     config.serial_out_fd = serial_file.valid() ? serial_file.get() : STDOUT_FILENO;
     config.serial_in_fd = vmm::usable_serial_input(STDIN_FILENO) ? STDIN_FILENO : -1;
@@ -197,7 +221,7 @@ int run_command(Args args) {
     const vmm::session::SessionPlan session_plan(options.session, image, config.vcpu_count,
                                                  options.gdb.has_value());
 
-    vmm::Machine machine(system, config);
+    vmm::Machine machine(system, std::move(config));  // the modules are not copied
     machine.boot(image);
     // Always installed: the guest's own debug registers work only through it (MOV DR trapping,
     // emulated data breakpoints). The probe runs only when the controller first needs it.

@@ -52,6 +52,7 @@ std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& con
     argv.insert(argv.end(), {"--mem", fmt::format("{}M", *test.mem_mib)});  // binary units
   }
   if (!test.cmdline.empty()) argv.insert(argv.end(), {"--cmdline", test.cmdline});
+  for (const std::string& module : test.initrd) argv.insert(argv.end(), {"--initrd", module});
   argv.insert(argv.end(), {"--timeout", fmt::format("{}", test.timeout_s)});
   if (!test.events.empty()) {
     for (const EventExpectation& event : test.events) {

@@ -29,7 +29,8 @@ struct CaseRun {
   std::optional<std::string> stat_json;    // --stat-output contents, when events were asked for
 };
 
-// `drvm run IMAGE [--mem MIB"M"] [--cmdline S] --timeout SEC [--event SPEC... --stat --json
+// `drvm run IMAGE [--mem MIB"M"] [--cmdline S] [--initrd M]... --timeout SEC [--event SPEC...
+// --stat --json
 // --stat-output FILE]`; the serial output is captured from stdout.
 std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& config,
                                        const std::filesystem::path& stat_file);

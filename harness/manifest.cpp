@@ -24,10 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::array kTopKeys = {"name", "defaults", "case"};
-constexpr std::array kCaseKeys = {"name",    "image",  "cmdline", "mem",
+constexpr std::array kCaseKeys = {"name",    "image",  "cmdline", "initrd", "mem",
                                   "timeout", "expect", "serial",  "events"};
-constexpr std::array kDefaultKeys = {"image",  "cmdline", "mem",   "timeout",
-                                     "expect", "serial",  "events"};
+constexpr std::array kDefaultKeys = {"image",   "cmdline", "initrd", "mem",
+                                     "timeout", "expect",  "serial", "events"};
 constexpr std::array kExpectKeys = {"exit", "outcome"};
 constexpr std::array kSerialKeys = {"golden", "require", "forbid"};
 constexpr std::array kEventKeys = {"spec", "count", "min", "max"};
@@ -282,6 +282,32 @@ class ManifestParser {
     return serial;
   }
 
+  // initrd = ["FILE ARGS", ...]: FILE resolved like `image`, ARGS kept; commas doubled, since
+  // drvm run --initrd (like QEMU's -initrd) separates modules with single commas.
+  std::vector<std::string> modules(const toml::node& node, std::string_view key) const {
+    const toml::array* array = node.as_array();
+    if (!array) fail(node.source(), key, "must be an array of strings \"FILE[ ARGS]\"");
+    auto escape = [](std::string_view text) {
+      std::string out;
+      for (char c : text) out += c == ',' ? std::string(",,") : std::string(1, c);
+      return out;
+    };
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      const std::string element_key = fmt::format("{}[{}]", key, i);
+      const std::string text =
+          expand_variables(string_value(element, element_key), element, element_key);
+      const std::size_t space = text.find(' ');
+      const fs::path file(text.substr(0, space));
+      if (file.empty()) fail(element.source(), element_key, "must start with a file name");
+      const fs::path resolved = (file.is_absolute() ? file : base_dir_ / file).lexically_normal();
+      out.push_back(escape(resolved.string()) +
+                    (space == std::string::npos ? "" : escape(text.substr(space))));
+    }
+    return out;
+  }
+
   std::vector<EventExpectation> events(const toml::node& node, std::string_view key) const {
     const toml::array* array = node.as_array();
     if (!array) fail(node.source(), key, "must be an array of tables ([[case.events]])");
@@ -343,6 +369,9 @@ class ManifestParser {
     }
     if (const toml::node* cmdline = lookup(table, defaults, "cmdline")) {
       c.cmdline = string_value(*cmdline, key + ".cmdline");
+    }
+    if (const toml::node* initrd = lookup(table, defaults, "initrd")) {
+      c.initrd = modules(*initrd, key + ".initrd");
     }
     if (const toml::node* mem = lookup(table, defaults, "mem")) {
       const auto* value = mem->as_integer();

@@ -63,9 +63,10 @@ struct EventExpectation {
 
 struct Case {
   std::string name;
-  std::string location;         // "file:line" of the [[case]] table, for reports
-  std::filesystem::path image;  // absolute
-  std::string cmdline;          // empty: no --cmdline
+  std::string location;             // "file:line" of the [[case]] table, for reports
+  std::filesystem::path image;      // absolute
+  std::string cmdline;              // empty: no --cmdline
+  std::vector<std::string> initrd;  // one drvm run --initrd each: "FILE[ ARGS]", FILE absolute
   std::optional<std::uint64_t> mem_mib;
   double timeout_s = 0;  // always > 0: every run has a wall-clock limit
   Expectation expect;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "vmm/boot_layout.hpp"
+#include "vmm/multiboot.hpp"
 #include "vmm/x86.hpp"
 
 namespace drvm::vmm {
@@ -28,6 +29,121 @@ constexpr std::uint32_t kTssLimit = 0x67;
 template <typename T>
 void put(GuestMemory& memory, std::uint64_t gpa, const T& value) {
   std::memcpy(memory.host(gpa, sizeof(T)), &value, sizeof(T));
+}
+
+// Strings and tables that go after the image (module lists, Multiboot strings), written in order.
+class AfterImageArea {
+ public:
+  AfterImageArea(GuestMemory& memory, std::uint64_t start) : memory_(memory), next_(start) {}
+
+  std::uint64_t reserve(std::uint64_t size) {
+    if (!memory_.contains(next_, size)) {
+      throw SetupError(fmt::format(
+          "boot: no room after the image (at {:#x}) for the boot module list and strings "
+          "({:#x} bytes) in {:#x} bytes of RAM; raise --mem",
+          next_, size, memory_.size()));
+    }
+    const std::uint64_t at = next_;
+    next_ += size;
+    return at;
+  }
+  std::uint64_t add_string(std::string_view text) {
+    const std::uint64_t at = reserve(text.size() + 1);
+    std::memcpy(memory_.host(at, text.size()), text.data(), text.size());
+    *memory_.host(at + text.size(), 1) = std::byte{0};
+    return at;
+  }
+  std::uint64_t end() const { return next_; }
+
+ private:
+  GuestMemory& memory_;
+  std::uint64_t next_;
+};
+
+// The bytes write_hvm_modules / write_multiboot_info put after the image before the modules.
+std::uint64_t after_image_area_size(const BootImage& image, const std::string& cmdline,
+                                    std::span<const BootModule> modules) {
+  const bool multiboot = image.mode == EntryMode::kMultiboot32;
+  std::uint64_t size =
+      modules.size() * (multiboot ? sizeof(MultibootModule) : sizeof(HvmModlistEntry));
+  for (const BootModule& module : modules) size += module.cmdline.size() + 1;
+  if (multiboot) {
+    size += image.name.size() + 1 + cmdline.size() + 1 + kMultibootLoaderName.size() + 1;
+  }
+  return size;
+}
+
+// Copies the modules to their places; returns the places.
+std::vector<std::uint64_t> load_modules(GuestMemory& memory, std::span<const BootModule> modules,
+                                        std::uint64_t start) {
+  const std::vector<std::uint64_t> places = place_modules(modules, start, memory.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    if (modules[i].data.empty()) continue;
+    std::memcpy(memory.host(places[i], modules[i].data.size()), modules[i].data.data(),
+                modules[i].data.size());
+  }
+  return places;
+}
+
+// hvm_start_info's module list (PVH, ELF64): the entries, then the command lines, then the
+// modules.
+void write_hvm_modules(GuestMemory& memory, HvmStartInfo& info, std::span<const BootModule> modules,
+                       std::uint64_t area_start) {
+  if (modules.empty()) return;
+  AfterImageArea area(memory, area_start);
+  const std::uint64_t list = area.reserve(modules.size() * sizeof(HvmModlistEntry));
+  std::vector<HvmModlistEntry> entries(modules.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    entries[i].cmdline_paddr = area.add_string(modules[i].cmdline);
+  }
+  const std::vector<std::uint64_t> places = load_modules(memory, modules, area.end());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    entries[i].paddr = places[i];
+    entries[i].size = modules[i].data.size();
+    put(memory, list + i * sizeof(HvmModlistEntry), entries[i]);
+  }
+  info.nr_modules = static_cast<std::uint32_t>(modules.size());
+  info.modlist_paddr = list;
+}
+
+// The Multiboot information at layout::kMultibootInfo, with the fields QEMU fills. After the
+// image, as in QEMU: the module list, the module strings, the kernel's command line ("IMAGE
+// CMDLINE": boot loaders pass the kernel's name first), the loader name, then the modules.
+void write_multiboot_info(GuestMemory& memory, const BootImage& image, const std::string& cmdline,
+                          std::span<const BootModule> modules, std::uint64_t area_start) {
+  AfterImageArea area(memory, area_start);
+  const std::uint64_t list = area.reserve(modules.size() * sizeof(MultibootModule));
+  std::vector<MultibootModule> entries(modules.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    entries[i].string = static_cast<std::uint32_t>(area.add_string(modules[i].cmdline));
+  }
+  MultibootInfo info{};
+  info.cmdline = static_cast<std::uint32_t>(area.add_string(image.name + " " + cmdline));
+  info.boot_loader_name = static_cast<std::uint32_t>(area.add_string(kMultibootLoaderName));
+  const std::vector<std::uint64_t> places = load_modules(memory, modules, area.end());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    entries[i].mod_start = static_cast<std::uint32_t>(places[i]);
+    entries[i].mod_end = static_cast<std::uint32_t>(places[i] + modules[i].data.size());
+    put(memory, list + i * sizeof(MultibootModule), entries[i]);
+  }
+  info.flags = kMultibootInfoMemory | kMultibootInfoBootDevice | kMultibootInfoCmdline |
+               kMultibootInfoModules | kMultibootInfoMmap | kMultibootInfoLoaderName;
+  // Lower memory is the RAM below the legacy hole; upper memory runs from 1 MiB to the end of
+  // RAM without a hole (RAM ends below the 32-bit MMIO area).
+  info.mem_lower = static_cast<std::uint32_t>(layout::kLegacyHoleStart / 1024);
+  info.mem_upper = static_cast<std::uint32_t>((memory.size() - layout::kLegacyHoleEnd) / 1024);
+  info.boot_device = kMultibootNoBootDevice;
+  info.mods_count = static_cast<std::uint32_t>(modules.size());
+  info.mods_addr = static_cast<std::uint32_t>(list);
+  std::uint64_t at = layout::kMultibootMmap;
+  for (const HvmMemmapEntry& region : boot_memory_map(memory.size())) {
+    put(memory, at,
+        MultibootMmapEntry{sizeof(MultibootMmapEntry) - 4, region.addr, region.size, region.type});
+    at += sizeof(MultibootMmapEntry);
+  }
+  info.mmap_addr = static_cast<std::uint32_t>(layout::kMultibootMmap);
+  info.mmap_length = static_cast<std::uint32_t>(at - layout::kMultibootMmap);
+  put(memory, layout::kMultibootInfo, info);
 }
 
 kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code64, bool db) {
@@ -57,7 +173,25 @@ std::vector<HvmMemmapEntry> boot_memory_map(std::uint64_t mem_size) {
   };
 }
 
-void write_boot_structures(GuestMemory& memory, EntryMode mode, const std::string& cmdline) {
+void check_boot_modules_fit(const BootImage& image, const std::string& cmdline,
+                            std::span<const BootModule> modules, std::uint64_t memory_size) {
+  const std::uint64_t start = image_end_page(image);
+  // An image outside RAM is load_image's to report.
+  if (start > memory_size) return;
+  const std::uint64_t size = after_image_area_size(image, cmdline, modules);
+  if (size > memory_size - start) {
+    throw SetupError(fmt::format(
+        "boot: no room after the image (at {:#x}) for the boot module list and strings ({:#x} "
+        "bytes) in {:#x} bytes of RAM; raise --mem",
+        start, size, memory_size));
+  }
+  place_modules(modules, start + size, memory_size);
+}
+
+void write_boot_structures(GuestMemory& memory, const BootImage& image, const std::string& cmdline,
+                           std::span<const BootModule> modules) {
+  check_boot_modules_fit(image, cmdline, modules, memory.size());
+  const EntryMode mode = image.mode;
   if (cmdline.size() + 1 > layout::kCmdlineMax || cmdline.find('\0') != std::string::npos) {
     throw SetupError(
         fmt::format("--cmdline: {} bytes is too long (at most {}) or contains NUL; "
@@ -85,6 +219,11 @@ void write_boot_structures(GuestMemory& memory, EntryMode mode, const std::strin
   info.cmdline_paddr = layout::kCmdline;
   info.memmap_paddr = layout::kMemmap;
   info.memmap_entries = static_cast<std::uint32_t>(memmap.size());
+  if (mode == EntryMode::kMultiboot32) {
+    write_multiboot_info(memory, image, cmdline, modules, image_end_page(image));
+  } else {
+    write_hvm_modules(memory, info, modules, image_end_page(image));
+  }
   put(memory, layout::kStartInfo, info);
 
   if (mode == EntryMode::kLong64) {
@@ -129,7 +268,7 @@ InitialCpuState initial_cpu_state(EntryMode mode, std::uint64_t entry, const kvm
     s.cr4 = x86::kCr4Pae | x86::kCr4Osfxsr | x86::kCr4Osxmmexcpt;
     s.efer = x86::kEferLme | x86::kEferLma;
   } else {
-    // PVH ABI: CR0.PE set, paging off, CR4 clear, EFER clear.
+    // PVH ABI and Multiboot: CR0.PE set, paging off, CR4 clear, EFER clear.
     s.cr0 = x86::kCr0Pe | x86::kCr0Et;
     s.cr3 = 0;
     s.cr4 = 0;
@@ -141,6 +280,9 @@ InitialCpuState initial_cpu_state(EntryMode mode, std::uint64_t entry, const kvm
   if (long_mode) {
     state.regs.rsp = layout::kStackTop;
     state.regs.rsi = layout::kStartInfo;  // harmless hint for ELF64 guests that want it
+  } else if (mode == EntryMode::kMultiboot32) {
+    state.regs.rax = kMultibootBootMagic;
+    state.regs.rbx = layout::kMultibootInfo;
   } else {
     state.regs.rbx = layout::kStartInfo;
   }

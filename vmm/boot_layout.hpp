@@ -1,5 +1,6 @@
 // Where drvm puts its boot structures in guest physical memory. Everything lives in the first
-// 64 KiB, which images may not load into; the hvm_start_info memory map marks it reserved.
+// 64 KiB, which images may not load into; the memory map marks it reserved. (Boot modules, their
+// list and the Multiboot strings go after the image instead, as QEMU places them.)
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,8 @@ constexpr std::uint64_t kCmdlineMax = 0x1000;  // including the NUL
 constexpr std::uint64_t kPml4 = 0x4000;        // long-mode identity tables (ELF64 boot)
 constexpr std::uint64_t kPdpt = 0x5000;
 constexpr std::uint64_t kPageDirectories = 0x6000;  // four PDs: 0-4 GiB in 2 MiB pages
+constexpr std::uint64_t kMultibootInfo = 0xa000;    // Multiboot information (EBX points here)
+constexpr std::uint64_t kMultibootMmap = 0xa100;    // its memory map (the entries of kMemmap)
 constexpr std::uint64_t kStackTop = 0x10000;        // initial RSP for ELF64 boot (grows down)
 constexpr std::uint64_t kBootAreaEnd = 0x10000;     // images must load at or above this
 

@@ -13,6 +13,7 @@
 #include <span>
 
 #include "vmm/boot_layout.hpp"
+#include "vmm/multiboot.hpp"
 
 namespace drvm::vmm {
 
@@ -325,7 +326,149 @@ std::vector<std::byte> compact_elf(const ElfReader& reader, const ImageSource& s
   return out;
 }
 
+constexpr std::string_view kFormats = "drvm boots PVH ELF, ELF64 and Multiboot v1 images";
+
+// The a.out kludge (Multiboot header flag 16): the header's address fields say which bytes of the
+// file load where, whatever the file's format. Appends those bytes to image.bytes and makes them
+// the one segment, as QEMU does (the ELF headers, if any, are ignored for loading).
+void apply_aout_kludge(BootImage& image, const ImageSource& source, const MultibootHeader& header,
+                       std::uint64_t memory_size) {
+  const std::string& name = image.name;
+  constexpr std::string_view kFix = "fix the Multiboot header's address fields";
+  if (header.header_addr < header.load_addr) {
+    refuse(name,
+           fmt::format("Multiboot header_addr {:#x} is below its load_addr {:#x}",
+                       header.header_addr, header.load_addr),
+           kFix);
+  }
+  const std::uint64_t before_header = header.header_addr - header.load_addr;
+  if (before_header > header.file_offset) {
+    refuse(name,
+           fmt::format("Multiboot header at file offset {:#x} says {:#x} bytes load before it "
+                       "(header_addr - load_addr), more than the file has",
+                       header.file_offset, before_header),
+           kFix);
+  }
+  const std::uint64_t text_offset = header.file_offset - before_header;
+  std::uint64_t load_size = source.size() - text_offset;  // load_end_addr 0: the rest of the file
+  if (header.load_end_addr != 0) {
+    if (header.load_end_addr < header.load_addr) {
+      refuse(name,
+             fmt::format("Multiboot load_end_addr {:#x} is below load_addr {:#x}",
+                         header.load_end_addr, header.load_addr),
+             kFix);
+    }
+    load_size = header.load_end_addr - header.load_addr;
+    if (!source.contains(text_offset, load_size)) {
+      refuse(name,
+             fmt::format("truncated: Multiboot load_end_addr asks for {:#x} bytes from file offset "
+                         "{:#x}, past the end of the file ({} bytes)",
+                         load_size, text_offset, source.size()),
+             kFix);
+    }
+  }
+  std::uint64_t mem_size = load_size;
+  if (header.bss_end_addr != 0) {
+    if (header.bss_end_addr < header.load_addr + load_size) {
+      refuse(name,
+             fmt::format("Multiboot bss_end_addr {:#x} is below the end of the loaded bytes {:#x}",
+                         header.bss_end_addr, header.load_addr + load_size),
+             kFix);
+    }
+    mem_size = header.bss_end_addr - header.load_addr;
+  }
+  if (mem_size == 0) refuse(name, "the Multiboot address fields load nothing", kFix);
+  if (mem_size > memory_size) {
+    refuse(name,
+           fmt::format("the Multiboot image ({:#x} bytes with its bss) does not fit in guest "
+                       "memory ({:#x} bytes)",
+                       mem_size, memory_size),
+           "raise --mem or link a smaller image");
+  }
+  if (header.entry_addr < header.load_addr || header.entry_addr - header.load_addr >= mem_size) {
+    refuse(name,
+           fmt::format("Multiboot entry_addr {:#x} lies outside what the image loads ({:#x}-{:#x})",
+                       header.entry_addr, header.load_addr, header.load_addr + mem_size),
+           kFix);
+  }
+  const std::uint64_t at = image.bytes.size();
+  image.bytes.resize(static_cast<std::size_t>(at + load_size));
+  source.read(text_offset, std::span(image.bytes.data() + at, static_cast<std::size_t>(load_size)));
+  image.segments = {{at, load_size, header.load_addr, mem_size}};
+  image.entry = header.entry_addr;
+}
+
+void warn_about_multiboot_flags(BootImage& image, const MultibootHeader& header) {
+  if (header.flags & kMultibootVideoMode) {
+    image.warnings.push_back(fmt::format(
+        "{}: its Multiboot header requests a video mode (flag 2); ignored as QEMU does: drvm has "
+        "no display and passes no video information",
+        image.name));
+  }
+}
+
+// A file that is not ELF: bootable only as a Multiboot image with the a.out kludge.
+BootImage parse_non_elf(const ImageSource& source, const std::string& name,
+                        std::uint64_t memory_size, std::span<const std::byte> head,
+                        const MultibootScan& multiboot) {
+  if (!multiboot.problem.empty()) refuse(name, multiboot.problem, multiboot.fix);
+  if (multiboot.header) {
+    if ((multiboot.header->flags & kMultibootAoutKludge) == 0) {
+      refuse(name,
+             "its Multiboot header has no address fields (flag 16) and the file is not an ELF",
+             "set flag 16 with load_addr, load_end_addr, bss_end_addr and entry_addr, or link an "
+             "ELF image");
+    }
+    BootImage image;
+    image.name = name;
+    image.mode = EntryMode::kMultiboot32;
+    // BootImage::bytes stays an ELF for the symbol and code readers: a header and one PT_LOAD.
+    image.bytes.resize(sizeof(Elf32_Ehdr) + sizeof(Elf32_Phdr));
+    apply_aout_kludge(image, source, *multiboot.header, memory_size);
+    Elf32_Ehdr ehdr{};
+    std::memcpy(ehdr.e_ident, ELFMAG, SELFMAG);
+    ehdr.e_ident[EI_CLASS] = ELFCLASS32;
+    ehdr.e_ident[EI_DATA] = ELFDATA2LSB;
+    ehdr.e_ident[EI_VERSION] = EV_CURRENT;
+    ehdr.e_type = ET_EXEC;
+    ehdr.e_machine = EM_386;
+    ehdr.e_version = EV_CURRENT;
+    ehdr.e_entry = static_cast<Elf32_Addr>(image.entry);
+    ehdr.e_phoff = sizeof(Elf32_Ehdr);
+    ehdr.e_ehsize = sizeof(Elf32_Ehdr);
+    ehdr.e_phentsize = sizeof(Elf32_Phdr);
+    ehdr.e_phnum = 1;
+    Elf32_Phdr phdr{};
+    const LoadSegment& segment = image.segments.front();
+    phdr.p_type = PT_LOAD;
+    phdr.p_offset = static_cast<Elf32_Off>(segment.file_offset);
+    phdr.p_vaddr = phdr.p_paddr = static_cast<Elf32_Addr>(segment.gpa);
+    phdr.p_filesz = static_cast<Elf32_Word>(segment.file_size);
+    phdr.p_memsz = static_cast<Elf32_Word>(segment.mem_size);
+    phdr.p_flags = PF_R | PF_W | PF_X;
+    phdr.p_align = 4096;
+    store(image.bytes, 0, ehdr);
+    store(image.bytes, sizeof(Elf32_Ehdr), phdr);
+    warn_about_multiboot_flags(image, *multiboot.header);
+    return image;
+  }
+  // The Linux boot protocol's signature at 0x202 (Documentation/arch/x86/boot.rst).
+  if (head.size() >= 0x206 && std::memcmp(head.data() + 0x202, "HdrS", 4) == 0) {
+    refuse(name, "a Linux bzImage (boot protocol), which drvm does not boot",
+           fmt::format("boot the kernel's vmlinux ELF built with CONFIG_PVH=y instead ({})",
+                       kFormats));
+  }
+  refuse(name, "neither an ELF file nor a Multiboot image",
+         fmt::format("give a PVH ELF, an ELF64 or a Multiboot v1 image ({})", kFormats));
+}
+
 BootImage parse(const ImageSource& source, const std::string& name, std::uint64_t memory_size) {
+  const std::vector<std::byte> head =
+      source.read(0, std::min<std::uint64_t>(source.size(), kMultibootSearchBytes));
+  const MultibootScan multiboot = scan_multiboot_header(head);
+  if (head.size() < SELFMAG || std::memcmp(head.data(), ELFMAG, SELFMAG) != 0) {
+    return parse_non_elf(source, name, memory_size, head, multiboot);
+  }
   BootImage image;
   image.name = name;
   ElfReader reader(source, name);
@@ -382,22 +525,41 @@ BootImage parse(const ImageSource& source, const std::string& name, std::uint64_
     }
     image.mode = EntryMode::kPvh32;
     image.entry = *pvh_entry;
+  } else if (multiboot.header || !multiboot.problem.empty()) {
+    // A Multiboot header takes precedence over plain ELF64 entry, as in QEMU (which, unlike drvm
+    // and GRUB, refuses ELF64 Multiboot images).
+    if (!multiboot.problem.empty()) refuse(name, multiboot.problem, multiboot.fix);
+    image.mode = EntryMode::kMultiboot32;
+    image.entry = reader.entry();
+    if ((multiboot.header->flags & kMultibootAoutKludge) == 0 && image.entry > 0xffffffffULL) {
+      refuse(name, fmt::format("Multiboot entry (e_entry) {:#x} is above 4 GiB", image.entry),
+             kRebuild);
+    }
+    warn_about_multiboot_flags(image, *multiboot.header);
   } else if (reader.is64()) {
     image.mode = EntryMode::kLong64;
     image.entry = reader.entry();
   } else {
-    refuse(name, "32-bit ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)",
-           "add the PVH note or build a 64-bit ELF");
+    refuse(name,
+           "32-bit ELF with neither a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) nor a Multiboot "
+           "header",
+           "add the PVH note or a Multiboot header, or build a 64-bit ELF");
   }
+  const bool aout_kludge = image.mode == EntryMode::kMultiboot32 &&
+                           (multiboot.header->flags & kMultibootAoutKludge) != 0;
   // The entry must be code the image brings: anywhere else the vCPU runs zeros until --timeout.
+  // (The a.out kludge's entry is checked against what the kludge loads.)
   const bool entry_loaded =
+      aout_kludge ||
       std::any_of(image.segments.begin(), image.segments.end(), [&](const LoadSegment& s) {
         return image.entry >= s.gpa && image.entry - s.gpa < s.mem_size;
       });
   if (!entry_loaded) {
     refuse(name,
            fmt::format("{} {:#x} lies outside every loadable segment",
-                       image.mode == EntryMode::kPvh32 ? "PVH entry" : "ELF entry point (e_entry)",
+                       image.mode == EntryMode::kPvh32         ? "PVH entry"
+                       : image.mode == EntryMode::kMultiboot32 ? "Multiboot entry (e_entry)"
+                                                               : "ELF entry point (e_entry)",
                        image.entry),
            image.mode == EntryMode::kPvh32 ? "check the image's PVH note"
                                            : "check the image's entry symbol and linker script");
@@ -425,6 +587,7 @@ BootImage parse(const ImageSource& source, const std::string& name, std::uint64_
                                     reader, source, image.segments, symbols)
                               : compact_elf<Elf32_Ehdr, Elf32_Phdr, Elf32_Shdr>(
                                     reader, source, image.segments, symbols);
+  if (aout_kludge) apply_aout_kludge(image, source, *multiboot.header, memory_size);
   return image;
 }
 
@@ -488,6 +651,17 @@ void load_image(const BootImage& image, GuestMemory& memory) {
     refuse(image.name, fmt::format("PVH entry {:#x} lies outside guest memory", image.entry),
            "check the image's PVH note");
   }
+}
+
+std::uint64_t image_end_page(const BootImage& image) {
+  std::uint64_t low = UINT64_MAX, high = 0;
+  for (const LoadSegment& segment : image.segments) {
+    low = std::min(low, segment.gpa);
+    high = std::max(high, segment.gpa + segment.mem_size);
+  }
+  if (image.segments.empty()) return 0;
+  // QEMU: the load address plus the image's span rounded up to a page.
+  return low + ((high - low + 4095) & ~std::uint64_t{4095});
 }
 
 }  // namespace drvm::vmm

@@ -252,7 +252,7 @@ Machine::~Machine() {
 
 void Machine::boot(const BootImage& image) {
   load_image(image, memory_);
-  write_boot_structures(memory_, image.mode, config_.cmdline);
+  write_boot_structures(memory_, image, config_.cmdline, config_.modules);
   Vcpu& bsp = vcpus_.front()->vcpu();
   const InitialCpuState state = initial_cpu_state(image.mode, image.entry, bsp.sregs());
   bsp.set_sregs(state.sregs);

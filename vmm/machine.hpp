@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "vmm/boot_modules.hpp"
 #include "vmm/guest_memory.hpp"
 #include "vmm/image.hpp"
 #include "vmm/kvm.hpp"
@@ -39,6 +40,7 @@ class Machine;
 struct MachineConfig {
   std::uint64_t memory_size = 128ULL << 20;
   std::string cmdline;
+  std::vector<BootModule> modules;  // --initrd
   unsigned vcpu_count = 1;
   bool trace_io = false;    // log unhandled port I/O and MMIO on `log`
   int serial_out_fd = 1;    // COM1 transmit

@@ -28,6 +28,7 @@ elf64_reloaded_cs:
   mov $GUESTFW_CR0, %eax
   mov %rax, %cr0
   xor %edi, %edi                  /* no start_info */
+  xor %esi, %esi
   jmp guestfw_long_mode_start
   .size elf64_start, . - elf64_start
 

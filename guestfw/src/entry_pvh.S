@@ -42,6 +42,7 @@ pvh_start32:
   .code64
 pvh_long_mode:
   mov %ebx, %edi                  /* zero-extends: start_info physical address */
+  xor %esi, %esi                  /* protocol: PVH */
   jmp guestfw_long_mode_start
   .size pvh_start32, . - pvh_start32
 

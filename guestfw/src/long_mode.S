@@ -1,4 +1,4 @@
-/* What both boot paths share: the GDT, the identity page tables (static data, so building them
+/* What every boot path shares: the GDT, the identity page tables (static data, so building them
  * costs the guest no instructions) and the first 64-bit code. */
 #include "guestfw/boot_state.h"
 
@@ -38,7 +38,8 @@ guestfw_gdt_pointer:              /* 32-bit lgdt reads limit + 4 bytes of base, 
   .code64
   .globl guestfw_long_mode_start
   .type guestfw_long_mode_start, @function
-/* RDI = physical address of hvm_start_info, or 0. */
+/* RDI = physical address of the boot information (hvm_start_info, or the Multiboot information when
+ * RSI = 1), or 0. RSI survives the .bss clearing (rep stosq uses RDI, RCX, RAX). */
 guestfw_long_mode_start:
   mov $GUESTFW_DATA_SELECTOR, %eax
   mov %eax, %ds

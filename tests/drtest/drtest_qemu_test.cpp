@@ -24,14 +24,18 @@ class DrtestQemu : public ::testing::Test {
   }
 
   // The command line tests/guestfw uses (see qemu_images_test.cpp), with cmdline as -append.
-  ProcessResult boot(const std::string& cmdline) {
-    std::vector<std::string> argv = {*qemu_,       "-M",
-                                     "microvm",    "-accel",
-                                     "tcg",        "-nodefaults",
-                                     "-nographic", "-no-reboot",
-                                     "-kernel",    guest_image_path("drtest"),
-                                     "-device",    "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                                     "-serial",    "stdio"};
+  // multiboot: drtest.mb.elf on the PC machine, as tests/guestfw/multiboot_qemu_test.cpp boots it.
+  ProcessResult boot(const std::string& cmdline, bool multiboot = false) {
+    std::vector<std::string> argv = {*qemu_,        "-accel",     "tcg",
+                                     "-nodefaults", "-nographic", "-no-reboot"};
+    if (multiboot) {
+      argv.insert(argv.end(), {"-M", "pc", "-fw_cfg", "name=etc/sercon-port,string=0", "-kernel",
+                               guest_image_path("drtest.mb")});
+    } else {
+      argv.insert(argv.end(), {"-M", "microvm", "-kernel", guest_image_path("drtest")});
+    }
+    argv.insert(argv.end(),
+                {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-serial", "stdio"});
     if (!cmdline.empty()) argv.insert(argv.end(), {"-append", cmdline});
     return run_process(argv);
   }
@@ -41,6 +45,12 @@ class DrtestQemu : public ::testing::Test {
 
 TEST_F(DrtestQemu, PassesEveryCaseQemuImplements) {
   const ProcessResult run = boot(kDrtestQemuTcgCmdline);
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kQemuTcg));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(DrtestQemu, MultibootBuildPassesEveryCaseQemuImplements) {
+  const ProcessResult run = boot(kDrtestQemuTcgCmdline, true);
   EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kQemuTcg));
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
 }

@@ -19,8 +19,9 @@ class DrtestVm : public ::testing::Test {
     if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is missing or not usable";
   }
 
-  static ProcessResult drvm_run(std::vector<std::string> options) {
-    std::vector<std::string> argv = {DRVM_BINARY, "run", guest_image_path("drtest"), "--timeout",
+  static ProcessResult drvm_run(std::vector<std::string> options,
+                                const std::string& image = "drtest") {
+    std::vector<std::string> argv = {DRVM_BINARY, "run", guest_image_path(image), "--timeout",
                                      "10"};
     argv.insert(argv.end(), options.begin(), options.end());
     return run_process(argv, {.timeout = std::chrono::seconds(20)});
@@ -29,6 +30,13 @@ class DrtestVm : public ::testing::Test {
 
 TEST_F(DrtestVm, PassesEveryCase) {
   const ProcessResult run = drvm_run({});
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kExact));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
+}
+
+// The same suite as a Multiboot image (drtest.mb.elf, guestfw's Multiboot entry).
+TEST_F(DrtestVm, PassesEveryCaseAsMultibootImage) {
+  const ProcessResult run = drvm_run({}, "drtest.mb");
   EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kExact));
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
 }

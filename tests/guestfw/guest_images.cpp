@@ -76,7 +76,7 @@ const char* const kIoPortOutput =
     "inl 0x1234: 0xffffffff\n"
     "outb 0x80: 0x42\n";
 
-std::string fault_output(std::uint64_t pushed_rflags) {
+std::string fault_output(std::uint64_t pushed_rflags, const std::string& image) {
   // fault_general_protection.S loads these before reading through RAX (non-canonical): #GP(0).
   return fmt::format(
       "fault.elf: taking an unexpected #GP\n"
@@ -88,11 +88,11 @@ std::string fault_output(std::uint64_t pushed_rflags) {
       "R13=dddddddddddddddd R14=eeeeeeeeeeeeeeee R15=ffffffffffffffff\n"
       "CR0=0000000080000011 CR2=0000000000000000 CR3={:016x} CR4=0000000000000020\n"
       "DR6=00000000ffff0ff0 DR7=0000000000000400\n",
-      symbol("fault", "fault_gp_instruction"), symbol("fault", "fault_stack_top"), pushed_rflags,
-      symbol("fault", "guestfw_pml4"));
+      symbol(image, "fault_gp_instruction"), symbol(image, "fault_stack_top"), pushed_rflags,
+      symbol(image, "guestfw_pml4"));
 }
 
-std::string testfw_outcomes_output() {
+std::string testfw_outcomes_output(const std::string& image) {
   return fmt::format(
       "PASS outcome_pass\n"
       "FAIL outcome_assert_eq_fails: testfw_outcomes.c:N: answer == 42: got 0x29 (41), expected "
@@ -109,7 +109,7 @@ std::string testfw_outcomes_output() {
       "exception, expected #UD invalid opcode\n"
       "PASS outcome_pass_after_failures\n"
       "summary: 3 passed, 5 failed, 1 skipped\n",
-      symbol("testfw-outcomes", "selftest_ud_instruction"));
+      symbol(image, "selftest_ud_instruction"));
 }
 
 std::string normalize_testfw_outcomes(const std::string& serial) {

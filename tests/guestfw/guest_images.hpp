@@ -26,13 +26,15 @@ extern const char* const kHaltOutput;
 extern const char* const kSpinOutput;
 extern const char* const kTripleFaultOutput;
 extern const char* const kIoPortOutput;
-// fault.elf's banner and register dump. The addresses come from the image's symbols; rflags is what
+// fault.elf's banner and register dump. The addresses come from the image's symbols (`image`:
+// "fault", or "fault.mb64", the ELF64 that fault.mb.elf was converted from); rflags is what
 // the VMM saves for a fault: QEMU TCG does not set RFLAGS.RF in the pushed image, hardware and KVM
 // do (SDM: faults other than instruction breakpoints set RF in the saved RFLAGS).
-std::string fault_output(std::uint64_t pushed_rflags);
+std::string fault_output(std::uint64_t pushed_rflags, const std::string& image = "fault");
 // testfw-outcomes.elf, compared after normalize_testfw_outcomes(): its unexpected-exception case
 // dumps registers that depend on code generation, and its assertion messages carry line numbers.
-std::string testfw_outcomes_output();
+// `image` gives the symbols: "testfw-outcomes" or "testfw-outcomes.mb64".
+std::string testfw_outcomes_output(const std::string& image = "testfw-outcomes");
 // Replaces "FILE.c:LINE:" with "FILE.c:N:" and drops the register lines of a dump (RIP= ... DR6=),
 // keeping its first line.
 std::string normalize_testfw_outcomes(const std::string& serial);

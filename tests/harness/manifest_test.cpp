@@ -70,9 +70,14 @@ expect.outcome = "timeout"
 name = "count"
 image = "img.elf"
 events = [{spec = "mem:counter:w", count = 10}, {spec = "mem:0x1000/4:rw", min = 2}]
+
+[[case]]
+name = "modules"
+image = "kernel.elf"
+initrd = ["mods/a.bin arg1 x,y", "/abs/b,c.bin"]
 )");
   EXPECT_EQ(suite.name, "firmware");
-  ASSERT_EQ(suite.cases.size(), 3u);
+  ASSERT_EQ(suite.cases.size(), 4u);
 
   const Case& boot = suite.cases[0];
   EXPECT_EQ(boot.name, "boot");
@@ -108,6 +113,11 @@ events = [{spec = "mem:counter:w", count = 10}, {spec = "mem:0x1000/4:rw", min =
   EXPECT_EQ(count.events[1].count.min, 2u);
   EXPECT_TRUE(count.events[1].count.contains(1u << 30));
   EXPECT_FALSE(count.events[1].count.contains(1));
+  EXPECT_TRUE(count.initrd.empty());
+
+  // Paths relative to the manifest; commas doubled for drvm run --initrd's splitting.
+  EXPECT_EQ(suite.cases[3].initrd,
+            (std::vector<std::string>{"/suites/mods/a.bin arg1 x,,y", "/abs/b,,c.bin"}));
 }
 
 TEST(Manifest, DefaultsWithoutAnyExpectation) {
@@ -191,6 +201,10 @@ const BadManifest kBadManifests[] = {
      "case[1].name: duplicate case name 'a'"},
     {"cmdline not a string", "[[case]]\nimage='a'\ncmdline=1\n",
      ":3:9: case[0].cmdline: must be a string"},
+    {"initrd not an array", "[[case]]\nimage='a'\ninitrd='m.bin'\n",
+     ":3:8: case[0].initrd: must be an array of strings \"FILE[ ARGS]\""},
+    {"initrd without a file", "[[case]]\nimage='a'\ninitrd=[' arg']\n",
+     ":3:9: case[0].initrd[0]: must start with a file name"},
     {"mem zero", "[[case]]\nimage='a'\nmem=0\n", ":3:5: case[0].mem: must be an integer from 2"},
     {"mem below drvm run's minimum", "[[case]]\nimage='a'\nmem=1\n",
      "case[0].mem: must be an integer from 2 to 3072 (MiB of guest memory, as drvm run --mem 2M "

@@ -154,14 +154,16 @@ TEST_F(Session, PassesTheCaseFlagsToDrvmRun) {
 image = "a.script"
 mem = 32
 cmdline = "console=ttyS0 quiet"
+initrd = ["m1.bin one", "m2.bin"]
 timeout = 1.5
 )")})
                 .status,
             kExitAllPassed);
-  EXPECT_EQ(testing::read_file(args), std::string(DRVM_FAKE_DRVM) + "\nrun\n" +
-                                          (dir.path() / "a.script").string() +
-                                          "\n--mem\n32M\n--cmdline\nconsole=ttyS0 quiet\n"
-                                          "--timeout\n1.5\n");
+  EXPECT_EQ(testing::read_file(args),
+            std::string(DRVM_FAKE_DRVM) + "\nrun\n" + (dir.path() / "a.script").string() +
+                "\n--mem\n32M\n--cmdline\nconsole=ttyS0 quiet\n--initrd\n" +
+                (dir.path() / "m1.bin").string() + " one\n--initrd\n" +
+                (dir.path() / "m2.bin").string() + "\n--timeout\n1.5\n");
 }
 
 TEST_F(Session, EventCountsAreCheckedAgainstDrvmRunsStat) {

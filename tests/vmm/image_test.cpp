@@ -95,8 +95,8 @@ TEST(ImageTest, LoadCopiesSegmentAndZeroesBss) {
 
 TEST(ImageTest, RefusesNonElf) {
   std::vector<std::byte> junk(200, std::byte{'x'});
-  EXPECT_NE(refusal(junk).find("not an ELF file"), std::string::npos);
-  EXPECT_NE(refusal({}).find("not an ELF file"), std::string::npos);
+  EXPECT_NE(refusal(junk).find("neither an ELF file nor a Multiboot image"), std::string::npos);
+  EXPECT_NE(refusal({}).find("neither an ELF file nor a Multiboot image"), std::string::npos);
 }
 
 TEST(ImageTest, RefusesTruncatedHeader) {
@@ -131,7 +131,8 @@ TEST(ImageTest, RefusesElf32WithoutPvhNote) {
   TestElf elf = pvh_image();
   elf.is64 = false;
   elf.pvh_note = false;
-  EXPECT_NE(refusal(elf.build()).find("32-bit ELF without a PVH entry note"), std::string::npos);
+  EXPECT_NE(refusal(elf.build()).find("32-bit ELF with neither a PVH entry note"),
+            std::string::npos);
 }
 
 TEST(ImageTest, RefusesImageWithoutLoadSegment) {

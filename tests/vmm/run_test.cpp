@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -240,12 +241,140 @@ TEST(RunTest, BadImagesAreRefusedWithOneLine) {
     std::string expected;
   } cases[] = {
       {"/nonexistent/x.elf", "No such file"},
-      {junk, "not an ELF file"},
-      {image("nonote32", exit_with(0), false, false), "32-bit ELF without a PVH entry note"},
+      {junk, "neither an ELF file nor a Multiboot image"},
+      {image("nonote32", exit_with(0), false, false),
+       "32-bit ELF with neither a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) nor a Multiboot "
+       "header"},
   };
   for (const auto& c : cases) {
     const auto r = run_drvm({"run", c.path});
     EXPECT_EQ(r.status, 2) << c.path;
+    EXPECT_EQ(r.err.rfind("drvm: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+// --- Multiboot v1 images and --initrd (docs/user-guide.md) ---
+
+Code multiboot_header(std::uint32_t flags, std::int32_t checksum_error = 0,
+                      const std::vector<std::uint32_t>& address_fields = {}) {
+  Code out;
+  auto put32 = [&out](std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  put32(0x1badb002);
+  put32(flags);
+  put32(static_cast<std::uint32_t>(0 - 0x1badb002u - flags + checksum_error));
+  for (std::uint32_t field : address_fields) put32(field);
+  return out;
+}
+
+// 32-bit code: exits with the Multiboot information's flags (low byte) when EAX holds the boot
+// magic, with 0x55 otherwise.
+const Code kExitWithMultibootFlags = {
+    0x3d, 0x02, 0xb0, 0xad, 0x2b,  // cmp eax, 0x2badb002
+    0x75, 0x04,                    // jne fail
+    0x8a, 0x03,                    // mov al, [ebx]
+    0xe6, 0xf4,                    // out 0xf4, al
+    0xb0, 0x55, 0xe6, 0xf4,        // fail: mov al, 0x55; out 0xf4, al
+};
+
+// An ELF32 whose segment at 1 MiB starts with a Multiboot header; e_entry right after it.
+std::string multiboot_image(const std::string& stem, std::uint32_t flags, const Code& code,
+                            std::int32_t checksum_error = 0) {
+  TestElf elf;
+  elf.is64 = false;
+  elf.pvh_note = false;
+  elf.entry = 0x10000c;
+  elf.segments.push_back({0x100000, multiboot_header(flags, checksum_error) + code, 0x1000});
+  return write_temp_file(stem + ".elf", elf.build());
+}
+
+TEST(RunTest, MultibootImageGetsTheMagicAndTheInformation) {
+  REQUIRE_KVM();
+  const auto r = run_drvm({"run", multiboot_image("mb", 0x3, kExitWithMultibootFlags)});
+  EXPECT_EQ(r.status, (0x4f << 1 | 1) & 0xff) << r.err;  // memory, boot device, cmdline, mods,
+  EXPECT_EQ(r.err, "");                                  // mmap (0x4f of 0x24f)
+}
+
+// QEMU ignores a video mode request; drvm too, with one warning line.
+TEST(RunTest, MultibootVideoModeRequestBootsWithAWarning) {
+  REQUIRE_KVM();
+  const auto path = multiboot_image("video", 0x7, kExitWithMultibootFlags);
+  const auto r = run_drvm({"run", path});
+  EXPECT_EQ(r.status, (0x4f << 1 | 1) & 0xff) << r.err;
+  EXPECT_EQ(r.err, "drvm: warning: " + path +
+                       ": its Multiboot header requests a video mode (flag 2); ignored as QEMU "
+                       "does: drvm has no display and passes no video information\n");
+}
+
+// A flat binary (not ELF) at 2 MiB: the header's address fields load 0x70 bytes of the file and
+// zero-fill to 0x3000; the code reads the byte at 0x70 (0xcc in the file) and exits with it.
+TEST(RunTest, MultibootAoutKludgeHonoursLoadEndAndBssEnd) {
+  REQUIRE_KVM();
+  constexpr std::uint32_t kLoad = 0x200000;
+  Code file =
+      multiboot_header(0x10000, 0, {kLoad, kLoad, kLoad + 0x70, kLoad + 0x3000, kLoad + 32});
+  file = file + Code{0xa0, 0x70, 0x00, 0x20, 0x00,  // mov al, [0x200070]
+                     0x04, 0x11,                    // add al, 0x11
+                     0xe6, 0xf4};                   // out 0xf4, al
+  file.resize(0x80, 0xcc);
+  std::vector<std::byte> bytes(file.size());
+  std::memcpy(bytes.data(), file.data(), file.size());
+  const auto r = run_drvm({"run", write_temp_file("kludge.bin", bytes)});
+  EXPECT_EQ(r.status, (0x11 << 1 | 1)) << r.err;
+}
+
+// An image with both a PVH note and a Multiboot header boots by PVH, as in QEMU: EBX is the
+// start_info (0x2000), not the Multiboot information (0xa000); the code exits with EBX >> 12.
+TEST(RunTest, PvhWinsOverMultiboot) {
+  REQUIRE_KVM();
+  TestElf elf;
+  elf.is64 = false;
+  elf.pvh_note = true;
+  elf.pvh_entry = 0x10000c;
+  elf.entry = 0x10000c;
+  elf.segments.push_back({0x100000,
+                          multiboot_header(0x3) + Code{0x89, 0xd8,        // mov eax, ebx
+                                                       0xc1, 0xe8, 0x0c,  // shr eax, 12
+                                                       0xe6, 0xf4},       // out 0xf4, al
+                          0x1000});
+  const auto r = run_drvm({"run", write_temp_file("both.elf", elf.build())});
+  EXPECT_EQ(r.status, (2 << 1 | 1)) << r.err;
+}
+
+// Refused before KVM is opened: one line each, status 2.
+TEST(RunTest, BadMultibootImagesAndModulesAreRefusedWithOneLine) {
+  std::vector<std::byte> bzimage(0x400);
+  std::memcpy(bzimage.data() + 0x202, "HdrS", 4);
+  const std::string pvh = image("pvhmod", exit_with(0));
+  const std::string big = write_temp_file("big.bin", std::vector<std::byte>(3 << 20));
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  } cases[] = {
+      {{multiboot_image("badsum", 0x3, exit_with(0), 1)}, "bad checksum"},
+      {{multiboot_image("badflags", 0x3 | 0x20, exit_with(0))},
+       "requires flag bit(s) 5 (flags 0x00000023), which drvm cannot honour"},
+      {{write_temp_file("bz.img", bzimage)},
+       "a Linux bzImage (boot protocol), which drvm does not boot; boot the kernel's vmlinux ELF "
+       "built with CONFIG_PVH=y instead"},
+      {{pvh, "--initrd", "/nonexistent/m.bin arg"},
+       "--initrd: module /nonexistent/m.bin: No such file or directory; check the path"},
+      {{pvh, "--mem", "2M", "--initrd", big},
+       "bytes do not fit in guest RAM (2097152 bytes); raise --mem"},
+      {{pvh, "--initrd", ","}, "names no file"},
+      {{pvh, "--mem", "4M", "--initrd", big},
+       "(3145728 bytes) does not fit in guest RAM: placed at 0x102000 after the image and the "
+       "modules before it, it would end at 0x402000, past the 4194304 bytes of --mem; raise --mem "
+       "to at least 5M"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"run"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const auto r = run_drvm(args);
+    EXPECT_EQ(r.status, 2) << c.expected;
     EXPECT_EQ(r.err.rfind("drvm: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

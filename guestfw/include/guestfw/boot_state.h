@@ -1,6 +1,6 @@
 /* The machine state guestfw establishes before any image code runs, shared by the assembly entry
- * code and C. Both boot paths (PVH and ELF64) load exactly these values, so an image sees the same
- * environment under drvm and QEMU. */
+ * code and C. Every boot path (PVH, Multiboot and ELF64) load exactly these values, so an image
+ * sees the same environment under drvm and QEMU. */
 #pragma once
 
 #define GUESTFW_CODE_SELECTOR 0x08 /* 64-bit code, DPL 0 */
@@ -10,6 +10,10 @@
 #define GUESTFW_CR4 0x00000020  /* PAE */
 #define GUESTFW_EFER 0x00000100 /* LME (the CPU adds LMA once paging is on) */
 #define GUESTFW_MSR_EFER 0xc0000080
+
+/* How guestfw_long_mode_start's caller was booted (its RSI); RDI has the boot information. */
+#define GUESTFW_BOOT_PVH 0       /* hvm_start_info (or 0 from the ELF64 entry) */
+#define GUESTFW_BOOT_MULTIBOOT 1 /* the Multiboot information */
 
 /* Identity map: 0-4 GiB in 2 MiB pages; anything at or above 4 GiB is unmapped. */
 #define GUESTFW_IDENTITY_MAP_END 0x100000000ULL

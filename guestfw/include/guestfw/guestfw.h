@@ -5,6 +5,7 @@
 #include "guestfw/exceptions.h"
 #include "guestfw/exit.h"
 #include "guestfw/format.h"
+#include "guestfw/multiboot.h"
 #include "guestfw/serial.h"
 #include "guestfw/start_info.h"
 #include "guestfw/string.h"

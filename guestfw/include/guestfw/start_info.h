@@ -1,5 +1,7 @@
 /* The PVH boot information (xen/include/public/arch-x86/hvm/start_info.h layout) and the command
- * line it carries. */
+ * line, memory map and modules it carries. Under Multiboot guestfw builds the same structure from
+ * the Multiboot information (multiboot.h): the command line without its first word (the kernel's
+ * name, which Multiboot loaders put first), the memory map and the modules with their strings. */
 #pragma once
 
 #include <stdbool.h>
@@ -31,10 +33,22 @@ struct hvm_memmap_table_entry {
   uint32_t reserved;
 };
 
-/* The start_info the VMM passed, or NULL (ELF64 boot, or a bad magic). */
+struct hvm_modlist_entry {
+  uint64_t paddr;
+  uint64_t size;
+  uint64_t cmdline_paddr;
+  uint64_t reserved;
+};
+
+/* The start_info the VMM passed (or guestfw built from the Multiboot information), or NULL (ELF64
+ * boot, or a bad magic). */
 const struct hvm_start_info* guest_start_info(void);
 /* The memory map entries (count in *count), or NULL when there is none. */
 const struct hvm_memmap_table_entry* guest_memmap(uint32_t* count);
+/* The boot modules (count in *count), or NULL when there are none. */
+const struct hvm_modlist_entry* guest_modules(uint32_t* count);
+/* A module's command line ("" when it has none). */
+const char* guest_module_cmdline(const struct hvm_modlist_entry* module);
 /* The command line; "" when there is none. */
 const char* guest_cmdline(void);
 /* Finds "key=value" among the space-separated words of the command line and copies value into
