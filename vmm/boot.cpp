@@ -84,6 +84,7 @@ void write_boot_structures(GuestMemory& memory, EntryMode mode, const std::strin
   info.version = 1;
   info.cmdline_paddr = layout::kCmdline;
   info.memmap_paddr = layout::kMemmap;
+  info.rsdp_paddr = layout::kAcpiTables;  // written by write_acpi_tables() (acpi_tables.hpp)
   info.memmap_entries = static_cast<std::uint32_t>(memmap.size());
   put(memory, layout::kStartInfo, info);
 

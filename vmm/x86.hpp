@@ -9,6 +9,7 @@ namespace drvm::vmm::x86 {
 inline constexpr std::uint64_t kRflagsFixed1 = 1u << 1;
 inline constexpr std::uint64_t kRflagsZf = 1u << 6;
 inline constexpr std::uint64_t kRflagsTf = 1u << 8;
+inline constexpr std::uint64_t kRflagsIf = 1u << 9;
 inline constexpr std::uint64_t kRflagsDf = 1u << 10;
 inline constexpr std::uint64_t kRflagsRf = 1u << 16;
 inline constexpr std::uint64_t kRflagsVm = 1u << 17;

@@ -108,6 +108,38 @@ TEST(RunTest, HaltWithInterruptsDisabled) {
   EXPECT_NE(r.err.find("interrupts disabled"), std::string::npos) << r.err;
 }
 
+// With the in-kernel local APIC the HLT never leaves KVM_RUN: drvm notices the vCPU waits with
+// nothing armed (no timer, no device interrupt) and ends the run the same way.
+TEST(RunTest, HaltWithInterruptsEnabledAndNothingArmed) {
+  REQUIRE_KVM();
+  const auto r = run_drvm({"run", image("sti-halt", {0xfb, 0xf4}), "--timeout", "10"});
+  EXPECT_EQ(r.status, 6) << r.err;
+  EXPECT_NE(r.err.find("drvm: guest halted: vCPU 0 executed HLT at RIP"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("with interrupts enabled, but nothing can raise one"), std::string::npos)
+      << r.err;
+}
+
+// fw_cfg reads "absent" (all ones: the "QEMU" signature check fails) and port 0x80 takes writes,
+// both without a word on stderr unless --trace-io asks.
+TEST(RunTest, FwCfgAndPostPortAreQuietlyAbsent) {
+  REQUIRE_KVM();
+  // xor eax, eax; out 0x80, al; mov dx, 0x510; out dx, ax (selector 0: the signature);
+  // inc edx; in al, dx (its first byte); out 0xf4, al
+  const Code code{0x31, 0xc0, 0xe6, 0x80, 0x66, 0xba, 0x10,
+                  0x05, 0x66, 0xef, 0x42, 0xec, 0xe6, 0xf4};
+  const auto quiet = run_drvm({"run", image("fwcfg", code)});
+  EXPECT_EQ(quiet.status, (0xff << 1 | 1) & 0xff);
+  EXPECT_EQ(quiet.err, "");
+  const auto traced = run_drvm({"run", image("fwcfg", code), "--trace-io"});
+  EXPECT_EQ(traced.status, (0xff << 1 | 1) & 0xff);
+  EXPECT_NE(traced.err.find("out port=0x0080 size=1 value=0x0 (POST port)"), std::string::npos)
+      << traced.err;
+  EXPECT_NE(traced.err.find("in  port=0x0511 size=1 value=0xff (fw_cfg, absent)"),
+            std::string::npos)
+      << traced.err;
+}
+
 TEST(RunTest, TimeoutStopsASpinningGuest) {
   REQUIRE_KVM();
   const auto r = run_drvm({"run", image("spin", {0xeb, 0xfe}), "--timeout", "0.5"});

@@ -177,6 +177,7 @@ struct DebugController::State {
   bool sw_bp_exits = false;  // planted INT3 arrives as KVM_EXIT_DEBUG #BP (USE_SW_BP)
   bool sync_sregs = false;   // KVM_CAP_SYNC_REGS: CR3 comes with every exit, no ioctl
   bool sync_regs = false;    // ... and the general-purpose registers (--exact reads them per step)
+  bool block_irq = false;    // KVM_GUESTDBG_BLOCKIRQ exists (KVM_CAP_SET_GUEST_DEBUG2)
   std::unordered_map<bp::TargetId, HitCallback> hit_callbacks;
   StopCallback stop_callback;
   std::vector<std::unique_ptr<PerVcpu>> vcpus;
@@ -582,6 +583,13 @@ struct DebugController::State {
       if (s.hw_suppressed & (1u << n)) debug.arch.debugreg[7] &= ~bp::dr7::slot_mask(n);
     }
     if (stepping(s)) debug.control |= KVM_GUESTDBG_SINGLESTEP;
+    // A step drvm takes for itself (over a breakpoint, an access to a protected page, a debugger's
+    // stepi) must end after that instruction, not at the first one of an interrupt handler that
+    // became pending meanwhile: interrupts wait while it steps (QEMU's gdbstub does the same).
+    // --exact steps the guest through everything, handlers included, so it does not block them.
+    if (block_irq && !s.exact && (debug.control & KVM_GUESTDBG_SINGLESTEP)) {
+      debug.control |= KVM_GUESTDBG_BLOCKIRQ;
+    }
     if (debug.control == KVM_GUESTDBG_ENABLE) debug.control = 0;  // nothing to do: plain run
     if (s.debug_applied && std::memcmp(&debug, &s.applied, sizeof debug) == 0) return;
     cpu(s).set_guest_debug(debug);
@@ -1459,6 +1467,8 @@ DebugController::DebugController(Machine& machine, ProbeSource probe, const Debu
   const int sync = machine.system().check_extension(KVM_CAP_SYNC_REGS);
   st.sync_sregs = (sync & KVM_SYNC_X86_SREGS) != 0;
   st.sync_regs = (sync & KVM_SYNC_X86_REGS) != 0;
+  st.block_irq =
+      (machine.system().check_extension(KVM_CAP_SET_GUEST_DEBUG2) & KVM_GUESTDBG_BLOCKIRQ) != 0;
   if (!options.exact && image != nullptr) {
     // The image's MOV DR sites are planted without waiting for the probe: where the host traps
     // MOV DR itself (DR7.GD) they are redundant but harmless, and guestfw images carry some in
@@ -1470,11 +1480,11 @@ DebugController::DebugController(Machine& machine, ProbeSource probe, const Debu
     std::lock_guard lock(st.mutex);
     st.answers();
   }
-  machine.set_interceptor(this);
+  machine.add_interceptor(*this, ChainPosition::kLast);
 }
 
 DebugController::~DebugController() {
-  if (state_->machine.interceptor() == this) state_->machine.set_interceptor(nullptr);
+  state_->machine.remove_interceptor(*this);
 }
 
 bp::Result<bp::EventId> DebugController::create_event(const bp::EventSpec& spec) {
@@ -1756,7 +1766,8 @@ ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
   return ExitAction::kResume;
 }
 
-std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& run) {
+std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, const VmExit& exit) {
+  kvm_run& run = exit.run;
   State& st = *state_;
   PerVcpu& s = st.at(runner);
   st.registers_synced(s, run);
