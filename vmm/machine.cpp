@@ -483,15 +483,23 @@ void Machine::halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string&
 
 void Machine::serial_input_loop() {
   // Reads input only while the guest waits for it by interrupt; a polling guest reads it itself.
-  while (!finishing()) {
-    if (!com1_.wants_input()) {
-      std::this_thread::sleep_for(kSerialInputInterval);
-      continue;
+  try {
+    while (!finishing()) {
+      if (!com1_.wants_input()) {
+        std::this_thread::sleep_for(kSerialInputInterval);
+        continue;
+      }
+      pollfd request{com1_.input_fd(), POLLIN, 0};
+      if (request.fd < 0) continue;
+      const int ready = ::poll(&request, 1, static_cast<int>(kSerialInputInterval.count()));
+      if (ready > 0) com1_.pump_input();
     }
-    pollfd request{com1_.input_fd(), POLLIN, 0};
-    if (request.fd < 0) continue;
-    const int ready = ::poll(&request, 1, static_cast<int>(kSerialInputInterval.count()));
-    if (ready > 0) com1_.pump_input();
+  } catch (const std::exception& error) {  // KVM_IRQ_LINE failed
+    RunOutcome outcome;
+    outcome.kind = RunOutcome::Kind::kInternalError;
+    outcome.status = status::kInternal;
+    outcome.report = fmt::format("drvm: serial input: {}\n", error.what());
+    finish(std::move(outcome));
   }
 }
 
