@@ -26,6 +26,14 @@ constexpr std::uint64_t kApicBaseEnable = 1u << 11;
 constexpr std::uint32_t kMsrTscDeadline = 0x6e0;
 constexpr std::uint64_t kIoapicRedirectionMasked = 1u << 16;
 constexpr std::uint64_t kPitHz = 1193182;
+// LVT timer modes (bits 17-18).
+constexpr unsigned kTimerOneShot = 0;
+constexpr unsigned kTimerPeriodic = 1;
+constexpr unsigned kTimerTscDeadline = 2;
+
+constexpr unsigned lvt_timer_mode(std::uint32_t lvt) {
+  return (lvt >> 17) & 3;
+}
 
 std::uint32_t apic_reg(const kvm_lapic_state& state, unsigned offset) {
   std::uint32_t value;
@@ -46,15 +54,14 @@ kvm_irq_routing_entry route(std::uint32_t gsi, std::uint32_t chip, std::uint32_t
   return entry;
 }
 
-std::uint64_t monotonic_ns() {
+std::int64_t monotonic_ns() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
-         static_cast<std::uint64_t>(now.tv_nsec);
+  return static_cast<std::int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
 // Whether PIT channel 0 will still reach its terminal count (and so raise IRQ 0).
-bool pit_counting(const kvm_pit_state2& pit) {
+bool pit_counting(const kvm_pit_state2& pit, std::int64_t now_ns) {
   const kvm_pit_channel_state& channel = pit.channels[0];
   switch (channel.mode) {
     case 2:  // rate generator
@@ -67,10 +74,9 @@ bool pit_counting(const kvm_pit_state2& pit) {
     case 4:
     case 5: {
       // One-shot: counting until count ticks after it was loaded (KVM stamps CLOCK_MONOTONIC).
-      const std::uint64_t count = channel.count == 0 ? 0x10000 : channel.count;
-      const std::uint64_t period_ns = count * 1000000000ull / kPitHz;
-      const auto loaded = static_cast<std::uint64_t>(channel.count_load_time);
-      return monotonic_ns() < loaded + period_ns;
+      const std::int64_t count = channel.count == 0 ? 0x10000 : channel.count;
+      const std::int64_t period_ns = count * 1000000000 / static_cast<std::int64_t>(kPitHz);
+      return now_ns < channel.count_load_time + period_ns;
     }
     default:  // never programmed (KVM resets the mode to 0xff)
       return false;
@@ -117,37 +123,33 @@ void set_bios_lint(Vcpu& vcpu) {
   vcpu.set_lapic(state);
 }
 
-WakeCheck check_wake_sources(Vm& vm, Vcpu& vcpu, const kvm_regs& regs, const kvm_sregs& sregs,
-                             bool com1_can_interrupt, std::uint32_t com1_irq) {
+WakeCheck judge_wake_sources(const InterruptState& state) {
   WakeCheck check;
-  if ((regs.rflags & x86::kRflagsIf) == 0) {
+  if ((state.rflags & x86::kRflagsIf) == 0) {
     // Only an NMI could end this HLT, and nothing in drvm's platform raises one.
     check.detail = "with interrupts disabled";
     return check;
   }
-  const kvm_lapic_state lapic = vcpu.lapic();
-  const bool apic_enabled = (sregs.apic_base & kApicBaseEnable) != 0;
+  const kvm_lapic_state& lapic = state.lapic;
+  const bool apic_enabled = (state.apic_base & kApicBaseEnable) != 0;
   const bool apic_software_enabled =
-      apic_enabled && (apic_reg(lapic, kApicSvr) & kApicSoftwareEnable);
+      apic_enabled && (apic_reg(lapic, kApicSvr) & kApicSoftwareEnable) != 0;
   // The PIC's output reaches the CPU through LINT0 in ExtINT mode, or directly when the local
   // APIC is disabled.
   const std::uint32_t lint0 = apic_reg(lapic, kApicLvtLint0);
   const bool pic_reaches_cpu =
       !apic_enabled || ((lint0 & kLvtMasked) == 0 && (lint0 & (7u << 8)) == kLvtDeliveryExtInt);
-  const kvm_irqchip master = vm.irqchip(KVM_IRQCHIP_PIC_MASTER);
-  const kvm_irqchip slave = vm.irqchip(KVM_IRQCHIP_PIC_SLAVE);
-  const kvm_irqchip ioapic = vm.irqchip(KVM_IRQCHIP_IOAPIC);
   const auto routed = [&](std::uint32_t isa_irq) {
     bool through_pic = pic_reaches_cpu;
     if (isa_irq < 8) {
-      through_pic = through_pic && (master.chip.pic.imr & (1u << isa_irq)) == 0;
+      through_pic = through_pic && (state.pic_master.imr & (1u << isa_irq)) == 0;
     } else {
-      through_pic = through_pic && (master.chip.pic.imr & (1u << 2)) == 0 &&
-                    (slave.chip.pic.imr & (1u << (isa_irq - 8))) == 0;
+      through_pic = through_pic && (state.pic_master.imr & (1u << 2)) == 0 &&
+                    (state.pic_slave.imr & (1u << (isa_irq - 8))) == 0;
     }
     const bool through_ioapic =
         apic_software_enabled &&
-        (ioapic.chip.ioapic.redirtbl[ioapic_pin(isa_irq)].bits & kIoapicRedirectionMasked) == 0;
+        (state.ioapic.redirtbl[ioapic_pin(isa_irq)].bits & kIoapicRedirectionMasked) == 0;
     return through_pic || through_ioapic;
   };
 
@@ -159,23 +161,23 @@ WakeCheck check_wake_sources(Vm& vm, Vcpu& vcpu, const kvm_regs& regs, const kvm
   const std::uint32_t lvt_timer = apic_reg(lapic, kApicLvtTimer);
   if (apic_software_enabled && (lvt_timer & kLvtMasked) == 0) {
     bool armed = false;
-    switch ((lvt_timer >> 17) & 3) {
-      case 0:  // one-shot: until the current count reaches 0
+    switch (lvt_timer_mode(lvt_timer)) {
+      case kTimerOneShot:  // until the current count reaches 0
         armed = apic_reg(lapic, kApicTimerCurrent) != 0;
         break;
-      case 1:  // periodic
+      case kTimerPeriodic:
         armed = apic_reg(lapic, kApicTimerInitial) != 0;
         break;
-      case 2:  // TSC deadline
-        armed = vcpu.msr(kMsrTscDeadline) != 0;
+      case kTimerTscDeadline:
+        armed = state.tsc_deadline != 0;
         break;
       default:
         break;
     }
     if (armed) add("the local APIC timer");
   }
-  if (pit_counting(vm.pit_state()) && routed(kPitIrq)) add("the PIT (IRQ 0)");
-  if (com1_can_interrupt && routed(com1_irq)) add("COM1's receive interrupt (IRQ 4)");
+  if (pit_counting(state.pit, state.now_ns) && routed(kPitIrq)) add("the PIT (IRQ 0)");
+  if (state.com1_can_interrupt && routed(state.com1_irq)) add("COM1's receive interrupt (IRQ 4)");
   check.can_wake = !sources.empty();
   check.detail = check.can_wake
                      ? "waiting for " + sources
@@ -183,6 +185,26 @@ WakeCheck check_wake_sources(Vm& vm, Vcpu& vcpu, const kvm_regs& regs, const kvm
                        "stopped or masked, PIT not counting or IRQ 0 masked, COM1's receive "
                        "interrupt off, its input closed or IRQ 4 masked)";
   return check;
+}
+
+WakeCheck check_wake_sources(Vm& vm, Vcpu& vcpu, const kvm_regs& regs, const kvm_sregs& sregs,
+                             bool com1_can_interrupt, std::uint32_t com1_irq) {
+  InterruptState state;
+  state.rflags = regs.rflags;
+  if ((regs.rflags & x86::kRflagsIf) == 0) return judge_wake_sources(state);
+  state.apic_base = sregs.apic_base;
+  state.lapic = vcpu.lapic();
+  if (lvt_timer_mode(apic_reg(state.lapic, kApicLvtTimer)) == kTimerTscDeadline) {
+    state.tsc_deadline = vcpu.msr(kMsrTscDeadline);
+  }
+  state.pic_master = vm.irqchip(KVM_IRQCHIP_PIC_MASTER).chip.pic;
+  state.pic_slave = vm.irqchip(KVM_IRQCHIP_PIC_SLAVE).chip.pic;
+  state.ioapic = vm.irqchip(KVM_IRQCHIP_IOAPIC).chip.ioapic;
+  state.pit = vm.pit_state();
+  state.now_ns = monotonic_ns();
+  state.com1_can_interrupt = com1_can_interrupt;
+  state.com1_irq = com1_irq;
+  return judge_wake_sources(state);
 }
 
 }  // namespace drvm::vmm::irq

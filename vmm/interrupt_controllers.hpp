@@ -47,8 +47,25 @@ struct WakeCheck {
   std::string detail;  // the sources that can wake it, or why none can
 };
 
-// Run on the vCPU's own thread while it is outside KVM_RUN. com1_can_interrupt: the UART's
-// receive interrupt is enabled and its input still open (Uart16550::can_interrupt()).
+// Everything the decision looks at, as KVM reports it.
+struct InterruptState {
+  std::uint64_t rflags = 0;
+  std::uint64_t apic_base = 0;     // IA32_APIC_BASE (kvm_sregs.apic_base)
+  kvm_lapic_state lapic{};         // KVM_GET_LAPIC (TMCCT is the live current count)
+  std::uint64_t tsc_deadline = 0;  // IA32_TSC_DEADLINE, read only in TSC-deadline mode
+  kvm_pic_state pic_master{};
+  kvm_pic_state pic_slave{};
+  kvm_ioapic_state ioapic{};
+  kvm_pit_state2 pit{};
+  std::int64_t now_ns = 0;          // CLOCK_MONOTONIC, the clock of the PIT's count_load_time
+  bool com1_can_interrupt = false;  // Uart16550::can_interrupt()
+  std::uint32_t com1_irq = 4;
+};
+
+// The rule itself (docs/vmm.md, "HLT"), on a snapshot.
+WakeCheck judge_wake_sources(const InterruptState& state);
+
+// Takes the snapshot and judges it. Run on the vCPU's own thread while it is outside KVM_RUN.
 WakeCheck check_wake_sources(Vm& vm, Vcpu& vcpu, const kvm_regs& regs, const kvm_sregs& sregs,
                              bool com1_can_interrupt, std::uint32_t com1_irq);
 

@@ -167,7 +167,9 @@ void VcpuRunner::thread_main() {
         }
         // A halt-check kick (look_for_halt): is the vCPU waiting in HLT for nothing?
         const bool look = halt_check_.exchange(false, std::memory_order_acq_rel);
-        if (look && !pause) pause = machine_.check_halted(*this) == ExitAction::kPause;
+        if (look && !pause && !pause_requested_.load(std::memory_order_seq_cst)) {
+          pause = machine_.check_halted(*this) == ExitAction::kPause;
+        }
         if (pause) pause_requested_.store(true, std::memory_order_seq_cst);
         continue;
       }
