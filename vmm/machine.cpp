@@ -525,8 +525,8 @@ void Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
 ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
   const unsigned index = vcpu.index();
   const kvm_run& run = exit.run;
-  switch (run.exit_reason) {
-    case KVM_EXIT_HLT: {
+  switch (exit.kind) {
+    case ExitKind::kHlt: {
       // Only without an in-kernel local APIC, which drvm always creates; kept for completeness.
       const kvm_regs regs = vcpu.vcpu().regs();
       halted(vcpu, regs.rip - 1,
@@ -534,13 +534,13 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
                                                  : "with interrupts disabled");
       return ExitAction::kResume;
     }
-    case KVM_EXIT_SHUTDOWN:
+    case ExitKind::kShutdown:
       fail(vcpu, RunOutcome::Kind::kTripleFault, status::kTripleFault,
            fmt::format("triple fault: vCPU {} shut down (KVM_EXIT_SHUTDOWN); the guest hit an "
                        "exception it could not deliver",
                        index));
       return ExitAction::kResume;
-    case KVM_EXIT_INTERNAL_ERROR: {
+    case ExitKind::kInternalError: {
       const auto suberror = run.internal.suberror;
       if (suberror == KVM_INTERNAL_ERROR_EMULATION &&
           deliver_software_interrupt(vcpu.vcpu(), memory_)) {
@@ -568,30 +568,30 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
            bytes);
       return ExitAction::kResume;
     }
-    case KVM_EXIT_FAIL_ENTRY:
+    case ExitKind::kFailEntry:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("KVM could not enter vCPU {} (KVM_EXIT_FAIL_ENTRY): hardware reason {:#x} "
                        "on host CPU {}",
                        index, run.fail_entry.hardware_entry_failure_reason, run.fail_entry.cpu));
       return ExitAction::kResume;
-    case KVM_EXIT_UNKNOWN:
+    case ExitKind::kUnknown:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unknown exit on vCPU {} (KVM_EXIT_UNKNOWN): hardware reason {:#x}", index,
                        run.hw.hardware_exit_reason));
       return ExitAction::kResume;
-    case KVM_EXIT_EXCEPTION:
+    case ExitKind::kException:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unhandled exception exit on vCPU {}: vector {} error code {:#x}", index,
                        run.ex.exception, run.ex.error_code));
       return ExitAction::kResume;
-    case KVM_EXIT_DEBUG:
+    case ExitKind::kDebug:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unexpected debug exit on vCPU {} (no debugger attached): pc {:#x} "
                        "DR6 {:#x} DR7 {:#x} exception {}",
                        index, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7,
                        run.debug.arch.exception));
       return ExitAction::kResume;
-    case KVM_EXIT_SYSTEM_EVENT:
+    case ExitKind::kSystemEvent:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unhandled system event on vCPU {}: type {}", index, run.system_event.type));
       return ExitAction::kResume;

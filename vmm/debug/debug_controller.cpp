@@ -1771,7 +1771,7 @@ std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, const VmE
   State& st = *state_;
   PerVcpu& s = st.at(runner);
   st.registers_synced(s, run);
-  s.mmio_pending = run.exit_reason == KVM_EXIT_MMIO;
+  s.mmio_pending = exit.kind == ExitKind::kMmio;
   // A CR3 switch moves linear watches and breakpoints: re-translate before the next entry.
   if (st.sync_sregs && s.armed && run.s.regs.sregs.cr3 != s.armed_cr3 &&
       (s.page_slots | s.exec_slots)) {
@@ -1781,20 +1781,20 @@ std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, const VmE
   // vCPU re-arms, and steps, from its next entry (layout_needs_stepping). Looked at every exit
   // when the registers come with it (KVM_CAP_SYNC_REGS), else at protected accesses (MMIO).
   if (s.page_slots && !s.exact && !s.layout_changed &&
-      ((st.sync_regs && st.sync_sregs) || run.exit_reason == KVM_EXIT_MMIO)) {
+      ((st.sync_regs && st.sync_sregs) || exit.kind == ExitKind::kMmio)) {
     std::lock_guard lock(st.mutex);
     if (st.frame_on_guarded_page(st.sregs_of(s), st.regs_of(s))) State::recheck_layout(s);
   }
-  switch (run.exit_reason) {
-    case KVM_EXIT_MMIO:
+  switch (exit.kind) {
+    case ExitKind::kMmio:
       return st.handle_mmio(s, run);
-    case KVM_EXIT_DEBUG:
+    case ExitKind::kDebug:
       return st.handle_debug_exit(s, run);
-    case KVM_EXIT_INTERNAL_ERROR:
+    case ExitKind::kInternalError:
       if (run.internal.suberror != KVM_INTERNAL_ERROR_EMULATION) return std::nullopt;
       return st.handle_emulation_failure(s);
-    case KVM_EXIT_IO:
-    case KVM_EXIT_HLT:
+    case ExitKind::kIo:
+    case ExitKind::kHlt:
       if (!s.exact) st.check_untrapped_locked(s);
       return std::nullopt;
     default:
