@@ -164,26 +164,28 @@ TEST(RunTest, TripleFaultReportsRegistersAndInstruction) {
 
 TEST(RunTest, UnknownPortsReadAllOnesAndAreTraced) {
   REQUIRE_KVM();
-  // in al, 0x80; out 0x80, al; mov dx, 0xf4; out dx, al -> exit value 0xff.
-  const Code code{0xe4, 0x80, 0xe6, 0x80, 0x66, 0xba, 0xf4, 0x00, 0xee};
+  // mov dx, 0x1234; in al, dx; out dx, al; mov dx, 0xf4; out dx, al -> exit value 0xff.
+  // (Port 0x80 is a device now: FwCfgAndPostPortAreQuietlyAbsent.)
+  const Code code{0x66, 0xba, 0x34, 0x12, 0xec, 0xee, 0x66, 0xba, 0xf4, 0x00, 0xee};
   const auto path = image("ioport", code);
   const auto quiet = run_drvm({"run", path});
   EXPECT_EQ(quiet.status, 0xff);
   EXPECT_EQ(quiet.err, "");
   const auto traced = run_drvm({"run", path, "--trace-io"});
   EXPECT_EQ(traced.status, 0xff);
-  EXPECT_NE(traced.err.find("drvm: io: in  port=0x0080 size=1 value=0xff"), std::string::npos)
+  EXPECT_NE(traced.err.find("drvm: io: in  port=0x1234 size=1 value=0xff\n"), std::string::npos)
       << traced.err;
-  EXPECT_NE(traced.err.find("drvm: io: out port=0x0080 size=1 value=0xff"), std::string::npos);
+  EXPECT_NE(traced.err.find("drvm: io: out port=0x1234 size=1 value=0xff\n"), std::string::npos);
 }
 
 TEST(RunTest, UnmappedMmioReadsAllOnes) {
   REQUIRE_KVM();
-  // mov eax, [0xfee00000] (above RAM, no slot); out 0xf4, al -> 0xff
-  const Code code{0xa1, 0x00, 0x00, 0xe0, 0xfe, 0xe6, 0xf4};
+  // mov eax, [0xd0000000] (above RAM, no slot, no device; 0xfee00000 is the in-kernel local
+  // APIC now); out 0xf4, al -> 0xff
+  const Code code{0xa1, 0x00, 0x00, 0x00, 0xd0, 0xe6, 0xf4};
   const auto r = run_drvm({"run", image("mmio", code, true, false), "--trace-io"});
   EXPECT_EQ(r.status, 0xff) << r.err;
-  EXPECT_NE(r.err.find("drvm: mmio: read  addr=0xfee00000 size=4 value=0xffffffff"),
+  EXPECT_NE(r.err.find("drvm: mmio: read  addr=0xd0000000 size=4 value=0xffffffff"),
             std::string::npos)
       << r.err;
 }
