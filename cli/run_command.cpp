@@ -152,8 +152,10 @@ void print_help(const OptionParser& parser) {
              "options:\n{}"
              "\n"
              "exit status: (v << 1) | 1 when the guest writes v to port 0xf4; 2 usage or setup\n"
-             "error; 4 timeout; 6 guest halted; 8 triple fault; 10 internal error; 12 killed\n"
-             "by gdb.\n"
+             "error; 4 timeout; 6 guest halted (a vCPU waits in HLT and no interrupt can come:\n"
+             "interrupts disabled, or enabled with no local APIC timer armed, no PIT counting\n"
+             "with IRQ 0 unmasked, and no COM1 receive interrupt with input still open); 8 triple\n"
+             "fault; 10 internal error; 12 killed by gdb.\n"
              "Environment: DRVM_KVM_DEVICE overrides the KVM device path (default /dev/kvm).\n",
              parser.option_help());
 }

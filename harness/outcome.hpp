@@ -11,7 +11,7 @@ namespace drvm::harness {
 enum class OutcomeKind {
   Exit,     // odd status (v << 1) | 1: the guest wrote v to the exit port
   Timeout,  // 4: drvm's --timeout elapsed
-  Halt,     // 6: HLT with interrupts disabled
+  Halt,     // 6: HLT that no interrupt can end (docs/architecture.md)
   Fault,    // 8 triple fault, 10 KVM internal error / unhandled exit
   Error,    // 2 usage or setup error, or any status drvm run does not document
   Crash,    // drvm itself died from a signal

@@ -218,6 +218,7 @@ void write_boot_structures(GuestMemory& memory, const BootImage& image, const st
   info.version = 1;
   info.cmdline_paddr = layout::kCmdline;
   info.memmap_paddr = layout::kMemmap;
+  info.rsdp_paddr = layout::kAcpiTables;  // written by write_acpi_tables() (acpi_tables.hpp)
   info.memmap_entries = static_cast<std::uint32_t>(memmap.size());
   if (mode == EntryMode::kMultiboot32) {
     write_multiboot_info(memory, image, cmdline, modules, image_end_page(image));

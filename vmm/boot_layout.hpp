@@ -24,6 +24,9 @@ constexpr std::uint64_t kBootAreaEnd = 0x10000;     // images must load at or ab
 // Legacy VGA/BIOS hole, reported reserved in the memory map.
 constexpr std::uint64_t kLegacyHoleStart = 0xa0000;
 constexpr std::uint64_t kLegacyHoleEnd = 0x100000;
+// The ACPI tables (acpi_tables.hpp), RSDP first: in the hole, where the legacy RSDP scan of
+// 0xE0000-0xFFFFF finds it, and so reserved in the memory map.
+constexpr std::uint64_t kAcpiTables = 0xe0000;
 
 // RAM must end below the 32-bit MMIO area (and KVM's TSS pages below 4 GiB on VMX).
 constexpr std::uint64_t kMinMemory = 2 * 1024 * 1024;

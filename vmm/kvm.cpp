@@ -17,9 +17,10 @@ namespace {
 
 constexpr int kExpectedApiVersion = KVM_API_VERSION;
 
-// kvm_cpuid2 and kvm_msrs end in __DECLARE_FLEX_ARRAY, which in C++ adds a one-byte empty member:
-// sizeof() and the offset of `entries` differ from the C ABI, and so would the ioctl numbers
-// derived from them. drvm lays these buffers out by hand: an 8-byte header, then the entries.
+// kvm_cpuid2, kvm_msrs and kvm_irq_routing end in __DECLARE_FLEX_ARRAY, which in C++ adds a
+// one-byte empty member: sizeof() and the offset of `entries` differ from the C ABI, and so would
+// the ioctl numbers derived from them. drvm lays these buffers out by hand: an 8-byte header, then
+// the entries.
 struct FlexHeader {
   std::uint32_t count;
   std::uint32_t padding;
@@ -29,6 +30,7 @@ constexpr unsigned long kGetSupportedCpuid = _IOC(_IOC_READ | _IOC_WRITE, KVMIO,
 constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, 8);
 constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, 8);
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
+constexpr unsigned long kSetGsiRouting = _IOC(_IOC_WRITE, KVMIO, 0x6a, 8);  // kvm_irq_routing
 
 // A FlexHeader followed by `count` entries of T, suitably aligned.
 template <typename T>
@@ -171,6 +173,52 @@ void Vm::set_memslot(const Memslot& slot) {
   }
 }
 
+void Vm::create_irqchip() {
+  if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) throw KvmError("KVM_CREATE_IRQCHIP", errno);
+}
+
+void Vm::create_pit2(std::uint32_t flags) {
+  kvm_pit_config config{};
+  config.flags = flags;
+  if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) throw KvmError("KVM_CREATE_PIT2", errno);
+}
+
+void Vm::set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries) {
+  FlexBuffer<kvm_irq_routing_entry> buffer(entries.size());
+  std::memcpy(buffer.entries(), entries.data(), entries.size() * sizeof(kvm_irq_routing_entry));
+  if (ioctl_retry(fd_.get(), kSetGsiRouting, buffer.header()) < 0) {
+    throw KvmError("KVM_SET_GSI_ROUTING", errno);
+  }
+}
+
+void Vm::irq_line(std::uint32_t gsi, bool level) {
+  kvm_irq_level line{};
+  line.irq = gsi;
+  line.level = level ? 1 : 0;
+  if (ioctl_retry(fd_.get(), KVM_IRQ_LINE, &line) < 0) {
+    throw KvmError(fmt::format("KVM_IRQ_LINE {}", gsi), errno);
+  }
+}
+
+kvm_irqchip Vm::irqchip(std::uint32_t chip_id) const {
+  kvm_irqchip chip{};
+  chip.chip_id = chip_id;
+  if (ioctl_retry(fd_.get(), KVM_GET_IRQCHIP, &chip) < 0) throw KvmError("KVM_GET_IRQCHIP", errno);
+  return chip;
+}
+
+void Vm::set_irqchip(const kvm_irqchip& chip) {
+  if (ioctl_retry(fd_.get(), KVM_SET_IRQCHIP, const_cast<kvm_irqchip*>(&chip)) < 0) {
+    throw KvmError("KVM_SET_IRQCHIP", errno);
+  }
+}
+
+kvm_pit_state2 Vm::pit_state() const {
+  kvm_pit_state2 state{};
+  if (ioctl_retry(fd_.get(), KVM_GET_PIT2, &state) < 0) throw KvmError("KVM_GET_PIT2", errno);
+  return state;
+}
+
 int Vm::check_extension(unsigned cap) const {
   const int result = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
   return result < 0 ? 0 : result;
@@ -283,6 +331,22 @@ void Vcpu::set_msr(std::uint32_t index, std::uint64_t value) {
   if (written != 1) {
     throw KvmError(fmt::format("KVM_SET_MSRS {:#x}", index), written < 0 ? errno : EIO);
   }
+}
+
+kvm_lapic_state Vcpu::lapic() const {
+  kvm_lapic_state state{};
+  ioctl_or_throw(KVM_GET_LAPIC, &state, "KVM_GET_LAPIC");
+  return state;
+}
+
+void Vcpu::set_lapic(const kvm_lapic_state& state) {
+  ioctl_or_throw(KVM_SET_LAPIC, const_cast<kvm_lapic_state*>(&state), "KVM_SET_LAPIC");
+}
+
+kvm_mp_state Vcpu::mp_state() const {
+  kvm_mp_state state{};
+  ioctl_or_throw(KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE");
+  return state;
 }
 
 }  // namespace drvm::vmm

@@ -103,6 +103,16 @@ class Vm {
   // KVM_CHECK_EXTENSION on the VM fd (per-VM answers, e.g. KVM_CAP_READONLY_MEM).
   int check_extension(unsigned cap) const;
   int fd() const { return fd_.get(); }
+
+  // The in-kernel interrupt controllers and timer; create both before any vCPU.
+  void create_irqchip();                  // KVM_CREATE_IRQCHIP: PIC pair, IOAPIC, local APICs
+  void create_pit2(std::uint32_t flags);  // KVM_CREATE_PIT2
+  void set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries);
+  // KVM_IRQ_LINE: drives GSI `gsi` to `level` (edge inputs trigger on 0 -> 1).
+  void irq_line(std::uint32_t gsi, bool level);
+  kvm_irqchip irqchip(std::uint32_t chip_id) const;  // KVM_IRQCHIP_PIC_MASTER/SLAVE/IOAPIC
+  void set_irqchip(const kvm_irqchip& chip);
+  kvm_pit_state2 pit_state() const;
   const System& system() const { return *system_; }
 
  private:
@@ -144,6 +154,12 @@ class Vcpu {
   // KVM_GET_MSRS / KVM_SET_MSRS for a single MSR index.
   std::uint64_t msr(std::uint32_t index) const;
   void set_msr(std::uint32_t index, std::uint64_t value);
+  // The in-kernel local APIC's registers, and the vCPU's run state (KVM_MP_STATE_HALTED while it
+  // waits in HLT inside KVM_RUN). Only from the vCPU's own thread, or while it is parked: a vCPU
+  // blocked in an in-kernel HLT holds its mutex and other threads' ioctls would wait.
+  kvm_lapic_state lapic() const;
+  void set_lapic(const kvm_lapic_state& state);
+  kvm_mp_state mp_state() const;
 
   int fd() const { return fd_.get(); }
 

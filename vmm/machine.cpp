@@ -6,17 +6,22 @@
 #include <fmt/format.h>
 #include <cstring>
 
+#include <poll.h>
+
+#include "vmm/acpi_tables.hpp"
 #include "vmm/boot.hpp"
 #include "vmm/cpu_report.hpp"
+#include "vmm/interrupt_controllers.hpp"
 #include "vmm/software_interrupts.hpp"
+#include "vmm/x86.hpp"
 
 namespace drvm::vmm {
 
 namespace {
 
-constexpr std::uint16_t kExitPortBase = 0xf4;  // QEMU isa-debug-exit,iobase=0xf4,iosize=0x04
-constexpr std::uint16_t kExitPortSize = 4;
 constexpr auto kSerialFlushInterval = std::chrono::milliseconds(50);
+// How often the serial input thread looks again while nobody waits for input by interrupt.
+constexpr auto kSerialInputInterval = std::chrono::milliseconds(20);
 // Longer timeouts (e.g. --timeout 1e300) do not fit steady_clock and mean no deadline.
 constexpr std::chrono::duration<double> kLongestTimeout(1e9);
 
@@ -42,48 +47,12 @@ std::uint8_t& immediate_exit(Vcpu& vcpu) {
   return vcpu.run_area().immediate_exit;
 }
 
-const char* const kExitNames[] = {
-    "KVM_EXIT_UNKNOWN",
-    "KVM_EXIT_EXCEPTION",
-    "KVM_EXIT_IO",
-    "KVM_EXIT_HYPERCALL",
-    "KVM_EXIT_DEBUG",
-    "KVM_EXIT_HLT",
-    "KVM_EXIT_MMIO",
-    "KVM_EXIT_IRQ_WINDOW_OPEN",
-    "KVM_EXIT_SHUTDOWN",
-    "KVM_EXIT_FAIL_ENTRY",
-    "KVM_EXIT_INTR",
-    "KVM_EXIT_SET_TPR",
-    "KVM_EXIT_TPR_ACCESS",
-    "KVM_EXIT_S390_SIEIC",
-    "KVM_EXIT_S390_RESET",
-    "KVM_EXIT_DCR",
-    "KVM_EXIT_NMI",
-    "KVM_EXIT_INTERNAL_ERROR",
-    "KVM_EXIT_OSI",
-    "KVM_EXIT_PAPR_HCALL",
-    "KVM_EXIT_S390_UCONTROL",
-    "KVM_EXIT_WATCHDOG",
-    "KVM_EXIT_S390_TSCH",
-    "KVM_EXIT_EPR",
-    "KVM_EXIT_SYSTEM_EVENT",
-    "KVM_EXIT_S390_STSI",
-    "KVM_EXIT_IOAPIC_EOI",
-    "KVM_EXIT_HYPERV",
-    "KVM_EXIT_ARM_NISV",
-    "KVM_EXIT_X86_RDMSR",
-    "KVM_EXIT_X86_WRMSR",
-    "KVM_EXIT_DIRTY_RING_FULL",
-    "KVM_EXIT_AP_RESET_HOLD",
-    "KVM_EXIT_X86_BUS_LOCK",
-    "KVM_EXIT_XEN",
-    "KVM_EXIT_RISCV_SBI",
-    "KVM_EXIT_RISCV_CSR",
-    "KVM_EXIT_NOTIFY",
-    "KVM_EXIT_LOONGARCH_IOCSR",
-    "KVM_EXIT_MEMORY_FAULT",
-};
+// The VM with its interrupt controllers and PIT, which must exist before any vCPU.
+Vm create_platform_vm(const System& system) {
+  Vm vm(system);
+  irq::create_interrupt_controllers(vm);
+  return vm;
+}
 
 std::string internal_error_name(std::uint32_t suberror) {
   switch (suberror) {
@@ -101,11 +70,6 @@ std::string internal_error_name(std::uint32_t suberror) {
 }
 
 }  // namespace
-
-std::string exit_reason_name(std::uint32_t reason) {
-  if (reason < std::size(kExitNames)) return kExitNames[reason];
-  return fmt::format("unknown exit reason {}", reason);
-}
 
 // ---------------------------------------------------------------------------------------------
 // VcpuRunner
@@ -166,6 +130,15 @@ void VcpuRunner::park() {
   pause_changed_.notify_all();
 }
 
+void VcpuRunner::look_for_halt() {
+  const std::uint64_t exits = exits_.load(std::memory_order_relaxed);
+  const bool progressed = exits != exits_seen_;
+  exits_seen_ = exits;
+  if (progressed || !thread_running_.load() || pause_requested_.load()) return;
+  halt_check_.store(true, std::memory_order_release);
+  kick();
+}
+
 void VcpuRunner::thread_main() {
   // Block nothing: the kick signal must reach this thread.
   sigset_t unblock;
@@ -184,16 +157,25 @@ void VcpuRunner::thread_main() {
         park();
         continue;
       }
-      if (auto* interceptor = machine_.interceptor()) interceptor->before_run(*this);
+      const auto& chain = machine_.interceptors();
+      for (ExitInterceptor* link : chain) link->before_run(*this);
+      for (ExitInterceptor* link : chain) link->entering_guest(*this);
       if (vcpu_.run() != 0) {  // interrupted (kick or immediate_exit): re-check the flags
-        auto* interceptor = machine_.interceptor();
-        if (interceptor && interceptor->on_interrupted(*this) == ExitAction::kPause) {
-          pause_requested_.store(true, std::memory_order_seq_cst);
+        bool pause = false;
+        for (ExitInterceptor* link : chain) {
+          pause |= link->on_interrupted(*this) == ExitAction::kPause;
         }
+        // A halt-check kick (look_for_halt): is the vCPU waiting in HLT for nothing?
+        const bool look = halt_check_.exchange(false, std::memory_order_acq_rel);
+        if (look && !pause && !pause_requested_.load(std::memory_order_seq_cst)) {
+          pause = machine_.check_halted(*this) == ExitAction::kPause;
+        }
+        if (pause) pause_requested_.store(true, std::memory_order_seq_cst);
         continue;
       }
       counters_.by_reason[std::min<std::size_t>(run.exit_reason, ExitCounters::kBuckets - 1)]++;
       counters_.total++;
+      exits_.store(counters_.total, std::memory_order_relaxed);
       if (machine_.dispatch_exit(*this) == ExitAction::kPause) {
         pause_requested_.store(true, std::memory_order_seq_cst);
       }
@@ -219,11 +201,18 @@ void VcpuRunner::thread_main() {
 Machine::Machine(const System& system, MachineConfig config)
     : system_(system),
       config_(std::move(config)),
-      vm_(system),
+      vm_(create_platform_vm(system)),
       memory_(config_.memory_size),
       memory_map_(memory_, vm_),
       serial_out_(config_.serial_out_fd, config_.log),
-      com1_(serial_out_, config_.serial_in_fd) {
+      com1_(serial_out_, config_.serial_in_fd,
+            [this](bool level) { set_irq(Uart16550::kCom1Irq, level); }),
+      exit_port_([this](unsigned vcpu, std::uint32_t value) { exit_port_written(vcpu, value); }),
+      post_port_("POST port", QuietPorts::kPostPort, config_.trace_io ? config_.log : nullptr),
+      fw_cfg_("fw_cfg, absent", QuietPorts::kFwCfgBase, config_.trace_io ? config_.log : nullptr),
+      fw_cfg_dma_("fw_cfg DMA, absent", QuietPorts::kFwCfgDmaBase,
+                  config_.trace_io ? config_.log : nullptr) {
+  register_devices();
   const auto cpuid = system.supported_cpuid();
   for (unsigned i = 0; i < config_.vcpu_count; ++i) {
     auto runner = std::make_unique<VcpuRunner>(*this, i);
@@ -234,6 +223,7 @@ Machine::Machine(const System& system, MachineConfig config)
       if (entry.function == 0xb) entry.edx = i;
     }
     runner->vcpu().set_cpuid(entries);
+    if (i == 0) irq::set_bios_lint(runner->vcpu());
     vcpus_.push_back(std::move(runner));
     started_.push_back(false);
   }
@@ -247,12 +237,37 @@ Machine::~Machine() {
     finish(std::move(outcome));
   }
   for (auto& runner : vcpus_) runner->join();
+  if (serial_input_thread_.joinable()) serial_input_thread_.join();
   serial_out_.flush();
+}
+
+void Machine::register_devices() {
+  // COM1 first: it is the busiest.
+  io_bus_.add_ports(Uart16550::kCom1Base, Uart16550::kRegisterCount, com1_, "COM1");
+  io_bus_.add_ports(ExitPort::kBase, ExitPort::kSize, exit_port_, "isa-debug-exit");
+  io_bus_.add_ports(QuietPorts::kPostPort, 1, post_port_, "POST port");
+  io_bus_.add_ports(QuietPorts::kFwCfgBase, QuietPorts::kFwCfgSize, fw_cfg_, "fw_cfg");
+  io_bus_.add_ports(QuietPorts::kFwCfgDmaBase, QuietPorts::kFwCfgDmaSize, fw_cfg_dma_,
+                    "fw_cfg DMA");
+}
+
+void Machine::add_interceptor(ExitInterceptor& interceptor, ChainPosition position) {
+  remove_interceptor(interceptor);
+  if (position == ChainPosition::kFirst) {
+    interceptors_.insert(interceptors_.begin(), &interceptor);
+  } else {
+    interceptors_.push_back(&interceptor);
+  }
+}
+
+void Machine::remove_interceptor(ExitInterceptor& interceptor) {
+  std::erase(interceptors_, &interceptor);
 }
 
 void Machine::boot(const BootImage& image) {
   load_image(image, memory_);
   write_boot_structures(memory_, image, config_.cmdline, config_.modules);
+  write_acpi_tables(memory_, static_cast<unsigned>(vcpus_.size()));
   Vcpu& bsp = vcpus_.front()->vcpu();
   const InitialCpuState state = initial_cpu_state(image.mode, image.entry, bsp.sregs());
   bsp.set_sregs(state.sregs);
@@ -265,6 +280,7 @@ RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     if (started_[i]) vcpus_[i]->start();
   }
+  if (com1_.input_fd() >= 0) serial_input_thread_ = std::thread([this] { serial_input_loop(); });
   const bool has_deadline = timeout.has_value() && *timeout < kLongestTimeout;
   const auto deadline =
       has_deadline
@@ -280,6 +296,9 @@ RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
       // A guest that printed a prompt and then computes for a while: show the prompt.
       lock.unlock();
       serial_out_.flush();
+      for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+        if (started_[i]) vcpus_[i]->look_for_halt();
+      }
       lock.lock();
       if (has_deadline && std::chrono::steady_clock::now() >= deadline && !outcome_) {
         lock.unlock();
@@ -292,6 +311,7 @@ RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
     }
   }
   for (auto& runner : vcpus_) runner->join();
+  if (serial_input_thread_.joinable()) serial_input_thread_.join();
   serial_out_.flush();
   RunOutcome outcome = *outcome_;
   if (outcome.kind == RunOutcome::Kind::kTimeout) {
@@ -344,92 +364,144 @@ VirtualAccess Machine::write_virtual(std::size_t index, std::uint64_t address,
 }
 
 ExitAction Machine::dispatch_exit(VcpuRunner& vcpu) {
-  kvm_run& run = vcpu.vcpu().run_area();
-  if (interceptor_ != nullptr) {
-    if (const auto action = interceptor_->on_exit(vcpu, run)) return *action;
+  const VmExit exit = decode_exit(vcpu.vcpu().run_area());
+  for (ExitInterceptor* link : interceptors_) {
+    if (const auto action = link->on_exit(vcpu, exit)) return *action;
   }
-  switch (run.exit_reason) {
-    case KVM_EXIT_IO:
-      handle_io(vcpu, run);
+  switch (exit.kind) {
+    case ExitKind::kIo:
+      handle_io(vcpu, exit.io);
       return ExitAction::kResume;
-    case KVM_EXIT_MMIO:
-      handle_mmio(vcpu, run);
+    case ExitKind::kMmio:
+      handle_mmio(vcpu, exit.mmio);
       return ExitAction::kResume;
+    case ExitKind::kInterrupted:
+      return ExitAction::kResume;  // a signal arrived: the loop re-checks its flags
     default:
       break;
   }
-  // Anything else ends the run except a stray interruption: flush first so the guest's last
-  // words precede drvm's report.
-  if (run.exit_reason != KVM_EXIT_INTR) serial_out_.flush();
-  return default_exit(vcpu, run);
+  // Anything else ends the run: flush first so the guest's last words precede drvm's report.
+  serial_out_.flush();
+  return default_exit(vcpu, exit);
 }
 
-void Machine::handle_io(VcpuRunner& vcpu, kvm_run& run) {
-  auto* data = reinterpret_cast<std::uint8_t*>(&run) + run.io.data_offset;
-  const unsigned size = run.io.size;
+void Machine::handle_io(VcpuRunner& vcpu, const IoAccess& io) {
+  const auto* range = io_bus_.find_port(io.port);
+  std::uint8_t* data = io.data;
   // String instructions (REP INS/OUTS) arrive as `count` consecutive elements.
-  for (std::uint32_t i = 0; i < run.io.count; ++i, data += size) {
-    if (run.io.direction == KVM_EXIT_IO_OUT) {
+  for (std::uint32_t i = 0; i < io.count; ++i, data += io.size) {
+    if (io.write) {
       std::uint32_t value = 0;
-      std::memcpy(&value, data, size);
-      port_write(vcpu, run.io.port, size, value);
+      std::memcpy(&value, data, io.size);
+      if (range != nullptr) {
+        range->device->port_write(vcpu.index(), static_cast<std::uint16_t>(io.port - range->base),
+                                  io.size, value);
+      } else if (config_.trace_io) {
+        fmt::print(config_.log, "drvm: io: out port={:#06x} size={} value={:#x}\n", io.port,
+                   io.size, value);
+      }
     } else {
-      const std::uint64_t value = port_read(run.io.port, size);
-      std::memcpy(data, &value, size);
+      std::uint32_t value;
+      if (range != nullptr) {
+        value = range->device->port_read(
+            vcpu.index(), static_cast<std::uint16_t>(io.port - range->base), io.size);
+      } else {
+        value = static_cast<std::uint32_t>(all_ones(io.size));
+        if (config_.trace_io) {
+          fmt::print(config_.log, "drvm: io: in  port={:#06x} size={} value={:#x}\n", io.port,
+                     io.size, value);
+        }
+      }
+      std::memcpy(data, &value, io.size);
     }
   }
 }
 
-std::uint64_t Machine::port_read(std::uint16_t port, unsigned size) {
-  if (port >= Uart16550::kCom1Base && port < Uart16550::kCom1Base + Uart16550::kRegisterCount) {
-    // Wider reads see the register in the low byte; the bus floats high above it.
-    const std::uint64_t high = size > 1 ? ~std::uint64_t{0xff} : 0;
-    std::lock_guard lock(com1_mutex_);
-    return com1_.read(port - Uart16550::kCom1Base) | high;
-  }
-  const std::uint64_t all_ones =
-      size >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * size)) - 1;
-  if (config_.trace_io) {
-    fmt::print(config_.log, "drvm: io: in  port={:#06x} size={} value={:#x}\n", port, size,
-               all_ones);
-  }
-  return all_ones;
-}
-
-void Machine::port_write(VcpuRunner& vcpu, std::uint16_t port, unsigned size, std::uint32_t value) {
-  if (port >= Uart16550::kCom1Base && port < Uart16550::kCom1Base + Uart16550::kRegisterCount) {
-    std::lock_guard lock(com1_mutex_);
-    com1_.write(port - Uart16550::kCom1Base, static_cast<std::uint8_t>(value));
-    return;
-  }
-  if (port >= kExitPortBase && port < kExitPortBase + kExitPortSize) {
-    serial_out_.flush();
-    RunOutcome outcome;
-    outcome.kind = RunOutcome::Kind::kExitPort;
-    outcome.exit_value = value;
-    outcome.status = status::exit_port(value);
-    outcome.vcpu = vcpu.index();
-    finish(std::move(outcome));
-    return;
-  }
-  if (config_.trace_io) {
-    fmt::print(config_.log, "drvm: io: out port={:#06x} size={} value={:#x}\n", port, size, value);
-  }
-}
-
-void Machine::handle_mmio(VcpuRunner&, kvm_run& run) {
-  // Nothing is mapped as MMIO yet: reads see all ones, writes vanish.
-  const unsigned length = std::min<unsigned>(run.mmio.len, sizeof run.mmio.data);
+void Machine::handle_mmio(VcpuRunner& vcpu, const MmioAccess& mmio) {
   std::uint64_t value = 0;
-  if (run.mmio.is_write) {
-    std::memcpy(&value, run.mmio.data, length);
+  if (const auto* range = io_bus_.find_mmio(mmio.address)) {
+    if (mmio.write) {
+      std::memcpy(&value, mmio.data, mmio.size);
+      range->device->mmio_write(vcpu.index(), mmio.address - range->base, mmio.size, value);
+    } else {
+      value = range->device->mmio_read(vcpu.index(), mmio.address - range->base, mmio.size);
+      std::memcpy(mmio.data, &value, mmio.size);
+    }
+    return;
+  }
+  // Nothing claims it: reads see all ones, writes vanish.
+  if (mmio.write) {
+    std::memcpy(&value, mmio.data, mmio.size);
   } else {
-    std::memset(run.mmio.data, 0xff, length);
-    std::memcpy(&value, run.mmio.data, length);
+    value = all_ones(mmio.size);
+    std::memcpy(mmio.data, &value, mmio.size);
   }
   if (config_.trace_io) {
     fmt::print(config_.log, "drvm: mmio: {} addr={:#x} size={} value={:#x}\n",
-               run.mmio.is_write ? "write" : "read ", run.mmio.phys_addr, length, value);
+               mmio.write ? "write" : "read ", mmio.address, mmio.size, value);
+  }
+}
+
+void Machine::exit_port_written(unsigned vcpu, std::uint32_t value) {
+  serial_out_.flush();
+  RunOutcome outcome;
+  outcome.kind = RunOutcome::Kind::kExitPort;
+  outcome.exit_value = value;
+  outcome.status = status::exit_port(value);
+  outcome.vcpu = vcpu;
+  finish(std::move(outcome));
+}
+
+ExitAction Machine::check_halted(VcpuRunner& vcpu) {
+  Vcpu& cpu = vcpu.vcpu();
+  if (cpu.mp_state().mp_state != KVM_MP_STATE_HALTED) return ExitAction::kResume;
+  const kvm_regs regs = cpu.regs();
+  const irq::WakeCheck check = irq::check_wake_sources(vm_, cpu, regs, cpu.sregs(),
+                                                       com1_.can_interrupt(), Uart16550::kCom1Irq);
+  if (check.can_wake) return ExitAction::kResume;
+  // The chain sees this HLT as it saw KVM_EXIT_HLT without an in-kernel APIC (the debug engines'
+  // safety net looks at the guest's debug registers there); KVM ignores exit_reason on entry.
+  kvm_run& run = cpu.run_area();
+  run.exit_reason = KVM_EXIT_HLT;
+  const VmExit exit = decode_exit(run);
+  for (ExitInterceptor* link : interceptors_) {
+    if (const auto action = link->on_exit(vcpu, exit)) return *action;
+  }
+  // KVM has completed the HLT: RIP is past its one byte.
+  halted(vcpu, regs.rip - 1, check.detail);
+  return ExitAction::kResume;
+}
+
+void Machine::halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why) {
+  serial_out_.flush();
+  RunOutcome outcome;
+  outcome.kind = RunOutcome::Kind::kHalted;
+  outcome.status = status::kHalted;
+  outcome.vcpu = vcpu.index();
+  outcome.report = fmt::format("drvm: guest halted: vCPU {} executed HLT at RIP {:#x} {}\n",
+                               vcpu.index(), hlt_rip, why);
+  finish(std::move(outcome));
+}
+
+void Machine::serial_input_loop() {
+  // Reads input only while the guest waits for it by interrupt; a polling guest reads it itself.
+  try {
+    while (!finishing()) {
+      if (!com1_.wants_input()) {
+        std::this_thread::sleep_for(kSerialInputInterval);
+        continue;
+      }
+      pollfd request{com1_.input_fd(), POLLIN, 0};
+      if (request.fd < 0) continue;
+      const int ready = ::poll(&request, 1, static_cast<int>(kSerialInputInterval.count()));
+      if (ready > 0) com1_.pump_input();
+    }
+  } catch (const std::exception& error) {  // KVM_IRQ_LINE failed
+    RunOutcome outcome;
+    outcome.kind = RunOutcome::Kind::kInternalError;
+    outcome.status = status::kInternal;
+    outcome.report = fmt::format("drvm: serial input: {}\n", error.what());
+    finish(std::move(outcome));
   }
 }
 
@@ -450,33 +522,25 @@ void Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
   finish(std::move(outcome));
 }
 
-ExitAction Machine::default_exit(VcpuRunner& vcpu, kvm_run& run) {
+ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
   const unsigned index = vcpu.index();
-  switch (run.exit_reason) {
-    case KVM_EXIT_INTR:
-      return ExitAction::kResume;  // a signal arrived: the loop re-checks its flags
-    case KVM_EXIT_HLT: {
-      // No interrupt controller and no timer yet: nothing can wake a halted vCPU.
+  const kvm_run& run = exit.run;
+  switch (exit.kind) {
+    case ExitKind::kHlt: {
+      // Only without an in-kernel local APIC, which drvm always creates; kept for completeness.
       const kvm_regs regs = vcpu.vcpu().regs();
-      const bool interrupts = (regs.rflags & (1u << 9)) != 0;
-      RunOutcome outcome;
-      outcome.kind = RunOutcome::Kind::kHalted;
-      outcome.status = status::kHalted;
-      outcome.vcpu = index;
-      outcome.report = fmt::format(
-          "drvm: guest halted: vCPU {} executed HLT at RIP {:#x} with interrupts {}\n", index,
-          regs.rip - 1,
-          interrupts ? "enabled, but drvm has no interrupt source to wake it" : "disabled");
-      finish(std::move(outcome));
+      halted(vcpu, regs.rip - 1,
+             (regs.rflags & x86::kRflagsIf) != 0 ? "with interrupts enabled"
+                                                 : "with interrupts disabled");
       return ExitAction::kResume;
     }
-    case KVM_EXIT_SHUTDOWN:
+    case ExitKind::kShutdown:
       fail(vcpu, RunOutcome::Kind::kTripleFault, status::kTripleFault,
            fmt::format("triple fault: vCPU {} shut down (KVM_EXIT_SHUTDOWN); the guest hit an "
                        "exception it could not deliver",
                        index));
       return ExitAction::kResume;
-    case KVM_EXIT_INTERNAL_ERROR: {
+    case ExitKind::kInternalError: {
       const auto suberror = run.internal.suberror;
       if (suberror == KVM_INTERNAL_ERROR_EMULATION &&
           deliver_software_interrupt(vcpu.vcpu(), memory_)) {
@@ -504,30 +568,30 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, kvm_run& run) {
            bytes);
       return ExitAction::kResume;
     }
-    case KVM_EXIT_FAIL_ENTRY:
+    case ExitKind::kFailEntry:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("KVM could not enter vCPU {} (KVM_EXIT_FAIL_ENTRY): hardware reason {:#x} "
                        "on host CPU {}",
                        index, run.fail_entry.hardware_entry_failure_reason, run.fail_entry.cpu));
       return ExitAction::kResume;
-    case KVM_EXIT_UNKNOWN:
+    case ExitKind::kUnknown:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unknown exit on vCPU {} (KVM_EXIT_UNKNOWN): hardware reason {:#x}", index,
                        run.hw.hardware_exit_reason));
       return ExitAction::kResume;
-    case KVM_EXIT_EXCEPTION:
+    case ExitKind::kException:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unhandled exception exit on vCPU {}: vector {} error code {:#x}", index,
                        run.ex.exception, run.ex.error_code));
       return ExitAction::kResume;
-    case KVM_EXIT_DEBUG:
+    case ExitKind::kDebug:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unexpected debug exit on vCPU {} (no debugger attached): pc {:#x} "
                        "DR6 {:#x} DR7 {:#x} exception {}",
                        index, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7,
                        run.debug.arch.exception));
       return ExitAction::kResume;
-    case KVM_EXIT_SYSTEM_EVENT:
+    case ExitKind::kSystemEvent:
       fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
            fmt::format("unhandled system event on vCPU {}: type {}", index, run.system_event.type));
       return ExitAction::kResume;

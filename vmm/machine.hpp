@@ -1,11 +1,17 @@
-// A virtual machine ready to run: the KVM VM, guest memory and its memslot map, the devices
-// (COM1, the exit port), and one VcpuRunner (a thread) per vCPU.
+// A virtual machine ready to run: the KVM VM with its in-kernel interrupt controllers and PIT,
+// guest memory and its memslot map, the device buses with their devices (COM1, the exit port, the
+// quiet PC ports), and one VcpuRunner (a thread) per vCPU.
 //
-// Exit dispatch: each vCPU thread calls Machine::dispatch_exit() after every KVM_RUN exit. An
-// installed ExitInterceptor sees the exit first (debug engines: KVM_EXIT_DEBUG, MMIO on protected
-// pages, emulation failures at planted INT3s); when it declines, port I/O goes to handle_io(),
-// MMIO to handle_mmio() (the single MMIO dispatch point), and everything else to the default
+// Exit dispatch: each vCPU thread calls Machine::dispatch_exit() after every KVM_RUN exit, which
+// decodes it once (VmExit). The interceptor chain sees it first, in order (the counting session
+// before the debug controller: debug engines claim KVM_EXIT_DEBUG, MMIO on protected pages,
+// emulation failures at planted INT3s); when every interceptor declines, port I/O and MMIO go to
+// the device that registered the address on the IoBus, and everything else to the default
 // handling, which ends the run with a report for anything unexpected.
+//
+// HLT: with the in-kernel local APIC a vCPU waits in HLT inside KVM_RUN. The run loop kicks a vCPU
+// that has made no exit for a while; on its own thread it then looks whether it sits in HLT with
+// nothing left that can wake it (irq::check_wake_sources) and if so ends the run as "halted".
 #pragma once
 
 #include <linux/kvm.h>
@@ -27,11 +33,14 @@
 #include "vmm/boot_modules.hpp"
 #include "vmm/guest_memory.hpp"
 #include "vmm/image.hpp"
+#include "vmm/io_bus.hpp"
 #include "vmm/kvm.hpp"
 #include "vmm/memory_map.hpp"
 #include "vmm/paging.hpp"
+#include "vmm/platform_ports.hpp"
 #include "vmm/run_outcome.hpp"
 #include "vmm/serial.hpp"
+#include "vmm/vm_exit.hpp"
 
 namespace drvm::vmm {
 
@@ -54,19 +63,26 @@ enum class ExitAction : std::uint8_t {
   kPause,   // park this vCPU (outside KVM_RUN) until VcpuRunner::resume()
 };
 
-// Hook for the debug engines and the gdb stub. Both methods run on the vCPU's own thread.
+// A link of the machine's interceptor chain (the debug engines, the counting session). Every
+// method runs on the vCPU's own thread; the chain calls each link in order.
 class ExitInterceptor {
  public:
   virtual ~ExitInterceptor() = default;
   // Before every KVM_RUN (arm debug registers, guest-debug flags, event injection).
   virtual void before_run(class VcpuRunner& /*vcpu*/) {}
-  // After every exit. Return an action to claim the exit, or nullopt for default handling. To
-  // end the whole run, call Machine::finish() and return kResume.
-  virtual std::optional<ExitAction> on_exit(class VcpuRunner& vcpu, kvm_run& run) = 0;
+  // After every link's before_run(), right before KVM_RUN (unless a link set immediate_exit).
+  virtual void entering_guest(class VcpuRunner& /*vcpu*/) {}
+  // After every exit. Return an action to claim the exit (later links and the devices do not see
+  // it), or nullopt to pass it on. To end the whole run, call Machine::finish() and return kResume.
+  virtual std::optional<ExitAction> on_exit(class VcpuRunner& vcpu, const VmExit& exit) = 0;
   // KVM_RUN returned without an exit (EINTR: kvm_run.immediate_exit or a kick). A pending MMIO
-  // access has been completed by then, so this is where a trap-like stop after it is taken.
+  // access has been completed by then, so this is where a trap-like stop after it is taken. Every
+  // link is called; the vCPU parks if any returns kPause.
   virtual ExitAction on_interrupted(class VcpuRunner& /*vcpu*/) { return ExitAction::kResume; }
 };
+
+// Where a link joins the chain.
+enum class ChainPosition : std::uint8_t { kFirst, kLast };
 
 // Per-vCPU exit counters (indexed by KVM_EXIT_*; larger reasons land in the last bucket).
 struct ExitCounters {
@@ -103,6 +119,9 @@ class VcpuRunner {
   void join();
   void thread_main();
   void park();  // waits while a pause is requested
+  // From the run loop's thread: kicks the vCPU to look whether it waits in HLT when it has made
+  // no exit since the last call.
+  void look_for_halt();
 
   Machine& machine_;
   Vcpu vcpu_;
@@ -113,6 +132,9 @@ class VcpuRunner {
   bool parked_ = false;
   std::atomic<bool> thread_running_{false};
   ExitCounters counters_;
+  std::atomic<std::uint64_t> exits_{0};  // counters_.total, readable from other threads
+  std::uint64_t exits_seen_ = 0;         // look_for_halt()'s last look (run loop thread only)
+  std::atomic<bool> halt_check_{false};  // set by look_for_halt(), taken after the EINTR
 };
 
 class Machine {
@@ -132,9 +154,15 @@ class Machine {
   // The errno of the first failed write of the guest's serial output (0: none failed).
   int serial_write_error() { return serial_out_.error(); }
 
-  // Install before run() or while every vCPU is paused.
-  void set_interceptor(ExitInterceptor* interceptor) { interceptor_ = interceptor; }
-  ExitInterceptor* interceptor() const { return interceptor_; }
+  // Change the chain before run() or while every vCPU is paused.
+  void add_interceptor(ExitInterceptor& interceptor, ChainPosition position = ChainPosition::kLast);
+  void remove_interceptor(ExitInterceptor& interceptor);
+  const std::vector<ExitInterceptor*>& interceptors() const { return interceptors_; }
+  // The device buses: register devices before run().
+  IoBus& io_bus() { return io_bus_; }
+  // Drives GSI `gsi` (KVM_IRQ_LINE), from any thread.
+  void set_irq(std::uint32_t gsi, bool level) { vm_.irq_line(gsi, level); }
+
   void pause_all();
   void resume_all();
 
@@ -153,13 +181,19 @@ class Machine {
 
   // The dispatch points (called on the vCPU's thread).
   ExitAction dispatch_exit(VcpuRunner& vcpu);
-  void handle_io(VcpuRunner& vcpu, kvm_run& run);
-  void handle_mmio(VcpuRunner& vcpu, kvm_run& run);
+  void handle_io(VcpuRunner& vcpu, const IoAccess& io);
+  void handle_mmio(VcpuRunner& vcpu, const MmioAccess& mmio);
 
  private:
-  std::uint64_t port_read(std::uint16_t port, unsigned size);
-  void port_write(VcpuRunner& vcpu, std::uint16_t port, unsigned size, std::uint32_t value);
-  ExitAction default_exit(VcpuRunner& vcpu, kvm_run& run);
+  friend class VcpuRunner;  // check_halted()
+  void register_devices();
+  void exit_port_written(unsigned vcpu, std::uint32_t value);
+  // On the vCPU's thread after a halt-check kick: when it waits in HLT with nothing left to wake
+  // it, shows the chain a KVM_EXIT_HLT and, unless a link claims it, ends the run as halted.
+  ExitAction check_halted(VcpuRunner& vcpu);
+  void halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why);
+  void serial_input_loop();
+  ExitAction default_exit(VcpuRunner& vcpu, const VmExit& exit);
   void fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status, const std::string& headline,
             std::span<const std::uint8_t> instruction_bytes = {});
 
@@ -169,19 +203,21 @@ class Machine {
   GuestMemory memory_;
   MemoryMap memory_map_;
   SerialOutput serial_out_;
-  std::mutex com1_mutex_;  // every vCPU thread may touch COM1
   Uart16550 com1_;
+  ExitPort exit_port_;
+  QuietPorts post_port_;
+  QuietPorts fw_cfg_;
+  QuietPorts fw_cfg_dma_;
+  IoBus io_bus_;
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   std::vector<bool> started_;
-  ExitInterceptor* interceptor_ = nullptr;
+  std::vector<ExitInterceptor*> interceptors_;
+  std::thread serial_input_thread_;
 
   std::mutex finish_mutex_;
   std::condition_variable finished_cv_;
   std::atomic<bool> finishing_{false};
   std::optional<RunOutcome> outcome_;
 };
-
-// Name of a KVM_EXIT_* reason ("KVM_EXIT_IO"), or "unknown exit reason N".
-std::string exit_reason_name(std::uint32_t reason);
 
 }  // namespace drvm::vmm

@@ -54,7 +54,7 @@ class StandardHost : public ::testing::Test {
     run->s.regs.regs = vcpu().regs();
     run->s.regs.sregs = vcpu().sregs();
     run->debug.arch.pc = run->s.regs.sregs.cs.base + run->s.regs.regs.rip;
-    return run_->controller().on_exit(run_->machine().vcpu(0), *run);
+    return run_->controller().on_exit(run_->machine().vcpu(0), vmm::decode_exit(*run));
   }
 
   bool db_pending() {

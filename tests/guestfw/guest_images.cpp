@@ -76,6 +76,19 @@ const char* const kIoPortOutput =
     "inl 0x1234: 0xffffffff\n"
     "outb 0x80: 0x42\n";
 
+std::string timer_output(unsigned ticks) {
+  return fmt::format("timer.elf: local APIC timer: {0} ticks\ntimer.elf: PIT: {0} ticks\n", ticks);
+}
+
+const char* const kAcpiOutput =
+    "acpi.elf: RSDP revision 2, checksums good\n"
+    "acpi.elf: FADT present\n"
+    "MADT: local APIC address 0xfee00000\n"
+    "MADT: local APIC: processor 0, APIC ID 0, flags 0x1\n"
+    "MADT: I/O APIC: ID 0, address 0xfec00000, GSI base 0\n"
+    "MADT: local APIC NMI: processor 0xff, flags 0x0, LINT1\n";
+const char* const kIdleOutput = "idle.elf: waiting for an interrupt with nothing armed\n";
+
 std::string fault_output(std::uint64_t pushed_rflags, const std::string& image) {
   // fault_general_protection.S loads these before reading through RAX (non-canonical): #GP(0).
   return fmt::format(

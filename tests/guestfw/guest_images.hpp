@@ -26,6 +26,10 @@ extern const char* const kHaltOutput;
 extern const char* const kSpinOutput;
 extern const char* const kTripleFaultOutput;
 extern const char* const kIoPortOutput;
+// The platform images (interrupts, timers, ACPI).
+std::string timer_output(unsigned ticks = 5);
+extern const char* const kAcpiOutput;
+extern const char* const kIdleOutput;
 // fault.elf's banner and register dump. The addresses come from the image's symbols (`image`:
 // "fault", or "fault.mb64", the ELF64 that fault.mb.elf was converted from); rflags is what
 // the VMM saves for a fault: QEMU TCG does not set RFLAGS.RF in the pushed image, hardware and KVM

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,68 @@ TEST_F(VmImages, UnclaimedPortsReadAllOnes) {
   const ProcessResult run = drvm_run("ioport");
   EXPECT_EQ(run.stdout_text, kIoPortOutput);
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+// The platform images (docs/vmm.md, "Interrupts and timers"): the same output as under QEMU.
+TEST_F(VmImages, TimerCountsLapicAndPitTicksInHlt) {
+  const ProcessResult run = drvm_run("timer");
+  EXPECT_EQ(run.stdout_text, timer_output());
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(VmImages, TimerTakesItsTickCountFromTheCommandLine) {
+  const ProcessResult run = drvm_run("timer", {"--cmdline", "ticks=2"});
+  EXPECT_EQ(run.stdout_text, timer_output(2));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+TEST_F(VmImages, AcpiTablesListTheApics) {
+  const ProcessResult run = drvm_run("acpi");
+  EXPECT_EQ(run.stdout_text, kAcpiOutput);
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+// sti; hlt with no timer armed and no device interrupt enabled: nothing can come.
+TEST_F(VmImages, IdleWithNothingArmedIsReportedAsHalted) {
+  const ProcessResult run = drvm_run("idle");
+  EXPECT_EQ(run.stdout_text, kIdleOutput);
+  EXPECT_EQ(run.exit_status, kStatusHalted) << describe(run);
+  EXPECT_NE(run.stderr_text.find("with interrupts enabled, but nothing can raise one"),
+            std::string::npos)
+      << run.stderr_text;
+}
+
+// COM1's receive interrupt (IRQ 4 through the I/O APIC) wakes the guest from HLT for each byte.
+TEST_F(VmImages, EchoIrqReadsInputByInterrupt) {
+  const std::string input = ::testing::TempDir() + "/echo-irq-input.txt";
+  {
+    std::FILE* file = std::fopen(input.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("typed by the host\n", file);
+    std::fclose(file);
+  }
+  const ProcessResult run =
+      run_process({DRVM_BINARY, "run", guest_image_path("echo-irq"), "--timeout", "20"},
+                  {.timeout = std::chrono::seconds(30), .stdin_path = input});
+  EXPECT_EQ(run.stdout_text, "echo-irq: typed by the host\n");
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+// Input that ends before the line does: the receive interrupt can never come again, and the guest
+// waiting for it in HLT is halted rather than left to the timeout.
+TEST_F(VmImages, EchoIrqWithClosedInputIsReportedAsHalted) {
+  const std::string input = ::testing::TempDir() + "/echo-irq-partial.txt";
+  {
+    std::FILE* file = std::fopen(input.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("no newline", file);
+    std::fclose(file);
+  }
+  const ProcessResult run =
+      run_process({DRVM_BINARY, "run", guest_image_path("echo-irq"), "--timeout", "20"},
+                  {.timeout = std::chrono::seconds(30), .stdin_path = input});
+  EXPECT_EQ(run.stdout_text, "");
+  EXPECT_EQ(run.exit_status, kStatusHalted) << describe(run);
 }
 
 TEST_F(VmImages, FirstbyteWritesAtItsFirstInstruction) {

@@ -109,6 +109,38 @@ TEST(RunTest, HaltWithInterruptsDisabled) {
   EXPECT_NE(r.err.find("interrupts disabled"), std::string::npos) << r.err;
 }
 
+// With the in-kernel local APIC the HLT never leaves KVM_RUN: drvm notices the vCPU waits with
+// nothing armed (no timer, no device interrupt) and ends the run the same way.
+TEST(RunTest, HaltWithInterruptsEnabledAndNothingArmed) {
+  REQUIRE_KVM();
+  const auto r = run_drvm({"run", image("sti-halt", {0xfb, 0xf4}), "--timeout", "10"});
+  EXPECT_EQ(r.status, 6) << r.err;
+  EXPECT_NE(r.err.find("drvm: guest halted: vCPU 0 executed HLT at RIP"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("with interrupts enabled, but nothing can raise one"), std::string::npos)
+      << r.err;
+}
+
+// fw_cfg reads "absent" (all ones: the "QEMU" signature check fails) and port 0x80 takes writes,
+// both without a word on stderr unless --trace-io asks.
+TEST(RunTest, FwCfgAndPostPortAreQuietlyAbsent) {
+  REQUIRE_KVM();
+  // xor eax, eax; out 0x80, al; mov dx, 0x510; out dx, ax (selector 0: the signature);
+  // inc edx; in al, dx (its first byte); out 0xf4, al
+  const Code code{0x31, 0xc0, 0xe6, 0x80, 0x66, 0xba, 0x10,
+                  0x05, 0x66, 0xef, 0x42, 0xec, 0xe6, 0xf4};
+  const auto quiet = run_drvm({"run", image("fwcfg", code)});
+  EXPECT_EQ(quiet.status, (0xff << 1 | 1) & 0xff);
+  EXPECT_EQ(quiet.err, "");
+  const auto traced = run_drvm({"run", image("fwcfg", code), "--trace-io"});
+  EXPECT_EQ(traced.status, (0xff << 1 | 1) & 0xff);
+  EXPECT_NE(traced.err.find("out port=0x0080 size=1 value=0x0 (POST port)"), std::string::npos)
+      << traced.err;
+  EXPECT_NE(traced.err.find("in  port=0x0511 size=1 value=0xff (fw_cfg, absent)"),
+            std::string::npos)
+      << traced.err;
+}
+
 TEST(RunTest, TimeoutStopsASpinningGuest) {
   REQUIRE_KVM();
   const auto r = run_drvm({"run", image("spin", {0xeb, 0xfe}), "--timeout", "0.5"});
@@ -133,26 +165,28 @@ TEST(RunTest, TripleFaultReportsRegistersAndInstruction) {
 
 TEST(RunTest, UnknownPortsReadAllOnesAndAreTraced) {
   REQUIRE_KVM();
-  // in al, 0x80; out 0x80, al; mov dx, 0xf4; out dx, al -> exit value 0xff.
-  const Code code{0xe4, 0x80, 0xe6, 0x80, 0x66, 0xba, 0xf4, 0x00, 0xee};
+  // mov dx, 0x1234; in al, dx; out dx, al; mov dx, 0xf4; out dx, al -> exit value 0xff.
+  // (Port 0x80 is a device now: FwCfgAndPostPortAreQuietlyAbsent.)
+  const Code code{0x66, 0xba, 0x34, 0x12, 0xec, 0xee, 0x66, 0xba, 0xf4, 0x00, 0xee};
   const auto path = image("ioport", code);
   const auto quiet = run_drvm({"run", path});
   EXPECT_EQ(quiet.status, 0xff);
   EXPECT_EQ(quiet.err, "");
   const auto traced = run_drvm({"run", path, "--trace-io"});
   EXPECT_EQ(traced.status, 0xff);
-  EXPECT_NE(traced.err.find("drvm: io: in  port=0x0080 size=1 value=0xff"), std::string::npos)
+  EXPECT_NE(traced.err.find("drvm: io: in  port=0x1234 size=1 value=0xff\n"), std::string::npos)
       << traced.err;
-  EXPECT_NE(traced.err.find("drvm: io: out port=0x0080 size=1 value=0xff"), std::string::npos);
+  EXPECT_NE(traced.err.find("drvm: io: out port=0x1234 size=1 value=0xff\n"), std::string::npos);
 }
 
 TEST(RunTest, UnmappedMmioReadsAllOnes) {
   REQUIRE_KVM();
-  // mov eax, [0xfee00000] (above RAM, no slot); out 0xf4, al -> 0xff
-  const Code code{0xa1, 0x00, 0x00, 0xe0, 0xfe, 0xe6, 0xf4};
+  // mov eax, [0xd0000000] (above RAM, no slot, no device; 0xfee00000 is the in-kernel local
+  // APIC now); out 0xf4, al -> 0xff
+  const Code code{0xa1, 0x00, 0x00, 0x00, 0xd0, 0xe6, 0xf4};
   const auto r = run_drvm({"run", image("mmio", code, true, false), "--trace-io"});
   EXPECT_EQ(r.status, 0xff) << r.err;
-  EXPECT_NE(r.err.find("drvm: mmio: read  addr=0xfee00000 size=4 value=0xffffffff"),
+  EXPECT_NE(r.err.find("drvm: mmio: read  addr=0xd0000000 size=4 value=0xffffffff"),
             std::string::npos)
       << r.err;
 }

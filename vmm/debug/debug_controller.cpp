@@ -177,6 +177,7 @@ struct DebugController::State {
   bool sw_bp_exits = false;  // planted INT3 arrives as KVM_EXIT_DEBUG #BP (USE_SW_BP)
   bool sync_sregs = false;   // KVM_CAP_SYNC_REGS: CR3 comes with every exit, no ioctl
   bool sync_regs = false;    // ... and the general-purpose registers (--exact reads them per step)
+  bool block_irq = false;    // KVM_GUESTDBG_BLOCKIRQ exists (KVM_CAP_SET_GUEST_DEBUG2)
   std::unordered_map<bp::TargetId, HitCallback> hit_callbacks;
   StopCallback stop_callback;
   std::vector<std::unique_ptr<PerVcpu>> vcpus;
@@ -581,6 +582,13 @@ struct DebugController::State {
       if (s.hw_suppressed & (1u << n)) debug.arch.debugreg[7] &= ~bp::dr7::slot_mask(n);
     }
     if (stepping(s)) debug.control |= KVM_GUESTDBG_SINGLESTEP;
+    // A step drvm takes for itself (over a breakpoint, an access to a protected page, a debugger's
+    // stepi) must end after that instruction, not at the first one of an interrupt handler that
+    // became pending meanwhile: interrupts wait while it steps (QEMU's gdbstub does the same).
+    // --exact steps the guest through everything, handlers included, so it does not block them.
+    if (block_irq && !s.exact && (debug.control & KVM_GUESTDBG_SINGLESTEP)) {
+      debug.control |= KVM_GUESTDBG_BLOCKIRQ;
+    }
     if (debug.control == KVM_GUESTDBG_ENABLE) debug.control = 0;  // nothing to do: plain run
     if (s.debug_applied && std::memcmp(&debug, &s.applied, sizeof debug) == 0) return;
     cpu(s).set_guest_debug(debug);
@@ -1414,6 +1422,8 @@ DebugController::DebugController(Machine& machine, ProbeSource probe, const Debu
   const int sync = machine.system().check_extension(KVM_CAP_SYNC_REGS);
   st.sync_sregs = (sync & KVM_SYNC_X86_SREGS) != 0;
   st.sync_regs = (sync & KVM_SYNC_X86_REGS) != 0;
+  st.block_irq =
+      (machine.system().check_extension(KVM_CAP_SET_GUEST_DEBUG2) & KVM_GUESTDBG_BLOCKIRQ) != 0;
   if (!options.exact && image != nullptr) {
     // The image's MOV DR sites are planted without waiting for the probe: where the host traps
     // MOV DR itself (DR7.GD) they are redundant but harmless, and guestfw images carry some in
@@ -1425,11 +1435,11 @@ DebugController::DebugController(Machine& machine, ProbeSource probe, const Debu
     std::lock_guard lock(st.mutex);
     st.answers();
   }
-  machine.set_interceptor(this);
+  machine.add_interceptor(*this, ChainPosition::kLast);
 }
 
 DebugController::~DebugController() {
-  if (state_->machine.interceptor() == this) state_->machine.set_interceptor(nullptr);
+  state_->machine.remove_interceptor(*this);
 }
 
 bp::Result<bp::EventId> DebugController::create_event(const bp::EventSpec& spec) {
@@ -1711,11 +1721,12 @@ ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
   return ExitAction::kResume;
 }
 
-std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& run) {
+std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, const VmExit& exit) {
+  kvm_run& run = exit.run;
   State& st = *state_;
   PerVcpu& s = st.at(runner);
   st.registers_synced(s, run);
-  s.mmio_pending = run.exit_reason == KVM_EXIT_MMIO;
+  s.mmio_pending = exit.kind == ExitKind::kMmio;
   // A CR3 switch moves linear watches and breakpoints: re-translate before the next entry.
   if (st.sync_sregs && s.armed && run.s.regs.sregs.cr3 != s.armed_cr3 &&
       (s.page_slots | s.exec_slots)) {
@@ -1725,20 +1736,20 @@ std::optional<ExitAction> DebugController::on_exit(VcpuRunner& runner, kvm_run& 
   // vCPU re-arms, and steps, from its next entry (layout_needs_stepping). Looked at every exit
   // when the registers come with it (KVM_CAP_SYNC_REGS), else at protected accesses (MMIO).
   if (s.page_slots && !s.exact && !s.layout_changed &&
-      ((st.sync_regs && st.sync_sregs) || run.exit_reason == KVM_EXIT_MMIO)) {
+      ((st.sync_regs && st.sync_sregs) || exit.kind == ExitKind::kMmio)) {
     std::lock_guard lock(st.mutex);
     if (st.frame_on_guarded_page(st.sregs_of(s), st.regs_of(s))) State::recheck_layout(s);
   }
-  switch (run.exit_reason) {
-    case KVM_EXIT_MMIO:
+  switch (exit.kind) {
+    case ExitKind::kMmio:
       return st.handle_mmio(s, run);
-    case KVM_EXIT_DEBUG:
+    case ExitKind::kDebug:
       return st.handle_debug_exit(s, run);
-    case KVM_EXIT_INTERNAL_ERROR:
+    case ExitKind::kInternalError:
       if (run.internal.suberror != KVM_INTERNAL_ERROR_EMULATION) return std::nullopt;
       return st.handle_emulation_failure(s);
-    case KVM_EXIT_IO:
-    case KVM_EXIT_HLT:
+    case ExitKind::kIo:
+    case ExitKind::kHlt:
       if (!s.exact) st.check_untrapped_locked(s);
       return std::nullopt;
     default:

@@ -198,7 +198,7 @@ class DebugController final : public ExitInterceptor {
   // --- ExitInterceptor (vCPU threads)
   // -------------------------------------------------------------
   void before_run(VcpuRunner& vcpu) override;
-  std::optional<ExitAction> on_exit(VcpuRunner& vcpu, kvm_run& run) override;
+  std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;
 
  private:

@@ -134,12 +134,12 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
   window_ns_.assign(rotated_.size(), 0);
   debug_.set_hit_callback(debug::kSessionOwner,
                           [this](const debug::HostHit& hit) { return on_hit(hit); });
-  machine_.set_interceptor(this);
+  machine_.add_interceptor(*this, ChainPosition::kFirst);
 }
 
 CountingSession::~CountingSession() {
   stop_rotation();
-  if (machine_.interceptor() == this) machine_.set_interceptor(&debug_);
+  machine_.remove_interceptor(*this);
   debug_.set_hit_callback(debug::kSessionOwner, {});
   for (const auto& event : events_) (void)debug_.destroy_event(event->id);
 }
@@ -153,20 +153,23 @@ void CountingSession::before_run(VcpuRunner& vcpu) {
     clock.started.store(true, std::memory_order_release);
   }
   if (schedule_.rotates()) maybe_rotate();
-  debug_.before_run(vcpu);  // arms the scheduled events
+  // The controller, next in the chain, arms the scheduled events.
+}
+
+void CountingSession::entering_guest(VcpuRunner&) {
   if (!has_time_origin_.load(std::memory_order_acquire)) {
     std::call_once(time_origin_once_, [this] { take_time_origin(); });
   }
 }
 
-std::optional<ExitAction> CountingSession::on_exit(VcpuRunner& vcpu, kvm_run& run) {
+std::optional<ExitAction> CountingSession::on_exit(VcpuRunner& vcpu, const VmExit&) {
   sample_clock(vcpu.index());
-  return debug_.on_exit(vcpu, run);
+  return std::nullopt;  // the controller, next in the chain, handles the exit
 }
 
 ExitAction CountingSession::on_interrupted(VcpuRunner& vcpu) {
   sample_clock(vcpu.index());
-  return debug_.on_interrupted(vcpu);
+  return ExitAction::kResume;  // the controller, next in the chain, is called as well
 }
 
 void CountingSession::sample_clock(unsigned vcpu) {

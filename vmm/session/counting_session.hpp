@@ -5,9 +5,10 @@
 //
 // Time: a multiplexed count is scaled by time enabled / time running. Both are vCPU time, the CPU
 // time of the vCPU threads from the guest's first run with the events armed (like perf's
-// task-clock), so neither setup nor a loaded host looks like guest progress. The session sits in
-// front of the controller as the machine's exit interceptor: it samples that clock at every exit
-// and slides the multiplexing window on the vCPU thread, right before the controller re-arms.
+// task-clock), so neither setup nor a loaded host looks like guest progress. The session is the
+// link in front of the controller in the machine's interceptor chain: it samples that clock at
+// every exit and slides the multiplexing window on the vCPU thread, right before the controller
+// re-arms.
 //
 // Lifetime: construct after the controller, before Machine::run(); start() right before run();
 // finish() after run() returns; destroy before the controller.
@@ -42,8 +43,8 @@ class CountingSession final : private ExitInterceptor {
  public:
   // Opens --record and --stat-output and creates the plan's events (flexible ones beyond the free
   // slots wait for their turn). `plan` must outlive the session. Throws PlanError ("--record:
-  // cannot open ...", "--event 'SPEC': ..."). Becomes `machine`'s exit interceptor in front of
-  // `debug` (restored on destruction).
+  // cannot open ...", "--event 'SPEC': ..."). Joins `machine`'s interceptor chain in front of
+  // `debug` (leaves it on destruction).
   CountingSession(debug::DebugController& debug, Machine& machine, const SessionPlan& plan);
   ~CountingSession() override;
   CountingSession(const CountingSession&) = delete;
@@ -73,10 +74,11 @@ class CountingSession final : private ExitInterceptor {
     std::atomic<std::uint64_t> cpu_ns{0};   // at its latest exit
     std::atomic<std::uint64_t> exits{0};    // exits and interruptions so far
   };
-  // ExitInterceptor: forwards to the controller; samples the clock, slides the window, and the
-  // first before_run() sets the time origin.
+  // ExitInterceptor, ahead of the controller: samples the clock and slides the window before the
+  // controller's before_run(); the first entry with the events armed sets the time origin.
   void before_run(VcpuRunner& vcpu) override;
-  std::optional<ExitAction> on_exit(VcpuRunner& vcpu, kvm_run& run) override;
+  void entering_guest(VcpuRunner& vcpu) override;
+  std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;
   void sample_clock(unsigned vcpu);
   void take_time_origin();
