@@ -153,6 +153,15 @@ void StubSession::disconnect() {
   state_ = State::kFinished;
   ++generation_;
   queued_.clear();
+  if (attached) target_.disconnect();
+}
+
+void StubSession::detach() {
+  if (state_ == State::kFinished) return;
+  const bool attached = state_ != State::kIdle;
+  state_ = State::kFinished;
+  ++generation_;
+  queued_.clear();
   if (attached) target_.detach();
 }
 

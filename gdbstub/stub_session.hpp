@@ -38,8 +38,11 @@ class StubSession {
   // Attaches to the target; packets received before its stop event are answered after it.
   void start();
   void receive(std::string_view bytes);
-  // The client went away: detach (the target runs on) unless the session already ended.
+  // The client went away: the target keeps its run state (DebugTarget::disconnect) unless the
+  // session already ended.
   void disconnect();
+  // The server shuts down: detach (the target runs on) unless the session already ended.
+  void detach();
 
   std::string take_output();
   // Detached or killed: the transport should flush the output and close.

@@ -433,8 +433,15 @@ void Machine::handle_mmio(VcpuRunner&, kvm_run& run) {
   }
 }
 
-void Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
-                   const std::string& headline, std::span<const std::uint8_t> instruction_bytes) {
+ExitAction Machine::end_with_fault(VcpuRunner& vcpu, RunOutcome outcome) {
+  if (fault_hold_ && fault_hold_(vcpu, outcome)) return ExitAction::kPause;
+  finish(std::move(outcome));
+  return ExitAction::kResume;
+}
+
+ExitAction Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
+                         const std::string& headline,
+                         std::span<const std::uint8_t> instruction_bytes) {
   RunOutcome outcome;
   outcome.kind = kind;
   outcome.status = status_code;
@@ -447,7 +454,7 @@ void Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
   } catch (const KvmError& error) {
     outcome.report += fmt::format("drvm: (registers unavailable: {})\n", error.what());
   }
-  finish(std::move(outcome));
+  return end_with_fault(vcpu, std::move(outcome));
 }
 
 ExitAction Machine::default_exit(VcpuRunner& vcpu, kvm_run& run) {
@@ -467,15 +474,14 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, kvm_run& run) {
           "drvm: guest halted: vCPU {} executed HLT at RIP {:#x} with interrupts {}\n", index,
           regs.rip - 1,
           interrupts ? "enabled, but drvm has no interrupt source to wake it" : "disabled");
-      finish(std::move(outcome));
-      return ExitAction::kResume;
+      return end_with_fault(vcpu, std::move(outcome));
     }
     case KVM_EXIT_SHUTDOWN:
-      fail(vcpu, RunOutcome::Kind::kTripleFault, status::kTripleFault,
-           fmt::format("triple fault: vCPU {} shut down (KVM_EXIT_SHUTDOWN); the guest hit an "
-                       "exception it could not deliver",
-                       index));
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kTripleFault, status::kTripleFault,
+          fmt::format("triple fault: vCPU {} shut down (KVM_EXIT_SHUTDOWN); the guest hit an "
+                      "exception it could not deliver",
+                      index));
     case KVM_EXIT_INTERNAL_ERROR: {
       const auto suberror = run.internal.suberror;
       if (suberror == KVM_INTERNAL_ERROR_EMULATION &&
@@ -498,44 +504,40 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, kvm_run& run) {
       for (std::uint32_t i = 0; i < std::min<std::uint32_t>(run.internal.ndata, 16); ++i) {
         data += fmt::format(" {:#x}", run.internal.data[i]);
       }
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("KVM internal error on vCPU {}: suberror {} ({}){}{}", index, suberror,
-                       internal_error_name(suberror), data.empty() ? "" : "; data:" + data, note),
-           bytes);
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+          fmt::format("KVM internal error on vCPU {}: suberror {} ({}){}{}", index, suberror,
+                      internal_error_name(suberror), data.empty() ? "" : "; data:" + data, note),
+          bytes);
     }
     case KVM_EXIT_FAIL_ENTRY:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("KVM could not enter vCPU {} (KVM_EXIT_FAIL_ENTRY): hardware reason {:#x} "
-                       "on host CPU {}",
-                       index, run.fail_entry.hardware_entry_failure_reason, run.fail_entry.cpu));
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+          fmt::format("KVM could not enter vCPU {} (KVM_EXIT_FAIL_ENTRY): hardware reason {:#x} "
+                      "on host CPU {}",
+                      index, run.fail_entry.hardware_entry_failure_reason, run.fail_entry.cpu));
     case KVM_EXIT_UNKNOWN:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unknown exit on vCPU {} (KVM_EXIT_UNKNOWN): hardware reason {:#x}", index,
-                       run.hw.hardware_exit_reason));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unknown exit on vCPU {} (KVM_EXIT_UNKNOWN): hardware reason {:#x}",
+                              index, run.hw.hardware_exit_reason));
     case KVM_EXIT_EXCEPTION:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unhandled exception exit on vCPU {}: vector {} error code {:#x}", index,
-                       run.ex.exception, run.ex.error_code));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unhandled exception exit on vCPU {}: vector {} error code {:#x}",
+                              index, run.ex.exception, run.ex.error_code));
     case KVM_EXIT_DEBUG:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unexpected debug exit on vCPU {} (no debugger attached): pc {:#x} "
-                       "DR6 {:#x} DR7 {:#x} exception {}",
-                       index, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7,
-                       run.debug.arch.exception));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unexpected debug exit on vCPU {} (no debugger attached): pc {:#x} "
+                              "DR6 {:#x} DR7 {:#x} exception {}",
+                              index, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7,
+                              run.debug.arch.exception));
     case KVM_EXIT_SYSTEM_EVENT:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unhandled system event on vCPU {}: type {}", index, run.system_event.type));
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+          fmt::format("unhandled system event on vCPU {}: type {}", index, run.system_event.type));
     default:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unhandled exit on vCPU {}: {} ({})", index,
-                       exit_reason_name(run.exit_reason), run.exit_reason));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unhandled exit on vCPU {}: {} ({})", index,
+                              exit_reason_name(run.exit_reason), run.exit_reason));
   }
 }
 

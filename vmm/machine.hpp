@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -132,6 +133,12 @@ class Machine {
 
   // Install before run() or while every vCPU is paused.
   void set_interceptor(ExitInterceptor* interceptor) { interceptor_ = interceptor; }
+  // Consulted (on the vCPU's thread) before a halt, triple fault or internal error ends the run:
+  // returning true keeps the run going with that vCPU parked, its state intact, so that a
+  // debugger can inspect it; the hook then owns the outcome (it calls finish() with it later).
+  // Install before run().
+  using FaultHold = std::function<bool(VcpuRunner& vcpu, const RunOutcome& outcome)>;
+  void set_fault_hold(FaultHold hold) { fault_hold_ = std::move(hold); }
   ExitInterceptor* interceptor() const { return interceptor_; }
   void pause_all();
   void resume_all();
@@ -158,8 +165,10 @@ class Machine {
   std::uint64_t port_read(std::uint16_t port, unsigned size);
   void port_write(VcpuRunner& vcpu, std::uint16_t port, unsigned size, std::uint32_t value);
   ExitAction default_exit(VcpuRunner& vcpu, kvm_run& run);
-  void fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status, const std::string& headline,
-            std::span<const std::uint8_t> instruction_bytes = {});
+  ExitAction fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status, const std::string& headline,
+                  std::span<const std::uint8_t> instruction_bytes = {});
+  // Ends the run with a fault outcome, unless the fault hold keeps the vCPU for a debugger.
+  ExitAction end_with_fault(VcpuRunner& vcpu, RunOutcome outcome);
 
   const System& system_;
   MachineConfig config_;
@@ -172,6 +181,7 @@ class Machine {
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   std::vector<bool> started_;
   ExitInterceptor* interceptor_ = nullptr;
+  FaultHold fault_hold_;
 
   std::mutex finish_mutex_;
   std::condition_variable finished_cv_;

@@ -394,6 +394,7 @@ TEST_F(StubCommands, DetachLetsTheTargetRunAndEndsTheSession) {
   EXPECT_TRUE(harness.session().finished());
   harness.session().disconnect();
   EXPECT_EQ(harness.target.detach_count(), 1);
+  EXPECT_EQ(harness.target.disconnect_count(), 0);
   EXPECT_EQ(harness.send_raw(frame_packet("g")), "");
 }
 
@@ -403,11 +404,21 @@ TEST_F(StubCommands, KillEndsTheSessionWithoutReply) {
   EXPECT_TRUE(harness.session().finished());
 }
 
-TEST_F(StubCommands, DisconnectWhileRunningDetaches) {
+TEST_F(StubCommands, DisconnectWhileRunningLeavesTheRunStateToTheTarget) {
   harness.exchange("c");
   harness.session().disconnect();
-  EXPECT_EQ(harness.target.detach_count(), 1);
-  EXPECT_FALSE(harness.target.running());
+  EXPECT_EQ(harness.target.disconnect_count(), 1);
+  EXPECT_EQ(harness.target.detach_count(), 0);
+  EXPECT_FALSE(harness.target.running());  // the pending stop handler is dropped
+}
+
+TEST_F(StubCommands, DisconnectWhileStoppedKeepsTheTargetStopped) {
+  EXPECT_EQ(request(fmt::format("Z1,{:x},1", kBase)), "OK");
+  harness.session().disconnect();
+  EXPECT_EQ(harness.target.disconnect_count(), 1);
+  EXPECT_EQ(harness.target.detach_count(), 0);
+  EXPECT_TRUE(harness.target.resumes().empty());
+  EXPECT_TRUE(harness.target.breakpoints().empty());
 }
 
 TEST(StubAttach, AttachingToARunningGuestWaitsForItsStop) {

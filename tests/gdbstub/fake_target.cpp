@@ -173,6 +173,13 @@ void FakeTarget::detach() {
   pending_ = {};
 }
 
+void FakeTarget::disconnect() {
+  std::lock_guard lock(mutex_);
+  ++disconnects_;
+  breakpoints_.clear();
+  pending_ = {};
+}
+
 void FakeTarget::kill() {
   std::lock_guard lock(mutex_);
   ++kills_;
@@ -212,6 +219,11 @@ int FakeTarget::attach_count() const {
 int FakeTarget::detach_count() const {
   std::lock_guard lock(mutex_);
   return detaches_;
+}
+
+int FakeTarget::disconnect_count() const {
+  std::lock_guard lock(mutex_);
+  return disconnects_;
 }
 
 int FakeTarget::interrupt_count() const {
