@@ -12,6 +12,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "gdb_connect.hpp"
 #include "gdbstub/gdb_server.hpp"
 #include "options.hpp"
 #include "stop_signals.hpp"
@@ -67,32 +68,6 @@ GdbAddress parse_gdb_address(std::string_view value) {
   if (!digits || number > 65535) throw bad();
   address.port = static_cast<std::uint16_t>(number);
   return address;
-}
-
-// HOST:PORT for messages, with an IPv6 host in brackets so that it can be pasted back.
-std::string endpoint_text(const std::string& host, unsigned port) {
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
-                                             : fmt::format("{}:{}", host, port);
-}
-
-// The image's path as a shell word: quoted when it has anything a shell would interpret.
-std::string shell_word(std::string_view text) {
-  const bool plain = !text.empty() && text.find_first_not_of(
-                                          "abcdefghijklmnopqrstuvwxyz"
-                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "0123456789/._-+,:@%=") == std::string_view::npos;
-  if (plain) return std::string(text);
-  std::string quoted = "'";
-  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-// What the user pastes to connect (docs/gdb.md). A wildcard listen address is reached over
-// loopback.
-std::string gdb_connect_command(const std::string& host, unsigned port, std::string_view image) {
-  const std::string reach = host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host;
-  return fmt::format("gdb -ex 'target remote {}' {}", endpoint_text(reach, port),
-                     shell_word(image));
 }
 
 // `drvm run` stopped by SIGINT/SIGTERM: where each vCPU was, in the register-dump format of the

@@ -438,6 +438,21 @@ TEST(StubAttach, AttachingToARunningGuestWaitsForItsStop) {
   EXPECT_EQ(SessionHarness::packets(output), std::vector<std::string>{"T02thread:2;"});
 }
 
+// A fault held for inspection: a signal stop gdb can read registers at; resuming goes to the
+// target (which ends the run and answers with W/X), unlike an exit that is only repeated.
+TEST(StubAttach, AFaultIsASignalStopAndResumingItReachesTheTarget) {
+  SessionHarness harness;
+  StopEvent fault{StopReason::kSignal, 2};
+  fault.signal = 11;  // SIGSEGV: a triple fault
+  harness.target.set_attach_event(fault);
+  harness.start();
+  EXPECT_EQ(harness.request("?"), "T0bthread:2;");
+  EXPECT_EQ(harness.request("qC"), "QC2");
+  EXPECT_EQ(harness.request("p10").size(), 16u);  // rip of thread 2
+  harness.exchange("c");
+  EXPECT_EQ(harness.target.resumes().size(), 1u);
+}
+
 TEST(StubAttach, StaleStopHandlersAreIgnored) {
   SessionHarness harness;
   harness.start();
