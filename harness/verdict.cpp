@@ -126,6 +126,11 @@ void judge_golden(const Case& test, const CaseRun& run, bool outcome_ok, bool up
 Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
               std::chrono::steady_clock::time_point match_deadline) {
   Verdict verdict;
+  if (run.interrupted) {
+    verdict.interrupted = true;
+    verdict.reasons.push_back("interrupted");
+    return verdict;
+  }
   if (run.start_error) {
     verdict.error = true;
     verdict.reasons.push_back(*run.start_error);
