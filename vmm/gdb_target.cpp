@@ -128,6 +128,7 @@ void GdbTarget::attach(gdbstub::StopHandler on_stop) {
       now = end_event(*outcome_);
     } else if (fault_) {
       now = fault_event_;  // a gdb that left while a fault was held: the guest is still there
+      fault_reported_ = true;
     } else if (held_) {
       now = StopEvent{StopReason::kTrap, 1, TrapCause::kUnspecified};
     } else {
@@ -149,6 +150,12 @@ void GdbTarget::resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandl
     std::lock_guard lock(mutex_);
     if (outcome_) {
       now = end_event(*outcome_);
+    } else if (fault_ && !fault_reported_) {
+      // The fault happened while the vCPUs were being stopped (its exit was already under way):
+      // gdb sees it now instead of a resume.
+      stops_.clear();
+      fault_reported_ = true;
+      now = fault_event_;
     } else if (fault_) {
       // The faulted vCPU cannot run on: the run ends with the fault's outcome, and finish_run()
       // answers this resume with the W/X packet.
@@ -263,6 +270,7 @@ void GdbTarget::coordinator_main() {
       stops_.pop_front();
     }
     interrupt_requested_ = false;
+    if (event.reason == StopReason::kSignal) fault_reported_ = true;
     lock.unlock();
     machine_.pause_all();  // all-stop; a vCPU that stopped itself is already parked
     lock.lock();

@@ -135,6 +135,7 @@ class GdbTarget final : public gdbstub::DebugTarget {
   // A fault held for gdb: the outcome it ends the run with, and the stop gdb was told.
   std::optional<RunOutcome> fault_;
   gdbstub::StopEvent fault_event_;
+  bool fault_reported_ = false;  // gdb has seen the signal stop (a resume then ends the run)
   bool quit_ = false;
   std::vector<GdbBreakpoint> breakpoints_;
   std::vector<RemovedBreakpoint> removed_;  // every breakpoint removed and not re-inserted
