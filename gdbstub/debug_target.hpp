@@ -174,8 +174,10 @@ class DebugTarget {
   // The client went away without detaching (closed its connection, crashed, or only probed the
   // port): remove every breakpoint gdb inserted and drop the pending StopHandler, but leave the
   // vCPUs as they are, as QEMU does: a stopped guest stays stopped until the next gdb attaches
-  // and resumes it; a running one runs on.
-  virtual void disconnect() = 0;
+  // and resumes it; a running one runs on. `client_sent_packets` false: the connection sent
+  // nothing at all (a script probing the port), so the target returns to its state before
+  // attach(): a running guest that attach() stopped runs on; a held one stays held.
+  virtual void disconnect(bool client_sent_packets) = 0;
 
   // gdb's kill: end the guest (drvm exits with status 12). Drops the pending StopHandler. Must not
   // call GdbServer::stop() synchronously (it would join the thread kill() runs on).

@@ -90,6 +90,7 @@ void StubSession::handle_event(PacketEvent event) {
     case PacketEvent::Type::kMalformed:
       break;
   }
+  received_packet_ = true;
   if (!no_ack_mode_) output_ += '+';
   if (state_ == State::kStopped && queued_.empty()) {
     execute(event);
@@ -153,7 +154,7 @@ void StubSession::disconnect() {
   state_ = State::kFinished;
   ++generation_;
   queued_.clear();
-  if (attached) target_.disconnect();
+  if (attached) target_.disconnect(received_packet_);
 }
 
 void StubSession::detach() {

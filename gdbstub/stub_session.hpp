@@ -68,7 +68,8 @@ class StubSession {
   CommandHandler handler_;
   State state_ = State::kIdle;
   bool no_ack_mode_ = false;
-  bool reply_on_stop_ = false;  // a resume packet waits for its stop reply
+  bool received_packet_ = false;  // the client sent a packet (not only connected)
+  bool reply_on_stop_ = false;    // a resume packet waits for its stop reply
   StopEvent last_stop_;
   std::uint64_t generation_ = 0;  // stop handlers from earlier attach/resume calls are stale
   std::deque<PacketEvent> queued_;

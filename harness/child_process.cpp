@@ -132,7 +132,12 @@ ChildResult run_child(const ChildSpec& spec) {
   }
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  // The harness blocks SIGINT/SIGTERM to take them on a thread of its own (cli/stop_signals.hpp);
+  // a child starts with nothing blocked.
+  sigset_t no_signals;
+  sigemptyset(&no_signals);
+  posix_spawnattr_setsigmask(&attributes, &no_signals);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
   posix_spawnattr_setpgroup(&attributes, 0);
   pid_t pid = -1;
   const int spawn_error =

@@ -122,6 +122,7 @@ void GdbTarget::attach(gdbstub::StopHandler on_stop) {
   {
     std::lock_guard lock(mutex_);
     attached_ = true;
+    attach_stopped_it_ = false;
     stops_.clear();
     interrupt_requested_ = false;
     if (outcome_) {
@@ -135,6 +136,7 @@ void GdbTarget::attach(gdbstub::StopHandler on_stop) {
       // Running (or ending: finish_run() answers): the coordinator stops it and reports.
       pending_ = std::move(on_stop);
       interrupt_requested_ = !machine_.finishing();
+      attach_stopped_it_ = true;
     }
   }
   changed_.notify_all();
@@ -173,6 +175,7 @@ void GdbTarget::resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandl
       pending_ = std::move(on_stop);
       interrupt_requested_ = false;
       held_ = false;
+      attach_stopped_it_ = false;  // gdb has taken over the run
       report_pending = !stops_.empty() || machine_.finishing();
     }
   }
@@ -309,19 +312,28 @@ void GdbTarget::detach() {
   }
 }
 
-void GdbTarget::disconnect() {
+void GdbTarget::disconnect(bool client_sent_packets) {
   std::lock_guard control(control_);
+  bool run_on = false;
   {
     std::lock_guard lock(mutex_);
     attached_ = false;
     pending_ = {};
     interrupt_requested_ = false;
     stops_.clear();
+    // A port probe must not stop a free-running (--gdb-no-wait) guest for good.
+    run_on = !client_sent_packets && attach_stopped_it_ && !fault_;
+    attach_stopped_it_ = false;
   }
   changed_.notify_all();
   // A vanished gdb cannot remove its breakpoints; the vCPUs keep their state (held, stopped or
   // running) for the next gdb, as QEMU's stub does.
   remove_all_breakpoints();
+  if (run_on) {
+    for (std::size_t vcpu = 0; vcpu < machine_.vcpu_count(); ++vcpu) {
+      controller_.resume(static_cast<unsigned>(vcpu));
+    }
+  }
 }
 
 int GdbTarget::fault_signal(RunOutcome::Kind kind) {

@@ -84,7 +84,7 @@ class GdbTarget final : public gdbstub::DebugTarget {
   gdbstub::Status remove_breakpoint(const gdbstub::Breakpoint& breakpoint) override;
   std::string monitor_command(std::string_view command) override;
   void detach() override;
-  void disconnect() override;
+  void disconnect(bool client_sent_packets) override;
   void kill() override;
 
   // `monitor events` also lists the counting session's --event events: this gives their text.
@@ -126,9 +126,10 @@ class GdbTarget final : public gdbstub::DebugTarget {
   // Guards everything below (never held while pausing vCPUs or calling a handler).
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  bool attached_ = false;         // a gdb session is on (hit callbacks stop vCPUs)
-  bool held_ = false;             // the guest has not run yet (held at its first instruction)
-  gdbstub::StopHandler pending_;  // the handler of the current attach/resume
+  bool attached_ = false;           // a gdb session is on (hit callbacks stop vCPUs)
+  bool held_ = false;               // the guest has not run yet (held at its first instruction)
+  bool attach_stopped_it_ = false;  // the current attach() stopped a running guest
+  gdbstub::StopHandler pending_;    // the handler of the current attach/resume
   bool interrupt_requested_ = false;
   std::deque<PendingStop> stops_;  // vCPU stops not reported yet
   std::optional<RunOutcome> outcome_;

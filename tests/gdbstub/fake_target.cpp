@@ -173,9 +173,10 @@ void FakeTarget::detach() {
   pending_ = {};
 }
 
-void FakeTarget::disconnect() {
+void FakeTarget::disconnect(bool client_sent_packets) {
   std::lock_guard lock(mutex_);
   ++disconnects_;
+  last_disconnect_had_packets_ = client_sent_packets;
   breakpoints_.clear();
   pending_ = {};
 }
@@ -224,6 +225,11 @@ int FakeTarget::detach_count() const {
 int FakeTarget::disconnect_count() const {
   std::lock_guard lock(mutex_);
   return disconnects_;
+}
+
+bool FakeTarget::last_disconnect_had_packets() const {
+  std::lock_guard lock(mutex_);
+  return last_disconnect_had_packets_;
 }
 
 int FakeTarget::interrupt_count() const {

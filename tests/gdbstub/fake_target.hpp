@@ -53,7 +53,7 @@ class FakeTarget : public DebugTarget {
   Status remove_breakpoint(const Breakpoint& breakpoint) override;
   std::string monitor_command(std::string_view command) override;
   void detach() override;
-  void disconnect() override;
+  void disconnect(bool client_sent_packets) override;
   void kill() override;
 
   // Inspection from the test thread (all locked).
@@ -65,6 +65,8 @@ class FakeTarget : public DebugTarget {
   int attach_count() const;
   int detach_count() const;
   int disconnect_count() const;
+  // client_sent_packets of the latest disconnect().
+  bool last_disconnect_had_packets() const;
   int interrupt_count() const;
   int kill_count() const;
   bool running() const;
@@ -89,6 +91,7 @@ class FakeTarget : public DebugTarget {
   int attaches_ = 0;
   int detaches_ = 0;
   int disconnects_ = 0;
+  bool last_disconnect_had_packets_ = false;
   int interrupts_ = 0;
   int kills_ = 0;
 };

@@ -207,6 +207,7 @@ TEST_F(GdbServerTest, ClientVanishingMidPacketKeepsTheTargetStoppedForANewClient
   EXPECT_TRUE(eventually([&] { return target.disconnect_count() == 1; }));
   EXPECT_EQ(target.detach_count(), 0);  // a detach would let the guest run on
   EXPECT_FALSE(target.running());
+  EXPECT_TRUE(target.last_disconnect_had_packets());
   TestClient next(server->port());
   EXPECT_EQ(next.request("qC"), "QC1");
   EXPECT_EQ(target.attach_count(), 2);
@@ -224,6 +225,8 @@ TEST_F(GdbServerTest, ConnectionsClosingWithoutAPacketLeaveTheTargetHeldAndTheSt
   }
   EXPECT_EQ(target.detach_count(), 0);
   EXPECT_TRUE(target.resumes().empty());
+  // The target hears that nothing was sent: a running guest that attach() stopped runs on.
+  EXPECT_FALSE(target.last_disconnect_had_packets());
   TestClient gdb(server->port());
   EXPECT_EQ(gdb.request("?"), "T05thread:1;");
   EXPECT_EQ(gdb.request("D"), "OK");
