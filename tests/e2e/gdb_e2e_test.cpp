@@ -403,11 +403,12 @@ TEST(GdbE2e, MonitorEventsKeepsHitCountsAndListsTheSessionEvents) {
   REQUIRE_GDB_AND_KVM();
   GdbScript script;
   script.drvm_args = {"--event", "mem:watch_0:w"};
-  script.commands = {"break gdbwork_marker", "continue", "continue", "continue",
+  script.commands = {"break gdbwork_marker", "continue", "continue",
                      "monitor events",       "delete",   "continue"};
   const GdbSessionResult result = run_gdb_session(script);
   SCOPED_TRACE(result.describe());
-  EXPECT_TRUE(matches(result.gdb_output, R"(Z0 break +0x[0-9a-f]+ len 1 +hits 3)"));
+  EXPECT_TRUE(matches(result.gdb_output,
+                      R"(Z0 break +0x[0-9a-f]+ len 1 +hits 2( \(not inserted now\))?\n)"));
   EXPECT_TRUE(matches(result.gdb_output, R"(--event: 1 event)"));
   EXPECT_TRUE(matches(result.gdb_output, R"(mem:watch_0:w +watch_0 +count [0-9]+)"));
   EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
