@@ -174,11 +174,15 @@ TEST_F(Session, HugeLinesAreCutInEveryReport) {
 [[case]]
 name = "flood"
 image = "flood.script"
+serial.forbid = ['^x']
 )"),
                        "--junit", junit.string(), "--tap"});
   EXPECT_EQ(ran.status, kExitSomeFailed);
   EXPECT_NE(ran.err.find(std::string(200, 'x') + "... (4194104 more bytes)"), std::string::npos)
       << ran.err.substr(0, 2000);
+  EXPECT_NE(ran.err.find("serial line 1 matches forbidden /^x/: " + std::string(200, 'x') +
+                         "... (4194104 more bytes)\n"),
+            std::string::npos);
   EXPECT_LT(ran.err.size(), 20000u);
   EXPECT_LT(ran.out.size(), 600u * 1024);  // TAP's stderr block
   EXPECT_LT(fs::file_size(junit), 1200u * 1024);
