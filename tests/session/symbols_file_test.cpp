@@ -90,7 +90,7 @@ TEST(SymbolsFile, AStrippedFileHasNoSymbols) {
   EXPECT_EQ(plan_error(with_event("mem:spin_release", guest("gdbwork-stripped.elf")),
                        guest("gdbwork.elf")),
             "--symbols: " + guest("gdbwork-stripped.elf") +
-                " has no usable symbol table (the image has no symbol table (was it stripped?)); "
+                " has no usable symbols: it has no symbol table (was it stripped?); "
                 "give an ELF with a symbol table, such as the unstripped build of the image");
 }
 

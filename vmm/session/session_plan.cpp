@@ -50,8 +50,11 @@ SymbolTable load_symbol_file(const std::string& path) {
     throw OptionError(fmt::format("--symbols: {} is not an ELF file; {}", path, kSymbolsHint));
   }
   if (table.empty()) {
-    throw OptionError(fmt::format("--symbols: {} has no usable symbol table ({}); {}", path,
-                                  table.problem(), kSymbolsHint));
+    // The table's problem speaks of "the image"; here it is FILE.
+    std::string why = table.problem();
+    if (why.starts_with("the image ")) why.replace(0, 10, "it ");
+    throw OptionError(
+        fmt::format("--symbols: {} has no usable symbols: {}; {}", path, why, kSymbolsHint));
   }
   return table;
 }
