@@ -14,12 +14,16 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "gdb_connect.hpp"
 #include "gdbstub/gdb_server.hpp"
 #include "options.hpp"
+#include "stop_signals.hpp"
 #include "vmm/boot.hpp"
 #include "vmm/boot_layout.hpp"
 #include "vmm/boot_modules.hpp"
+#include "vmm/cpu_report.hpp"
 #include "vmm/debug/debug_controller.hpp"
+#include "vmm/gdb_monitor.hpp"
 #include "vmm/gdb_target.hpp"
 #include "vmm/image.hpp"
 #include "vmm/kvm.hpp"
@@ -70,10 +74,26 @@ GdbAddress parse_gdb_address(std::string_view value) {
   return address;
 }
 
-// HOST:PORT for messages, with an IPv6 host in brackets so that it can be pasted back.
-std::string endpoint_text(const std::string& host, unsigned port) {
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
-                                             : fmt::format("{}:{}", host, port);
+// `drvm run` stopped by SIGINT/SIGTERM: where each vCPU was, in the register-dump format of the
+// fault reports. The vCPU threads have ended, so their registers can be read.
+std::string interrupted_report(vmm::Machine& machine, vmm::debug::DebugController& controller) {
+  std::string report;
+  for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
+    try {
+      vmm::CpuSnapshot cpu = vmm::capture_cpu_state(machine.vcpu(index).vcpu());
+      // The guest's own DR6/DR7, not the slots the host programmed for its engines.
+      const bp::GuestDebugRegs guest = controller.guest_debug_regs(static_cast<unsigned>(index));
+      cpu.debugregs.dr6 = guest.dr6;
+      cpu.debugregs.dr7 = guest.dr7;
+      cpu.have_debugregs = true;
+      report +=
+          fmt::format("drvm: vCPU {} stopped at RIP {:#x}; registers:\n", index, cpu.regs.rip);
+      report += vmm::format_cpu_report(cpu, machine.memory());
+    } catch (const vmm::KvmError& error) {
+      report += fmt::format("drvm: vCPU {}: registers unavailable: {}\n", index, error.what());
+    }
+  }
+  return report;
 }
 
 struct RunOptions {
@@ -155,7 +175,9 @@ void print_help(const OptionParser& parser) {
              "error; 4 timeout; 6 guest halted (a vCPU waits in HLT and no interrupt can come:\n"
              "interrupts disabled, or enabled with no local APIC timer armed, no PIT counting\n"
              "with IRQ 0 unmasked, and no COM1 receive interrupt with input still open); 8 triple\n"
-             "fault; 10 internal error; 12 killed by gdb.\n"
+             "fault; 10 internal error; 12 killed by gdb; 14 interrupted (SIGINT/SIGTERM: the\n"
+             "vCPUs are stopped, their registers and the --stat counts printed; a second signal\n"
+             "exits at once).\n"
              "Environment: DRVM_KVM_DEVICE overrides the KVM device path (default /dev/kvm).\n",
              parser.option_help());
 }
@@ -191,8 +213,11 @@ int run_command(Args args) {
                           positionals[0], positionals[1]));
   }
 
+  // Before any thread exists, so that every thread inherits the blocked SIGINT/SIGTERM.
+  StopSignals stop_signals(vmm::status::kInterrupted);
   try {
-    const vmm::BootImage image = vmm::read_image(std::string(positionals.front()), options.memory);
+    const std::string image_path(positionals.front());
+    const vmm::BootImage image = vmm::read_image(image_path, options.memory);
     for (const std::string& warning : image.warnings)
       fmt::print(stderr, "drvm: warning: {}\n", warning);
     // Modules are read before KVM is touched: a bad --initrd is a usage error on any host.
@@ -210,7 +235,6 @@ int run_command(Args args) {
                                               options.serial_file, std::strerror(errno)));
       }
     }
-    const vmm::System system = vmm::System::open();
     vmm::MachineConfig config;
     config.memory_size = options.memory;
     config.cmdline = options.cmdline;
@@ -219,10 +243,11 @@ int run_command(Args args) {
     config.serial_out_fd = serial_file.valid() ? serial_file.get() : STDOUT_FILENO;
     config.serial_in_fd = vmm::usable_serial_input(STDIN_FILENO) ? STDIN_FILENO : -1;
     config.log = stderr;
-    // --event: every spec is checked against the image before the machine exists.
+    // --event and --symbols: checked against the image before the machine (and KVM) exists.
     const vmm::session::SessionPlan session_plan(options.session, image, config.vcpu_count,
                                                  options.gdb.has_value());
 
+    const vmm::System system = vmm::System::open();
     vmm::Machine machine(system, std::move(config));  // the modules are not copied
     machine.boot(image);
     // Always installed: the guest's own debug registers work only through it (MOV DR trapping,
@@ -232,15 +257,20 @@ int run_command(Args args) {
     debug_options.exact = options.exact;
     vmm::debug::DebugController controller(machine, vmm::debug::probe_on_demand(system),
                                            debug_options, &image);
+    // The counting session shares the controller; destroyed before it (and after the gdb stub,
+    // whose `monitor events` reads it).
+    std::optional<vmm::session::CountingSession> session;
     // --gdb: the stub serves gdb on its own thread while the guest runs (docs/gdb.md). Destroyed
     // in reverse order: the server first, then the target, both before the controller.
     std::optional<vmm::GdbTarget> gdb_target;
     std::optional<gdbstub::GdbServer> gdb_server;
-    // The counting session shares the controller; destroyed before it.
-    std::optional<vmm::session::CountingSession> session;
     if (session_plan.active()) session.emplace(controller, machine, session_plan);
     if (options.gdb) {
       gdb_target.emplace(machine, controller, !options.gdb_no_wait);
+      if (session) {
+        gdb_target->set_session_events(
+            [&session] { return vmm::format_session_events(session->report()); });
+      }
       gdbstub::ServerOptions server_options;
       server_options.host = options.gdb->host;
       server_options.port = options.gdb->port;
@@ -254,13 +284,26 @@ int run_command(Args args) {
                         bad_host ? "give an address (127.0.0.1, 0.0.0.0) or a resolvable host name"
                                  : "choose another port or stop the program using it"));
       }
-      fmt::print(stderr, "drvm: gdb: listening on {}\n",
-                 endpoint_text(options.gdb->host, gdb_server->port()));
+      fmt::print(stderr, "drvm: gdb: listening on {}; connect with: {}\n",
+                 endpoint_text(options.gdb->host, gdb_server->port()),
+                 gdb_connect_command(options.gdb->host, gdb_server->port(), image_path));
     }
     std::optional<std::chrono::duration<double>> timeout;
     if (options.timeout) timeout = std::chrono::duration<double>(*options.timeout);
     if (session) session->start();
-    const vmm::RunOutcome outcome = machine.run(timeout);
+    // SIGINT/SIGTERM: the run ends like a timeout, with the vCPUs stopped where they were.
+    const StopSignals::ScopedHandler on_signal(stop_signals, [&machine](int signal) {
+      vmm::RunOutcome interrupted;
+      interrupted.kind = vmm::RunOutcome::Kind::kInterrupted;
+      interrupted.status = vmm::status::kInterrupted;
+      interrupted.report =
+          fmt::format("drvm: interrupted by {}: stopped the guest\n", signal_name(signal));
+      machine.finish(std::move(interrupted));
+    });
+    vmm::RunOutcome outcome = machine.run(timeout);
+    if (outcome.kind == vmm::RunOutcome::Kind::kInterrupted) {
+      outcome.report += interrupted_report(machine, controller);
+    }
     // An attached gdb hears how the run ended (W or X) before the server closes.
     if (gdb_target) gdb_target->finish_run(outcome, std::chrono::seconds(2));
     gdb_server.reset();

@@ -8,10 +8,12 @@
 //    later through the StopHandler given to attach() or resume().
 //  - read/write_registers, read/write_memory, insert/remove_breakpoint, monitor_command and
 //    resume are only called while every vCPU is stopped: after a StopHandler has been called and
-//    before the next resume(). interrupt(), detach() and kill() may be called at any time.
+//    before the next resume(). interrupt(), detach(), disconnect() and kill() may be called at
+//    any time.
 //  - A StopHandler may be called from any thread (typically a vCPU thread), exactly once per
 //    attach()/resume(). The stub posts it into its io_context, so calling it never blocks.
-//  - After detach() or kill() returns, the target never calls a StopHandler it received earlier
+//  - After detach(), disconnect() or kill() returns, the target never calls a StopHandler it
+//  received earlier
 //    (guard the pending handler with a mutex: clear it there, take it out under the same lock
 //    before calling it).
 
@@ -34,6 +36,8 @@ using ThreadId = int;
 enum class StopReason {
   kTrap,         // breakpoint, watchpoint or finished step: T05
   kInterrupted,  // interrupt() (gdb's Ctrl-C) or attaching to a running guest: T02
+  kSignal,       // the guest faulted (triple fault, halt, internal error) and is held for
+                 // inspection: T<signal>; resuming it ends the run with its W/X
   kExited,       // the guest left through the exit port (or halted for good): W<status>
   kTerminated,   // the VM died (triple fault, internal error, killed elsewhere): X<signal>
 };
@@ -55,7 +59,7 @@ struct StopEvent {
   TrapCause cause = TrapCause::kUnspecified;  // for kTrap
   std::uint64_t data_address = 0;             // for the watchpoint causes: the watched address hit
   int exit_status = 0;                        // for kExited: the status gdb shows (0..255)
-  int signal = 9;                             // for kTerminated: the signal gdb shows (9 = SIGKILL)
+  int signal = 9;  // for kTerminated and kSignal: the signal gdb shows (9 = SIGKILL)
 };
 
 using StopHandler = std::function<void(const StopEvent&)>;
@@ -166,6 +170,14 @@ class DebugTarget {
   // Remove every breakpoint gdb inserted and let all vCPUs run freely (also when the client
   // vanished). Drops the pending StopHandler, if any.
   virtual void detach() = 0;
+
+  // The client went away without detaching (closed its connection, crashed, or only probed the
+  // port): remove every breakpoint gdb inserted and drop the pending StopHandler, but leave the
+  // vCPUs as they are, as QEMU does: a stopped guest stays stopped until the next gdb attaches
+  // and resumes it; a running one runs on. `client_sent_packets` false: the connection sent
+  // nothing at all (a script probing the port), so the target returns to its state before
+  // attach(): a running guest that attach() stopped runs on; a held one stays held.
+  virtual void disconnect(bool client_sent_packets) = 0;
 
   // gdb's kill: end the guest (drvm exits with status 12). Drops the pending StopHandler. Must not
   // call GdbServer::stop() synchronously (it would join the thread kill() runs on).

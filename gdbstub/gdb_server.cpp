@@ -80,13 +80,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool open() const { return socket_.is_open(); }
 
   // Server shutdown: the target runs on, the client is dropped.
-  void close() {
-    if (session_) session_->disconnect();
+  void close() { close(false); }
+
+ private:
+  // client_vanished: the client hung up or the connection broke: the target keeps its run state
+  // (a held guest stays held for the next client). Otherwise the server detaches it.
+  void close(bool client_vanished) {
+    if (session_) {
+      if (client_vanished) {
+        session_->disconnect();
+      } else {
+        session_->detach();
+      }
+    }
     boost::system::error_code ignored;
     socket_.close(ignored);
   }
 
- private:
   void read() {
     socket_.async_read_some(
         asio::buffer(buffer_),
@@ -98,9 +108,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_read(const boost::system::error_code& error, std::size_t size) {
     if (error) {
       if (socket_.is_open() && !session_->finished()) {
-        log_(fmt::format("gdb disconnected ({}); the guest runs on", error.message()));
+        log_(
+            fmt::format("gdb disconnected ({}); the guest keeps its state and the stub waits "
+                        "for the next gdb",
+                        error.message()));
       }
-      close();
+      close(true);
       return;
     }
     session_->receive(std::string_view(buffer_.data(), size));
@@ -140,7 +153,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           self->writing_ = false;
           self->in_flight_.clear();
           if (error) {
-            self->close();
+            self->close(true);
             return;
           }
           self->flush();

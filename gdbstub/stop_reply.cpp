@@ -36,6 +36,8 @@ std::string format_stop_reply(const StopEvent& event, StopReplyFeatures features
                          event.thread);
     case StopReason::kInterrupted:
       return fmt::format("T{:02x}thread:{:x};", kSigInt, event.thread);
+    case StopReason::kSignal:
+      return fmt::format("T{:02x}thread:{:x};", event.signal & 0xff, event.thread);
     case StopReason::kExited:
       return fmt::format("W{:02x}", event.exit_status & 0xff);
     case StopReason::kTerminated:

@@ -90,6 +90,7 @@ void StubSession::handle_event(PacketEvent event) {
     case PacketEvent::Type::kMalformed:
       break;
   }
+  received_packet_ = true;
   if (!no_ack_mode_) output_ += '+';
   if (state_ == State::kStopped && queued_.empty()) {
     execute(event);
@@ -148,6 +149,15 @@ void StubSession::execute(const PacketEvent& event) {
 }
 
 void StubSession::disconnect() {
+  if (state_ == State::kFinished) return;
+  const bool attached = state_ != State::kIdle;
+  state_ = State::kFinished;
+  ++generation_;
+  queued_.clear();
+  if (attached) target_.disconnect(received_packet_);
+}
+
+void StubSession::detach() {
   if (state_ == State::kFinished) return;
   const bool attached = state_ != State::kIdle;
   state_ = State::kFinished;

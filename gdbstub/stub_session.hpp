@@ -38,8 +38,11 @@ class StubSession {
   // Attaches to the target; packets received before its stop event are answered after it.
   void start();
   void receive(std::string_view bytes);
-  // The client went away: detach (the target runs on) unless the session already ended.
+  // The client went away: the target keeps its run state (DebugTarget::disconnect) unless the
+  // session already ended.
   void disconnect();
+  // The server shuts down: detach (the target runs on) unless the session already ended.
+  void detach();
 
   std::string take_output();
   // Detached or killed: the transport should flush the output and close.
@@ -65,7 +68,8 @@ class StubSession {
   CommandHandler handler_;
   State state_ = State::kIdle;
   bool no_ack_mode_ = false;
-  bool reply_on_stop_ = false;  // a resume packet waits for its stop reply
+  bool received_packet_ = false;  // the client sent a packet (not only connected)
+  bool reply_on_stop_ = false;    // a resume packet waits for its stop reply
   StopEvent last_stop_;
   std::uint64_t generation_ = 0;  // stop handlers from earlier attach/resume calls are stale
   std::deque<PacketEvent> queued_;

@@ -125,8 +125,8 @@ constexpr std::string_view kCoreXml = R"(<?xml version="1.0"?>
 constexpr std::string_view kSegmentsXml = R"(<?xml version="1.0"?>
 <!DOCTYPE feature SYSTEM "gdb-target.dtd">
 <feature name="org.gnu.gdb.i386.segments">
-  <reg name="fs_base" bitsize="64" type="int64" regnum="40"/>
-  <reg name="gs_base" bitsize="64" type="int64"/>
+  <reg name="fs_base" bitsize="64" type="int64" regnum="40" group="system"/>
+  <reg name="gs_base" bitsize="64" type="int64" group="system"/>
   <reg name="k_gs_base" bitsize="64" type="int64" group="system"/>
 </feature>
 )";
@@ -185,20 +185,27 @@ constexpr std::string_view kSystemXml = R"(<?xml version="1.0"?>
 </feature>
 )";
 
-// The guest's own debug registers (its virtual DR file), which no other stub exposes.
+// The guest's own debug registers (its virtual DR file), which no other stub exposes. DR6's BLD
+// (bit 11) and RTM (bit 16) are active low (SDM Vol. 3, 17.2.3: cleared when the condition is
+// signalled). A gdb flags field shows a one-bit boolean only when it is 1, so those two are enum
+// fields instead, always shown: BLD=yes when a bus lock was detected, BLD=no otherwise.
 constexpr std::string_view kDebugRegsXml = R"(<?xml version="1.0"?>
 <!DOCTYPE feature SYSTEM "gdb-target.dtd">
 <feature name="org.drvm.debugregs">
+  <enum id="drvm_dr6_active_low" size="8">
+    <evalue name="yes" value="0"/>
+    <evalue name="no" value="1"/>
+  </enum>
   <flags id="drvm_dr6" size="8">
     <field name="B0" start="0" end="0"/>
     <field name="B1" start="1" end="1"/>
     <field name="B2" start="2" end="2"/>
     <field name="B3" start="3" end="3"/>
-    <field name="BLD" start="11" end="11"/>
+    <field name="BLD" start="11" end="11" type="drvm_dr6_active_low"/>
     <field name="BD" start="13" end="13"/>
     <field name="BS" start="14" end="14"/>
     <field name="BT" start="15" end="15"/>
-    <field name="RTM" start="16" end="16"/>
+    <field name="RTM" start="16" end="16" type="drvm_dr6_active_low"/>
   </flags>
   <flags id="drvm_dr7" size="8">
     <field name="L0" start="0" end="0"/>

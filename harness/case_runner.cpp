@@ -58,9 +58,19 @@ std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& con
     for (const EventExpectation& event : test.events) {
       argv.insert(argv.end(), {"--event", event.spec});
     }
-    argv.insert(argv.end(), {"--stat", "--json", "--stat-output", stat_file.string()});
+    argv.insert(argv.end(), {"--stat", "--json"});
+    if (!stat_file.empty()) argv.insert(argv.end(), {"--stat-output", stat_file.string()});
   }
   return argv;
+}
+
+std::vector<std::string> repro_arguments(const Case& test, const RunnerConfig& config) {
+  std::error_code ignored;
+  RunnerConfig absolute = config;
+  absolute.drvm = fs::absolute(config.drvm, ignored);
+  Case located = test;
+  located.image = fs::absolute(test.image, ignored);
+  return run_arguments(located, absolute, fs::path());
 }
 
 CaseRun run_case(const Case& test, const RunnerConfig& config) {
@@ -70,9 +80,12 @@ CaseRun run_case(const Case& test, const RunnerConfig& config) {
     if (!test.events.empty()) stat_dir.emplace();
     const fs::path stat_file = stat_dir ? stat_dir->path() / "stat.json" : fs::path();
     run.argv = run_arguments(test, config, stat_file);
+    run.repro_argv = repro_arguments(test, config);
     const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::duration<double>(test.timeout_s));
-    run.child = run_child({run.argv, timeout + config.kill_margin, config.capture_limit});
+    run.child =
+        run_child({run.argv, timeout + config.kill_margin, config.capture_limit, config.cancel});
+    run.interrupted = run.child.interrupted;
     run.outcome = classify(run.child.wait_status, run.child.killed_at_deadline);
     if (stat_dir) run.stat_json = read_whole_file(stat_file);
   } catch (const std::exception& e) {

@@ -19,10 +19,16 @@ struct RunnerConfig {
   // own timeout and print its report. Only a drvm that hangs reaches it.
   std::chrono::milliseconds kill_margin{10000};
   std::size_t capture_limit = 16u << 20;
+  const Cancellation* cancel = nullptr;  // `drvm test` interrupted: stop the children
 };
 
 struct CaseRun {
-  std::vector<std::string> argv;  // what was run, for --verbose and failure reports
+  std::vector<std::string> argv;  // what was run
+  // What reproduces the case when pasted into a shell from any directory (failure reports,
+  // --verbose): absolute paths, and --stat's JSON on stderr instead of the harness's temporary
+  // --stat-output file.
+  std::vector<std::string> repro_argv;
+  bool interrupted = false;  // `drvm test` was interrupted: killed, or never started
   ChildResult child;
   Outcome outcome;
   std::optional<std::string> start_error;  // drvm could not be started at all
@@ -30,10 +36,13 @@ struct CaseRun {
 };
 
 // `drvm run IMAGE [--mem MIB"M"] [--cmdline S] [--initrd M]... --timeout SEC [--event SPEC...
-// --stat --json
-// --stat-output FILE]`; the serial output is captured from stdout.
+// --stat --json [--stat-output FILE]]`; the serial output is captured from stdout. Without a
+// stat_file, --stat goes to stderr.
 std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& config,
                                        const std::filesystem::path& stat_file);
+
+// run_arguments() for a person: the drvm and image paths absolute, no --stat-output.
+std::vector<std::string> repro_arguments(const Case& test, const RunnerConfig& config);
 
 CaseRun run_case(const Case& test, const RunnerConfig& config);
 

@@ -90,9 +90,15 @@ bool read_some(int fd, std::string& sink, bool& truncated, std::size_t limit) {
   return true;
 }
 
+// The child and everything it started (it leads its own process group).
+void kill_group(pid_t pid) {
+  ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);  // in case it left the group
+}
+
 // For error paths: the child must not outlive a harness that stopped watching it.
 void kill_and_reap(pid_t pid) {
-  ::kill(pid, SIGKILL);
+  kill_group(pid);
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
 }
@@ -120,10 +126,24 @@ ChildResult run_child(const ChildSpec& spec) {
 
   ChildResult result;
   const auto start = Clock::now();
-  pid_t pid = -1;
-  if (const int error = posix_spawn(&pid, argv[0], actions.get(), nullptr, argv.data(), environ)) {
-    throw_errno(error, spec.argv[0].c_str());
+  if (spec.cancel != nullptr && spec.cancel->requested()) {
+    result.interrupted = true;
+    return result;
   }
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  // The harness blocks SIGINT/SIGTERM to take them on a thread of its own (cli/stop_signals.hpp);
+  // a child starts with nothing blocked.
+  sigset_t no_signals;
+  sigemptyset(&no_signals);
+  posix_spawnattr_setsigmask(&attributes, &no_signals);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  pid_t pid = -1;
+  const int spawn_error =
+      posix_spawn(&pid, argv[0], actions.get(), &attributes, argv.data(), environ);
+  posix_spawnattr_destroy(&attributes);
+  if (spawn_error != 0) throw_errno(spawn_error, spec.argv[0].c_str());
   out.write.reset();
   err.write.reset();
   // A pidfd reports the child's exit through poll, alongside its output.
@@ -140,9 +160,11 @@ ChildResult run_child(const ChildSpec& spec) {
   // Until the child has exited (or been killed) and both pipes reached end of file.
   while (!exited || out.read.get() >= 0 || err.read.get() >= 0) {
     const auto limit = exited ? drain_until : deadline;
-    std::array<pollfd, 3> fds = {{{out.read.get(), POLLIN, 0},
+    const bool watch_cancel = spec.cancel != nullptr && !result.interrupted;
+    std::array<pollfd, 4> fds = {{{out.read.get(), POLLIN, 0},
                                   {err.read.get(), POLLIN, 0},
-                                  {exited ? -1 : pidfd.get(), POLLIN, 0}}};
+                                  {exited ? -1 : pidfd.get(), POLLIN, 0},
+                                  {watch_cancel ? spec.cancel->fd() : -1, POLLIN, 0}}};
     const int ready = ::poll(fds.data(), fds.size(), milliseconds_until(limit));
     if (ready < 0 && errno != EINTR) {
       const int error = errno;
@@ -161,9 +183,18 @@ ChildResult run_child(const ChildSpec& spec) {
       exited = true;
       drain_until = Clock::now() + kDrainAfterExit;
     }
+    if (watch_cancel && spec.cancel->requested()) {
+      // Also after the child exited: something it started may still hold the pipes.
+      kill_group(pid);
+      result.interrupted = true;
+      if (!exited) {
+        exited = true;
+        drain_until = Clock::now() + kDrainAfterExit;
+      }
+    }
     if (Clock::now() >= limit) {
       if (exited) break;
-      ::kill(pid, SIGKILL);
+      kill_group(pid);
       result.killed_at_deadline = true;
       exited = true;
       drain_until = Clock::now() + kDrainAfterExit;

@@ -12,11 +12,13 @@ namespace drvm::harness {
 namespace {
 
 constexpr std::size_t kMaxStderrLines = 80;
+// A line longer than this (a guest printing megabytes without a newline) is cut in reports.
+constexpr std::size_t kMaxLineBytes = 200;
 
 std::string indented(std::string_view text, std::size_t max_lines) {
   std::string out;
   std::size_t lines = 0, total = 0;
-  const std::string printable = printable_text(text, true);
+  const std::string printable = printable_text(bounded_text(text, kMaxLineBytes, SIZE_MAX), true);
   std::size_t pos = 0;
   while (pos < printable.size()) {
     const std::size_t end = std::min(printable.find('\n', pos), printable.size());
@@ -31,14 +33,15 @@ std::string indented(std::string_view text, std::size_t max_lines) {
   return out;
 }
 
+// The command that reproduces the case, quoted for a POSIX shell.
 std::string command_line(const CaseRun& run) {
+  const std::vector<std::string>& argv = run.repro_argv.empty() ? run.argv : run.repro_argv;
   std::string out;
-  for (const std::string& arg : run.argv) {
-    const bool plain = !arg.empty() && arg.find_first_of(" \t'\"\\$") == std::string::npos;
+  for (const std::string& arg : argv) {
     out += out.empty() ? "" : " ";
-    out += plain ? arg : "'" + arg + "'";
+    out += shell_quote(arg);
   }
-  return out;
+  return printable_text(out, false);
 }
 
 std::size_t terminal_width(std::FILE* stream) {
@@ -48,6 +51,12 @@ std::size_t terminal_width(std::FILE* stream) {
 }
 
 }  // namespace
+
+std::string verdict_word(const Verdict& verdict) {
+  if (verdict.passed) return "PASS";
+  if (verdict.interrupted) return "INTERRUPTED";
+  return verdict.error ? "ERROR" : "FAIL";
+}
 
 Progress::Progress(std::FILE* stream, bool live, std::size_t total)
     : stream_(stream), live_(live), total_(total) {}
@@ -62,10 +71,10 @@ void Progress::finished(const CaseResult& result) {
   running_.erase(std::remove(running_.begin(), running_.end(), name), running_.end());
   ++finished_;
   const bool passed = result.verdict.passed;
-  if (!passed) ++failed_;
+  if (!passed && !result.verdict.interrupted) ++failed_;
   const std::string status =
       passed ? (result.verdict.golden_updated ? "PASS (golden updated)" : "PASS")
-             : (result.verdict.error ? "ERROR" : "FAIL");
+             : verdict_word(result.verdict);
   const int width = static_cast<int>(fmt::formatted_size("{}", total_));
   const std::string line =
       fmt::format("[{:>{}}/{}] {} {} ({:.2f} s)", finished_, width, total_, status,
@@ -109,7 +118,7 @@ void Progress::redraw() {
 
 std::string failure_details(const CaseResult& result) {
   const Verdict& verdict = result.verdict;
-  std::string out = fmt::format("{} {} ({})\n", verdict.error ? "ERROR" : "FAIL",
+  std::string out = fmt::format("{} {} ({})\n", verdict_word(verdict),
                                 printable_text(result.selected.full_name(), false),
                                 result.selected.test->location);
   for (const std::string& reason : verdict.reasons) out += fmt::format("  {}\n", reason);
@@ -139,10 +148,12 @@ std::string verbose_details(const CaseResult& result) {
 }
 
 std::string summary_line(const std::vector<CaseResult>& results, double wall_seconds) {
-  std::size_t passed = 0, failed = 0, errors = 0, updated = 0;
+  std::size_t passed = 0, failed = 0, errors = 0, interrupted = 0, updated = 0;
   for (const CaseResult& result : results) {
     if (result.verdict.passed) {
       ++passed;
+    } else if (result.verdict.interrupted) {
+      ++interrupted;
     } else {
       ++(result.verdict.error ? errors : failed);
     }
@@ -150,6 +161,7 @@ std::string summary_line(const std::vector<CaseResult>& results, double wall_sec
   }
   std::string out = fmt::format("{} passed, {} failed", passed, failed);
   if (errors) out += fmt::format(", {} error{}", errors, errors == 1 ? "" : "s");
+  if (interrupted) out += fmt::format(", {} interrupted", interrupted);
   out += fmt::format(" ({} case{}, {:.1f} s)", results.size(), results.size() == 1 ? "" : "s",
                      wall_seconds);
   if (updated) out += fmt::format("; {} golden file{} updated", updated, updated == 1 ? "" : "s");

@@ -31,13 +31,17 @@ class Progress {
   std::vector<std::string> running_;
 };
 
-// "FAIL suite/case (file:line)" and why: reasons, command, serial diff, drvm's stderr.
+// "PASS", "FAIL", "ERROR" or "INTERRUPTED".
+std::string verdict_word(const Verdict& verdict);
+
+// "FAIL suite/case (file:line)" and why: reasons, a command that reproduces the case, serial diff,
+// drvm's stderr; lines longer than 200 bytes are cut.
 std::string failure_details(const CaseResult& result);
 
 // --verbose: the command, serial output and stderr of any case.
 std::string verbose_details(const CaseResult& result);
 
-// "12 passed, 1 failed, 1 error (14 cases, 3.2 s)".
+// "12 passed, 1 failed, 1 error, 2 interrupted (16 cases, 3.2 s)".
 std::string summary_line(const std::vector<CaseResult>& results, double wall_seconds);
 
 }  // namespace drvm::harness

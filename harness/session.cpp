@@ -72,6 +72,13 @@ std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsign
   for (std::size_t t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       for (std::size_t i = next++; i < cases.size(); i = next++) {
+        if (config.cancel != nullptr && config.cancel->requested()) {
+          CaseRun never_started;
+          never_started.interrupted = true;
+          never_started.repro_argv = repro_arguments(*cases[i].test, config);
+          queue.push({i, std::move(never_started)});
+          continue;
+        }
         queue.push({i, std::nullopt});
         queue.push({i, run_case(*cases[i].test, config)});
       }
@@ -101,7 +108,8 @@ std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsign
 
 namespace {
 
-int run_test_command(std::span<const std::string_view> args, const fs::path& self, Io io) {
+int run_test_command(std::span<const std::string_view> args, const fs::path& self, Io io,
+                     const Cancellation* cancel) {
   auto parsed = parse_options(args);
   if (auto* error = std::get_if<std::string>(&parsed)) return usage_error(io, *error);
   const Options& options = std::get<Options>(parsed);
@@ -123,6 +131,7 @@ int run_test_command(std::span<const std::string_view> args, const fs::path& sel
   RunnerConfig config;
   config.drvm = options.runner.value_or(self);
   config.kill_margin = options.kill_margin;
+  config.cancel = cancel;
   if (::access(config.drvm.c_str(), X_OK) != 0) {
     return usage_error(io, fmt::format("cannot execute {}: {}; check --runner or the drvm build",
                                        config.drvm.string(), std::strerror(errno)));
@@ -183,14 +192,20 @@ int run_test_command(std::span<const std::string_view> args, const fs::path& sel
       return kExitUsage;
     }
   }
+  if (cancel != nullptr && cancel->requested()) {
+    fmt::print(io.err,
+               "drvm: test: interrupted; the unfinished cases are reported as interrupted\n");
+    return kExitInterruptedBase + (cancel->signal() > 0 ? cancel->signal() : 2);
+  }
   return all_passed ? kExitAllPassed : kExitSomeFailed;
 }
 
 }  // namespace
 
-int test_main(std::span<const std::string_view> args, const fs::path& self, Io io) {
+int test_main(std::span<const std::string_view> args, const fs::path& self, Io io,
+              const Cancellation* cancel) {
   try {
-    return run_test_command(args, self, io);
+    return run_test_command(args, self, io, cancel);
   } catch (const std::exception& e) {
     fmt::print(io.err, "drvm: test: {}; please report this as a drvm bug\n", e.what());
     return kExitUsage;

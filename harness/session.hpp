@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/cancellation.hpp"
 #include "harness/case_result.hpp"
 #include "harness/options.hpp"
 
@@ -17,6 +18,9 @@ namespace drvm::harness {
 inline constexpr int kExitAllPassed = 0;
 inline constexpr int kExitSomeFailed = 1;
 inline constexpr int kExitUsage = 2;
+// Interrupted (SIGINT, SIGTERM): 128 + the signal, as a shell reports a program it killed
+// (130 for SIGINT, 143 for SIGTERM).
+inline constexpr int kExitInterruptedBase = 128;
 
 struct Io {
   std::FILE* out = stdout;
@@ -25,13 +29,17 @@ struct Io {
 
 // Runs every case of `cases` on `jobs` worker threads; `on_start` and `on_finish` are called on
 // the calling thread, in the order things happen. Results come back in the order of `cases`.
+// Once config.cancel is requested, running children are killed and no further case starts:
+// those cases come back interrupted (on_finish without on_start).
 std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsigned jobs,
                                   const RunnerConfig& config, bool update_golden,
                                   const std::function<void(const SelectedCase&)>& on_start,
                                   const std::function<void(const CaseResult&)>& on_finish);
 
 // The whole command; `self` is the drvm executable that runs the cases unless --runner is given.
-int test_main(std::span<const std::string_view> args, const std::filesystem::path& self,
-              Io io = {});
+// When `cancel` is requested (SIGINT/SIGTERM), the unfinished cases are reported as interrupted,
+// the summary and reports are still written, and the status is 128 + the signal.
+int test_main(std::span<const std::string_view> args, const std::filesystem::path& self, Io io = {},
+              const Cancellation* cancel = nullptr);
 
 }  // namespace drvm::harness

@@ -33,7 +33,8 @@ std::string yaml_quoted(std::string_view text) {
 // keeps lines that start with spaces intact.
 std::string yaml_block(std::string_view text, std::string_view indent) {
   std::string out = "|2\n";
-  const std::string printable = printable_text(text, true);
+  // Bounded: a guest's runaway line or flood must not make the stream unreadable.
+  const std::string printable = printable_text(bounded_text(text, 4096, 256 * 1024), true);
   std::size_t pos = 0;
   while (pos < printable.size()) {
     const std::size_t end = std::min(printable.find('\n', pos), printable.size());
@@ -50,8 +51,9 @@ std::string tap_report(const std::vector<CaseResult>& results) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     const CaseResult& result = results[i];
     const Verdict& verdict = result.verdict;
-    out += fmt::format("{} {} - {}\n", verdict.passed ? "ok" : "not ok", i + 1,
-                       description(result.selected.full_name()));
+    out += fmt::format("{} {} - {}{}\n", verdict.passed ? "ok" : "not ok", i + 1,
+                       description(result.selected.full_name()),
+                       verdict.interrupted ? " # interrupted" : "");
     if (verdict.passed) continue;
     out += "  ---\n";
     out += fmt::format("  message: {}\n", yaml_quoted(verdict.reasons.front()));
@@ -59,7 +61,7 @@ std::string tap_report(const std::vector<CaseResult>& results) {
     for (const std::string& reason : verdict.reasons) {
       out += fmt::format("    - {}\n", yaml_quoted(reason));
     }
-    if (!result.run.start_error) {
+    if (!result.run.start_error && !verdict.interrupted) {
       out += fmt::format("  outcome: {}\n", yaml_quoted(describe(result.run.outcome)));
     }
     out += fmt::format("  duration_ms: {:.0f}\n", result.run.child.wall.count() * 1000);

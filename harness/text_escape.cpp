@@ -1,5 +1,8 @@
 #include "harness/text_escape.hpp"
 
+#include <algorithm>
+#include <string>
+
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -101,6 +104,62 @@ std::string xml_escape(std::string_view bytes, bool attribute) {
     out += sequence;
     return true;
   });
+}
+
+namespace {
+
+// The largest cut <= at that does not fall inside a UTF-8 sequence.
+std::size_t utf8_boundary(std::string_view text, std::size_t at) {
+  if (at >= text.size()) return text.size();
+  std::size_t cut = at;
+  // Continuation bytes are 10xxxxxx; step back over at most three of them.
+  while (cut > 0 && at - cut < 3 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+  return (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80 ? at : cut;
+}
+
+}  // namespace
+
+std::string bounded_text(std::string_view text, std::size_t max_line, std::size_t max_total) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_total) + 64);
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t newline = text.find('\n', pos);
+    const std::size_t end = newline == std::string_view::npos ? text.size() : newline;
+    const std::string_view line = text.substr(pos, end - pos);
+    if (line.size() > max_line) {
+      const std::size_t keep = utf8_boundary(line, max_line);
+      out.append(line.substr(0, keep));
+      out += "... (" + std::to_string(line.size() - keep) + " more bytes)";
+    } else {
+      out.append(line);
+    }
+    if (newline != std::string_view::npos) out += '\n';
+    pos = end + 1;
+  }
+  if (out.size() <= max_total) return out;
+  // Keep the end (the last lines explain how a run ended), starting at a line.
+  std::size_t start = out.size() - max_total;
+  const std::size_t line_start = out.find('\n', start - 1);  // start may begin a line
+  start = line_start == std::string::npos ? utf8_boundary(out, start) : line_start + 1;
+  return "... (" + std::to_string(start) + " earlier bytes omitted)\n" + out.substr(start);
+}
+
+std::string shell_quote(std::string_view arg) {
+  constexpr std::string_view kPlain =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@%=";
+  if (!arg.empty() && arg.find_first_not_of(kPlain) == std::string_view::npos) {
+    return std::string(arg);
+  }
+  std::string quoted = "'";
+  for (const char c : arg) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
 }
 
 }  // namespace drvm::harness

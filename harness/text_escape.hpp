@@ -17,4 +17,13 @@ std::string printable_text(std::string_view bytes, bool keep_newlines);
 // invalid UTF-8 as \xNN.
 std::string xml_escape(std::string_view bytes, bool attribute);
 
+// Bounds what a report embeds: every line longer than `max_line` bytes is cut to its first
+// `max_line` bytes and "... (N more bytes)"; if the text is then still longer than `max_total`,
+// only its last lines (up to `max_total` bytes) are kept, after a line "... (N earlier bytes
+// omitted)". A cut never splits a UTF-8 sequence.
+std::string bounded_text(std::string_view text, std::size_t max_line, std::size_t max_total);
+
+// `arg` as one POSIX shell word: unchanged when it needs no quoting, else in single quotes.
+std::string shell_quote(std::string_view arg);
+
 }  // namespace drvm::harness

@@ -126,6 +126,11 @@ void judge_golden(const Case& test, const CaseRun& run, bool outcome_ok, bool up
 Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
               std::chrono::steady_clock::time_point match_deadline) {
   Verdict verdict;
+  if (run.interrupted) {
+    verdict.interrupted = true;
+    verdict.reasons.push_back("interrupted");
+    return verdict;
+  }
   if (run.start_error) {
     verdict.error = true;
     verdict.reasons.push_back(*run.start_error);
@@ -167,9 +172,10 @@ Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
     if (match == Match::kOutOfTime) {
       out_of_time(pattern);
     } else if (match == Match::kFound) {
-      verdict.reasons.push_back(fmt::format("serial line {} matches forbidden /{}/: {}", which + 1,
-                                            printable_text(pattern.source, false),
-                                            printable_text(lines[which], false)));
+      verdict.reasons.push_back(
+          fmt::format("serial line {} matches forbidden /{}/: {}", which + 1,
+                      printable_text(pattern.source, false),
+                      printable_text(bounded_text(lines[which], 200, SIZE_MAX), false)));
     }
   }
 

@@ -15,6 +15,9 @@ struct Verdict {
   // The case did not get to run as intended (drvm refused it, crashed or hung): a JUnit <error>
   // rather than a <failure>.
   bool error = false;
+  // `drvm test` was interrupted before the case finished (neither passed nor failed): JUnit
+  // <skipped message="interrupted">, TAP "not ok ... # interrupted".
+  bool interrupted = false;
   std::vector<std::string> reasons;  // one line each, why it failed
   std::string serial_diff;           // golden vs actual, unified style; empty when not compared
   bool golden_updated = false;       // --update-golden rewrote the golden file
@@ -24,6 +27,7 @@ struct Verdict {
 // output when the run otherwise ended as expected; the case then passes on that account.
 // Pattern matching stops at `match_deadline` (a reason names the pattern), so a pathological
 // pattern or output cannot hold the harness past the case's time.
+// An interrupted run (CaseRun::interrupted) is judged "interrupted", whatever it printed.
 Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
               std::chrono::steady_clock::time_point match_deadline =
                   std::chrono::steady_clock::time_point::max());

@@ -13,7 +13,8 @@ constexpr std::string_view kHelp =
     "drvm monitor commands:\n"
     "  monitor dr      every debug slot of every vCPU (guest DR0-DR3, gdb, session): owner,\n"
     "                  address, type, length, engine\n"
-    "  monitor events  gdb's breakpoints with their hit counts, and the debug layer's counters\n"
+    "  monitor events  gdb's breakpoints with their hit counts over the run, the --event\n"
+    "                  events' counts, and the debug layer's counters\n"
     "  monitor probe   what the capability probe found on this host\n";
 
 // An event not on the vCPU's slots yet: the engines arm it when the vCPU next enters the guest
@@ -108,13 +109,14 @@ std::string format_dr(Machine& machine, debug::DebugController& controller,
 }
 
 std::string format_events(Machine& machine, debug::DebugController& controller,
-                          const std::vector<GdbBreakpoint>& breakpoints) {
+                          const MonitorState& state) {
+  const std::vector<GdbBreakpoint>& breakpoints = state.breakpoints;
   std::size_t events = 0;
   for (const GdbBreakpoint& breakpoint : breakpoints) events += breakpoint.events.size();
   std::string out =
       fmt::format("gdb: {} breakpoints and watchpoints, {} events\n", breakpoints.size(), events);
   for (const GdbBreakpoint& breakpoint : breakpoints) {
-    std::uint64_t hits = 0;
+    std::uint64_t hits = breakpoint.earlier_hits;
     std::string problem;  // the first piece that is not on the slots, and why
     for (const bp::EventId id : breakpoint.events) {
       const auto reading = controller.read_event(id);
@@ -129,6 +131,14 @@ std::string format_events(Machine& machine, debug::DebugController& controller,
         fmt::format("  {:<10} {:#018x} len {:<3} hits {}{}\n", packet_name(breakpoint.request.kind),
                     breakpoint.request.address, breakpoint.request.length, hits, problem);
   }
+  // gdb removes its breakpoints at every stop (unless `set breakpoint always-inserted on`) and
+  // re-inserts them when it resumes: their counts are still the run's.
+  for (const RemovedBreakpoint& removed : state.removed) {
+    out += fmt::format("  {:<10} {:#018x} len {:<3} hits {} (not inserted now)\n",
+                       packet_name(removed.request.kind), removed.request.address,
+                       removed.request.length, removed.hits);
+  }
+  if (state.session_events) out += state.session_events();
   for (std::size_t index = 0; index < machine.vcpu_count(); ++index) {
     const auto vcpu = static_cast<unsigned>(index);
     const debug::DebugCounters c = controller.counters(vcpu);
@@ -145,12 +155,24 @@ std::string format_events(Machine& machine, debug::DebugController& controller,
 
 }  // namespace
 
+std::string format_session_events(const session::StatReport& report) {
+  std::string out = fmt::format("--event: {} event{}\n", report.events.size(),
+                                report.events.size() == 1 ? "" : "s");
+  for (const session::EventStat& event : report.events) {
+    out += fmt::format("  {:<24} {:<24} count {}", event.spec, event.location, event.count);
+    if (event.multiplexed()) out += fmt::format(" (scaled {})", event.scaled());
+    const std::string_view state = event.state();
+    if (state != "counted") out += fmt::format(" [{}]", state);
+    out += '\n';
+  }
+  return out;
+}
+
 std::string run_monitor_command(std::string_view command, Machine& machine,
-                                debug::DebugController& controller,
-                                const std::vector<GdbBreakpoint>& breakpoints) {
+                                debug::DebugController& controller, const MonitorState& state) {
   const std::string_view name = trim(command);
-  if (name == "dr") return format_dr(machine, controller, breakpoints);
-  if (name == "events") return format_events(machine, controller, breakpoints);
+  if (name == "dr") return format_dr(machine, controller, state.breakpoints);
+  if (name == "events") return format_events(machine, controller, state);
   if (name == "probe") return format_probe_table(controller.probe());
   if (name == "help" || name.empty()) return std::string(kHelp);
   return fmt::format("unknown monitor command '{}'\n{}", name, kHelp);

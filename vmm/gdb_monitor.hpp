@@ -2,6 +2,7 @@
 // `events` (counts), `probe` (the capability probe), `help`.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,13 +10,23 @@
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/gdb_target.hpp"
 #include "vmm/machine.hpp"
+#include "vmm/session/stat_report.hpp"
 
 namespace drvm::vmm {
 
+// What the gdb target knows that the commands show.
+struct MonitorState {
+  std::vector<GdbBreakpoint> breakpoints;       // gdb's current breakpoints
+  std::vector<RemovedBreakpoint> removed;       // inserted earlier, removed now (with their hits)
+  std::function<std::string()> session_events;  // the --event events' lines, if any
+};
+
 // Runs `command` (surrounding blanks ignored) and returns what gdb prints; an unknown command
-// gets the help text. `breakpoints` are gdb's current breakpoints.
+// gets the help text.
 std::string run_monitor_command(std::string_view command, Machine& machine,
-                                debug::DebugController& controller,
-                                const std::vector<GdbBreakpoint>& breakpoints);
+                                debug::DebugController& controller, const MonitorState& state);
+
+// `monitor events`' lines for the counting session's --event events: spec, location, count.
+std::string format_session_events(const session::StatReport& report);
 
 }  // namespace drvm::vmm

@@ -88,10 +88,13 @@ GdbTarget::GdbTarget(Machine& machine, debug::DebugController& controller, bool 
   });
   controller_.set_stop_callback(
       [this](unsigned vcpu, const debug::StopInfo& info) { on_controller_stop(vcpu, info); });
+  machine_.set_fault_hold(
+      [this](VcpuRunner& vcpu, const RunOutcome& outcome) { return hold_fault(vcpu, outcome); });
   coordinator_ = std::thread([this] { coordinator_main(); });
 }
 
 GdbTarget::~GdbTarget() {
+  machine_.set_fault_hold({});
   controller_.set_stop_callback({});
   controller_.set_hit_callback(debug::kGdbOwner, {});
   {
@@ -119,16 +122,21 @@ void GdbTarget::attach(gdbstub::StopHandler on_stop) {
   {
     std::lock_guard lock(mutex_);
     attached_ = true;
+    attach_stopped_it_ = false;
     stops_.clear();
     interrupt_requested_ = false;
     if (outcome_) {
       now = end_event(*outcome_);
+    } else if (fault_) {
+      now = fault_event_;  // a gdb that left while a fault was held: the guest is still there
+      fault_reported_ = true;
     } else if (held_) {
       now = StopEvent{StopReason::kTrap, 1, TrapCause::kUnspecified};
     } else {
       // Running (or ending: finish_run() answers): the coordinator stops it and reports.
       pending_ = std::move(on_stop);
       interrupt_requested_ = !machine_.finishing();
+      attach_stopped_it_ = true;
     }
   }
   changed_.notify_all();
@@ -139,10 +147,22 @@ void GdbTarget::resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandl
   std::lock_guard control(control_);
   std::optional<StopEvent> now;
   bool report_pending = false;
+  bool end_fault = false;
   {
     std::lock_guard lock(mutex_);
     if (outcome_) {
       now = end_event(*outcome_);
+    } else if (fault_ && !fault_reported_) {
+      // The fault happened while the vCPUs were being stopped (its exit was already under way):
+      // gdb sees it now instead of a resume.
+      stops_.clear();
+      fault_reported_ = true;
+      now = fault_event_;
+    } else if (fault_) {
+      // The faulted vCPU cannot run on: the run ends with the fault's outcome, and finish_run()
+      // answers this resume with the W/X packet.
+      pending_ = std::move(on_stop);
+      end_fault = true;
     } else {
       // A stop that lost the race with an earlier report is reported now, if gdb still has the
       // breakpoint that caused it (it removes and re-inserts them around every stop). Finished
@@ -155,11 +175,16 @@ void GdbTarget::resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandl
       pending_ = std::move(on_stop);
       interrupt_requested_ = false;
       held_ = false;
+      attach_stopped_it_ = false;  // gdb has taken over the run
       report_pending = !stops_.empty() || machine_.finishing();
     }
   }
   if (now) {
     on_stop(*now);
+    return;
+  }
+  if (end_fault) {
+    end_held_fault();
     return;
   }
   if (report_pending) {
@@ -248,6 +273,7 @@ void GdbTarget::coordinator_main() {
       stops_.pop_front();
     }
     interrupt_requested_ = false;
+    if (event.reason == StopReason::kSignal) fault_reported_ = true;
     lock.unlock();
     machine_.pause_all();  // all-stop; a vCPU that stopped itself is already parked
     lock.lock();
@@ -271,10 +297,89 @@ void GdbTarget::detach() {
   }
   changed_.notify_all();
   remove_all_breakpoints();
+  bool faulted = false;
+  {
+    std::lock_guard lock(mutex_);
+    faulted = fault_.has_value();
+  }
+  if (faulted) {
+    end_held_fault();  // "run on" from a fault is the end the fault would have had
+    return;
+  }
   // resume() waits until a vCPU that is about to park has parked, so none stays behind.
   for (std::size_t vcpu = 0; vcpu < machine_.vcpu_count(); ++vcpu) {
     controller_.resume(static_cast<unsigned>(vcpu));
   }
+}
+
+void GdbTarget::disconnect(bool client_sent_packets) {
+  std::lock_guard control(control_);
+  bool run_on = false;
+  {
+    std::lock_guard lock(mutex_);
+    attached_ = false;
+    pending_ = {};
+    interrupt_requested_ = false;
+    stops_.clear();
+    // A port probe must not stop a free-running (--gdb-no-wait) guest for good.
+    run_on = !client_sent_packets && attach_stopped_it_ && !fault_;
+    attach_stopped_it_ = false;
+  }
+  changed_.notify_all();
+  // A vanished gdb cannot remove its breakpoints; the vCPUs keep their state (held, stopped or
+  // running) for the next gdb, as QEMU's stub does.
+  remove_all_breakpoints();
+  if (run_on) {
+    for (std::size_t vcpu = 0; vcpu < machine_.vcpu_count(); ++vcpu) {
+      controller_.resume(static_cast<unsigned>(vcpu));
+    }
+  }
+}
+
+int GdbTarget::fault_signal(RunOutcome::Kind kind) {
+  switch (kind) {
+    case RunOutcome::Kind::kTripleFault:
+      return SIGSEGV;
+    case RunOutcome::Kind::kHalted:
+      return SIGTRAP;
+    case RunOutcome::Kind::kInternalError:
+      return SIGILL;
+    case RunOutcome::Kind::kExitPort:
+    case RunOutcome::Kind::kTimeout:
+    case RunOutcome::Kind::kKilled:
+    case RunOutcome::Kind::kInterrupted:
+      break;
+  }
+  return SIGILL;
+}
+
+bool GdbTarget::hold_fault(VcpuRunner& vcpu, const RunOutcome& outcome) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!attached_) return false;  // no gdb to inspect it: the run ends as without --gdb
+    if (!fault_) {
+      fault_ = outcome;
+      fault_event_ = StopEvent{};
+      fault_event_.reason = StopReason::kSignal;
+      fault_event_.thread = static_cast<gdbstub::ThreadId>(vcpu.index() + 1);
+      fault_event_.signal = fault_signal(outcome.kind);
+      PendingStop stop;
+      stop.event = fault_event_;
+      stops_.push_back(std::move(stop));
+    }
+  }
+  changed_.notify_all();
+  return true;
+}
+
+void GdbTarget::end_held_fault() {
+  RunOutcome outcome;
+  {
+    std::lock_guard lock(mutex_);
+    if (!fault_) return;
+    outcome = *fault_;
+  }
+  machine_.finish(std::move(outcome));  // never joins: the main thread sees the run end
 }
 
 void GdbTarget::kill() {
@@ -306,16 +411,15 @@ StopEvent GdbTarget::end_event(const RunOutcome& outcome) const {
       event.signal = SIGALRM;
       break;
     case RunOutcome::Kind::kHalted:
-      event.signal = SIGTERM;
-      break;
     case RunOutcome::Kind::kTripleFault:
-      event.signal = SIGSEGV;
-      break;
     case RunOutcome::Kind::kInternalError:
-      event.signal = SIGILL;
+      event.signal = fault_signal(outcome.kind);  // the signal of the stop gdb may have seen
       break;
     case RunOutcome::Kind::kKilled:
       event.signal = SIGKILL;
+      break;
+    case RunOutcome::Kind::kInterrupted:
+      event.signal = SIGINT;
       break;
   }
   return event;
@@ -454,8 +558,31 @@ gdbstub::Status GdbTarget::insert_breakpoint(const gdbstub::Breakpoint& breakpoi
                     *bp::place_error_text(why) ? bp::place_error_text(why) : "no slot"));
   }
   std::lock_guard lock(mutex_);
+  const auto earlier =
+      std::find_if(removed_.begin(), removed_.end(),
+                   [&](const RemovedBreakpoint& removed) { return removed.request == breakpoint; });
+  if (earlier != removed_.end()) {
+    entry.earlier_hits = earlier->hits;
+    removed_.erase(earlier);
+  }
   breakpoints_.push_back(std::move(entry));
   return gdbstub::Status::success();
+}
+
+std::uint64_t GdbTarget::total_hits(const GdbBreakpoint& entry) {
+  std::uint64_t hits = entry.earlier_hits;
+  for (const bp::EventId id : entry.events) {
+    if (const auto reading = controller_.read_event(id)) hits += reading.value().value;
+  }
+  return hits;
+}
+
+void GdbTarget::retain_hits(const GdbBreakpoint& entry) {
+  const std::uint64_t hits = total_hits(entry);
+  std::lock_guard lock(mutex_);
+  std::erase_if(removed_,
+                [&](const RemovedBreakpoint& removed) { return removed.request == entry.request; });
+  removed_.push_back(RemovedBreakpoint{entry.request, hits});
 }
 
 gdbstub::Status GdbTarget::remove_breakpoint(const gdbstub::Breakpoint& breakpoint) {
@@ -470,6 +597,7 @@ gdbstub::Status GdbTarget::remove_breakpoint(const gdbstub::Breakpoint& breakpoi
     entry = std::move(*it);
     breakpoints_.erase(it);
   }
+  retain_hits(entry);
   for (const bp::EventId id : entry.events) (void)controller_.destroy_event(id);
   return gdbstub::Status::success();
 }
@@ -481,17 +609,25 @@ void GdbTarget::remove_all_breakpoints() {
     removed.swap(breakpoints_);
   }
   for (const GdbBreakpoint& entry : removed) {
+    retain_hits(entry);
     for (const bp::EventId id : entry.events) (void)controller_.destroy_event(id);
   }
 }
 
+void GdbTarget::set_session_events(std::function<std::string()> describe) {
+  std::lock_guard lock(mutex_);
+  session_events_ = std::move(describe);
+}
+
 std::string GdbTarget::monitor_command(std::string_view command) {
-  std::vector<GdbBreakpoint> breakpoints;
+  MonitorState state;
   {
     std::lock_guard lock(mutex_);
-    breakpoints = breakpoints_;
+    state.breakpoints = breakpoints_;
+    state.removed = removed_;
+    state.session_events = session_events_;
   }
-  return run_monitor_command(command, machine_, controller_, breakpoints);
+  return run_monitor_command(command, machine_, controller_, state);
 }
 
 }  // namespace drvm::vmm

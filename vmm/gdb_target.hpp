@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -35,6 +36,15 @@ struct GdbBreakpoint {
   gdbstub::Breakpoint request;
   std::vector<bp::EventId> events;
   std::vector<bp::BpAttr> pieces;  // events[i] watches pieces[i]
+  // Hits of earlier insertions of the same breakpoint (type, address, length): gdb removes and
+  // re-inserts its breakpoints around every stop, and `monitor events` counts across that.
+  std::uint64_t earlier_hits = 0;
+};
+
+// A breakpoint gdb inserted earlier in the run and has removed (for now), with its hits.
+struct RemovedBreakpoint {
+  gdbstub::Breakpoint request;
+  std::uint64_t hits = 0;
 };
 
 // Splits [address, address + length) into naturally aligned pieces of 1, 2, 4 or 8 bytes, the
@@ -74,7 +84,16 @@ class GdbTarget final : public gdbstub::DebugTarget {
   gdbstub::Status remove_breakpoint(const gdbstub::Breakpoint& breakpoint) override;
   std::string monitor_command(std::string_view command) override;
   void detach() override;
+  void disconnect(bool client_sent_packets) override;
   void kill() override;
+
+  // `monitor events` also lists the counting session's --event events: this gives their text.
+  // Set before the server starts; called on the stub's thread while the vCPUs are stopped.
+  void set_session_events(std::function<std::string()> describe);
+
+  // The signal gdb is told for a fault held for inspection (docs/gdb.md): SIGSEGV for a triple
+  // fault, SIGTRAP for a halt, SIGILL for a KVM internal error or emulation failure.
+  static int fault_signal(RunOutcome::Kind kind);
 
  private:
   // A stop a vCPU reported that no StopHandler has consumed yet.
@@ -87,7 +106,15 @@ class GdbTarget final : public gdbstub::DebugTarget {
   void on_controller_stop(unsigned vcpu, const debug::StopInfo& info);
   void coordinator_main();
   gdbstub::StopEvent end_event(const RunOutcome& outcome) const;
+  // Machine's fault hold (a vCPU thread): with a gdb attached, a fault becomes a signal stop.
+  bool hold_fault(VcpuRunner& vcpu, const RunOutcome& outcome);
+  // Ends a run whose fault gdb inspected, with the fault's own outcome (once).
+  void end_held_fault();
   void remove_all_breakpoints();
+  // The entry's hits so far, earlier insertions included.
+  std::uint64_t total_hits(const GdbBreakpoint& entry);
+  // Keeps a removed entry's hits for a later re-insert of the same breakpoint.
+  void retain_hits(const GdbBreakpoint& entry);
 
   Machine& machine_;
   debug::DebugController& controller_;
@@ -99,14 +126,21 @@ class GdbTarget final : public gdbstub::DebugTarget {
   // Guards everything below (never held while pausing vCPUs or calling a handler).
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  bool attached_ = false;         // a gdb session is on (hit callbacks stop vCPUs)
-  bool held_ = false;             // the guest has not run yet (held at its first instruction)
-  gdbstub::StopHandler pending_;  // the handler of the current attach/resume
+  bool attached_ = false;           // a gdb session is on (hit callbacks stop vCPUs)
+  bool held_ = false;               // the guest has not run yet (held at its first instruction)
+  bool attach_stopped_it_ = false;  // the current attach() stopped a running guest
+  gdbstub::StopHandler pending_;    // the handler of the current attach/resume
   bool interrupt_requested_ = false;
   std::deque<PendingStop> stops_;  // vCPU stops not reported yet
   std::optional<RunOutcome> outcome_;
+  // A fault held for gdb: the outcome it ends the run with, and the stop gdb was told.
+  std::optional<RunOutcome> fault_;
+  gdbstub::StopEvent fault_event_;
+  bool fault_reported_ = false;  // gdb has seen the signal stop (a resume then ends the run)
   bool quit_ = false;
   std::vector<GdbBreakpoint> breakpoints_;
+  std::vector<RemovedBreakpoint> removed_;  // every breakpoint removed and not re-inserted
+  std::function<std::string()> session_events_;
 
   std::thread coordinator_;
 };

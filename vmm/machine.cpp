@@ -468,11 +468,10 @@ ExitAction Machine::check_halted(VcpuRunner& vcpu) {
     if (const auto action = link->on_exit(vcpu, exit)) return *action;
   }
   // KVM has completed the HLT: RIP is past its one byte.
-  halted(vcpu, regs.rip - 1, check.detail);
-  return ExitAction::kResume;
+  return halted(vcpu, regs.rip - 1, check.detail);
 }
 
-void Machine::halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why) {
+ExitAction Machine::halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why) {
   serial_out_.flush();
   RunOutcome outcome;
   outcome.kind = RunOutcome::Kind::kHalted;
@@ -480,7 +479,7 @@ void Machine::halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string&
   outcome.vcpu = vcpu.index();
   outcome.report = fmt::format("drvm: guest halted: vCPU {} executed HLT at RIP {:#x} {}\n",
                                vcpu.index(), hlt_rip, why);
-  finish(std::move(outcome));
+  return end_with_fault(vcpu, std::move(outcome));
 }
 
 void Machine::serial_input_loop() {
@@ -505,8 +504,15 @@ void Machine::serial_input_loop() {
   }
 }
 
-void Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
-                   const std::string& headline, std::span<const std::uint8_t> instruction_bytes) {
+ExitAction Machine::end_with_fault(VcpuRunner& vcpu, RunOutcome outcome) {
+  if (fault_hold_ && fault_hold_(vcpu, outcome)) return ExitAction::kPause;
+  finish(std::move(outcome));
+  return ExitAction::kResume;
+}
+
+ExitAction Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
+                         const std::string& headline,
+                         std::span<const std::uint8_t> instruction_bytes) {
   RunOutcome outcome;
   outcome.kind = kind;
   outcome.status = status_code;
@@ -519,7 +525,7 @@ void Machine::fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status_code,
   } catch (const KvmError& error) {
     outcome.report += fmt::format("drvm: (registers unavailable: {})\n", error.what());
   }
-  finish(std::move(outcome));
+  return end_with_fault(vcpu, std::move(outcome));
 }
 
 ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
@@ -529,17 +535,16 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
     case ExitKind::kHlt: {
       // Only without an in-kernel local APIC, which drvm always creates; kept for completeness.
       const kvm_regs regs = vcpu.vcpu().regs();
-      halted(vcpu, regs.rip - 1,
-             (regs.rflags & x86::kRflagsIf) != 0 ? "with interrupts enabled"
-                                                 : "with interrupts disabled");
-      return ExitAction::kResume;
+      return halted(vcpu, regs.rip - 1,
+                    (regs.rflags & x86::kRflagsIf) != 0 ? "with interrupts enabled"
+                                                        : "with interrupts disabled");
     }
     case ExitKind::kShutdown:
-      fail(vcpu, RunOutcome::Kind::kTripleFault, status::kTripleFault,
-           fmt::format("triple fault: vCPU {} shut down (KVM_EXIT_SHUTDOWN); the guest hit an "
-                       "exception it could not deliver",
-                       index));
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kTripleFault, status::kTripleFault,
+          fmt::format("triple fault: vCPU {} shut down (KVM_EXIT_SHUTDOWN); the guest hit an "
+                      "exception it could not deliver",
+                      index));
     case ExitKind::kInternalError: {
       const auto suberror = run.internal.suberror;
       if (suberror == KVM_INTERNAL_ERROR_EMULATION &&
@@ -562,44 +567,40 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
       for (std::uint32_t i = 0; i < std::min<std::uint32_t>(run.internal.ndata, 16); ++i) {
         data += fmt::format(" {:#x}", run.internal.data[i]);
       }
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("KVM internal error on vCPU {}: suberror {} ({}){}{}", index, suberror,
-                       internal_error_name(suberror), data.empty() ? "" : "; data:" + data, note),
-           bytes);
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+          fmt::format("KVM internal error on vCPU {}: suberror {} ({}){}{}", index, suberror,
+                      internal_error_name(suberror), data.empty() ? "" : "; data:" + data, note),
+          bytes);
     }
     case ExitKind::kFailEntry:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("KVM could not enter vCPU {} (KVM_EXIT_FAIL_ENTRY): hardware reason {:#x} "
-                       "on host CPU {}",
-                       index, run.fail_entry.hardware_entry_failure_reason, run.fail_entry.cpu));
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+          fmt::format("KVM could not enter vCPU {} (KVM_EXIT_FAIL_ENTRY): hardware reason {:#x} "
+                      "on host CPU {}",
+                      index, run.fail_entry.hardware_entry_failure_reason, run.fail_entry.cpu));
     case ExitKind::kUnknown:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unknown exit on vCPU {} (KVM_EXIT_UNKNOWN): hardware reason {:#x}", index,
-                       run.hw.hardware_exit_reason));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unknown exit on vCPU {} (KVM_EXIT_UNKNOWN): hardware reason {:#x}",
+                              index, run.hw.hardware_exit_reason));
     case ExitKind::kException:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unhandled exception exit on vCPU {}: vector {} error code {:#x}", index,
-                       run.ex.exception, run.ex.error_code));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unhandled exception exit on vCPU {}: vector {} error code {:#x}",
+                              index, run.ex.exception, run.ex.error_code));
     case ExitKind::kDebug:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unexpected debug exit on vCPU {} (no debugger attached): pc {:#x} "
-                       "DR6 {:#x} DR7 {:#x} exception {}",
-                       index, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7,
-                       run.debug.arch.exception));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unexpected debug exit on vCPU {} (no debugger attached): pc {:#x} "
+                              "DR6 {:#x} DR7 {:#x} exception {}",
+                              index, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7,
+                              run.debug.arch.exception));
     case ExitKind::kSystemEvent:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unhandled system event on vCPU {}: type {}", index, run.system_event.type));
-      return ExitAction::kResume;
+      return fail(
+          vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+          fmt::format("unhandled system event on vCPU {}: type {}", index, run.system_event.type));
     default:
-      fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
-           fmt::format("unhandled exit on vCPU {}: {} ({})", index,
-                       exit_reason_name(run.exit_reason), run.exit_reason));
-      return ExitAction::kResume;
+      return fail(vcpu, RunOutcome::Kind::kInternalError, status::kInternal,
+                  fmt::format("unhandled exit on vCPU {}: {} ({})", index,
+                              exit_reason_name(run.exit_reason), run.exit_reason));
   }
 }
 

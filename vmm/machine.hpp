@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -158,6 +159,12 @@ class Machine {
   void add_interceptor(ExitInterceptor& interceptor, ChainPosition position = ChainPosition::kLast);
   void remove_interceptor(ExitInterceptor& interceptor);
   const std::vector<ExitInterceptor*>& interceptors() const { return interceptors_; }
+  // Consulted (on the vCPU's thread) before a halt, triple fault or internal error ends the run:
+  // returning true keeps the run going with that vCPU parked, its state intact, so that a
+  // debugger can inspect it; the hook then owns the outcome (it calls finish() with it later).
+  // Install before run().
+  using FaultHold = std::function<bool(VcpuRunner& vcpu, const RunOutcome& outcome)>;
+  void set_fault_hold(FaultHold hold) { fault_hold_ = std::move(hold); }
   // The device buses: register devices before run().
   IoBus& io_bus() { return io_bus_; }
   // Drives GSI `gsi` (KVM_IRQ_LINE), from any thread.
@@ -191,11 +198,13 @@ class Machine {
   // On the vCPU's thread after a halt-check kick: when it waits in HLT with nothing left to wake
   // it, shows the chain a KVM_EXIT_HLT and, unless a link claims it, ends the run as halted.
   ExitAction check_halted(VcpuRunner& vcpu);
-  void halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why);
+  ExitAction halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why);
   void serial_input_loop();
   ExitAction default_exit(VcpuRunner& vcpu, const VmExit& exit);
-  void fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status, const std::string& headline,
-            std::span<const std::uint8_t> instruction_bytes = {});
+  ExitAction fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status, const std::string& headline,
+                  std::span<const std::uint8_t> instruction_bytes = {});
+  // Ends the run with a fault outcome, unless the fault hold keeps the vCPU for a debugger.
+  ExitAction end_with_fault(VcpuRunner& vcpu, RunOutcome outcome);
 
   const System& system_;
   MachineConfig config_;
@@ -212,6 +221,7 @@ class Machine {
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   std::vector<bool> started_;
   std::vector<ExitInterceptor*> interceptors_;
+  FaultHold fault_hold_;
   std::thread serial_input_thread_;
 
   std::mutex finish_mutex_;

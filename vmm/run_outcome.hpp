@@ -7,12 +7,13 @@
 namespace drvm::vmm {
 
 namespace status {
-constexpr int kUsage = 2;        // bad flag, bad image, /dev/kvm unusable
-constexpr int kTimeout = 4;      // --timeout elapsed
-constexpr int kHalted = 6;       // HLT with nothing to wake the vCPU
-constexpr int kTripleFault = 8;  // KVM_EXIT_SHUTDOWN
-constexpr int kInternal = 10;    // KVM internal error, failed entry, unhandled exit
-constexpr int kKilled = 12;      // killed by the debugger
+constexpr int kUsage = 2;         // bad flag, bad image, /dev/kvm unusable
+constexpr int kTimeout = 4;       // --timeout elapsed
+constexpr int kHalted = 6;        // HLT with nothing to wake the vCPU
+constexpr int kTripleFault = 8;   // KVM_EXIT_SHUTDOWN
+constexpr int kInternal = 10;     // KVM internal error, failed entry, unhandled exit
+constexpr int kKilled = 12;       // killed by the debugger
+constexpr int kInterrupted = 14;  // SIGINT or SIGTERM stopped the run
 // QEMU isa-debug-exit: value v gives (v << 1) | 1; only the low 8 bits reach the parent.
 constexpr int exit_port(std::uint32_t value) {
   return static_cast<int>(((std::uint64_t{value} << 1) | 1) & 0xff);
@@ -27,6 +28,7 @@ struct RunOutcome {
     kTripleFault,
     kInternalError,
     kKilled,
+    kInterrupted,  // SIGINT/SIGTERM (drvm run's own signal handling)
   };
   Kind kind = Kind::kInternalError;
   int status = status::kInternal;

@@ -319,6 +319,113 @@ TEST(GdbE2e, DrtestPassesWhileGdbHoldsWatchpoints) {
   EXPECT_EQ(result.drvm_status, exit_port_status(0));
 }
 
+// A script probing the port (connect, close, no packet) must neither release the held guest nor
+// stop the stub from listening: gdb still finds the guest at its first instruction.
+TEST(GdbE2e, ProbingThePortLeavesTheGuestHeldAndTheStubListening) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.probes_before_gdb = 3;
+  script.commands = {"info registers rip", "break gdbwork_marker", "continue", "delete",
+                     "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(matches(result.gdb_output, R"(Breakpoint 1, gdbwork_marker \(round=[^)]*1\))"));
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+// detach lets the guest run on, and the stub keeps listening: the next gdb stops it.
+TEST(GdbE2e, AfterADetachASecondGdbAttachesAndStopsTheGuest) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.drvm_args = {"--cmdline", "spin"};
+  script.commands = {"detach"};
+  script.second_gdb_commands =
+      std::vector<std::string>{"info registers rip", "set var spin_release = 1", "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "[Inferior 1 (Remote target) detached]"));
+  EXPECT_TRUE(matches(result.second_gdb_output, R"(rip +0x[0-9a-f]+ )"));
+  EXPECT_TRUE(contains(result.second_gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+// A gdb that vanishes while the guest is stopped leaves it stopped; the next gdb continues it.
+TEST(GdbE2e, AGdbThatVanishesLeavesTheGuestStoppedForTheNext) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  // `kill -9` of itself: the connection closes without a detach.
+  script.commands = {"break gdbwork_marker", "continue", "shell kill -9 $PPID"};
+  script.second_gdb_commands = std::vector<std::string>{"info registers rip", "delete", "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(matches(result.gdb_output, R"(Breakpoint 1, gdbwork_marker)"));
+  EXPECT_TRUE(
+      matches(result.second_gdb_output, R"(rip +0x[0-9a-f]+ +0x[0-9a-f]+ <gdbwork_marker)"));
+  EXPECT_TRUE(contains(result.second_gdb_output, kExitedWith3));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+// A triple fault under gdb is a SIGSEGV stop with the state kept; continuing ends the run as a
+// triple fault (status 8).
+TEST(GdbE2e, TripleFaultStopsWithSigsegvAndKeepsTheRegisters) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.image = "triplefault";
+  script.commands = {"continue", "info registers rip cr0", "x/2xb $pc", "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "Program received signal SIGSEGV, Segmentation fault."));
+  EXPECT_TRUE(matches(result.gdb_output, R"(rip +0x[0-9a-f]+ +0x[0-9a-f]+ <guest_main)"));
+  EXPECT_TRUE(matches(result.gdb_output, R"(cr0 +0x80000011 )"));
+  EXPECT_TRUE(matches(result.gdb_output, R"(<guest_main\+[0-9]+>:\s+0x0f\s+0x0b)"));  // ud2
+  EXPECT_TRUE(contains(result.gdb_output, "Program terminated with signal SIGSEGV"));
+  EXPECT_EQ(result.drvm_status, 8);
+  EXPECT_TRUE(contains(result.drvm_log, "drvm: triple fault"));
+}
+
+TEST(GdbE2e, HaltStopsWithSigtrapAndDetachEndsTheRunAsAHalt) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.image = "halt";
+  script.commands = {"continue", "x/i $pc - 1", "detach"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "Program received signal SIGTRAP"));
+  EXPECT_TRUE(matches(result.gdb_output, R"(hlt)"));
+  EXPECT_EQ(result.drvm_status, 6);
+  EXPECT_TRUE(contains(result.drvm_log, "drvm: guest halted"));
+}
+
+// gdb removes and re-inserts its breakpoints at every stop: the counts survive that, and the
+// --event events are listed with theirs.
+TEST(GdbE2e, MonitorEventsKeepsHitCountsAndListsTheSessionEvents) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.drvm_args = {"--event", "mem:watch_0:w"};
+  script.commands = {"break gdbwork_marker", "continue", "continue",
+                     "monitor events",       "delete",   "continue"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(matches(result.gdb_output,
+                      R"(Z0 break +0x[0-9a-f]+ len 1 +hits 2( \(not inserted now\))?\n)"));
+  EXPECT_TRUE(matches(result.gdb_output, R"(--event: 1 event)"));
+  EXPECT_TRUE(matches(result.gdb_output, R"(mem:watch_0:w +watch_0 +count [0-9]+)"));
+  EXPECT_TRUE(contains(result.gdb_output, kExitedWith3));
+}
+
+TEST(GdbE2e, ListeningLineGivesTheGdbCommandToPaste) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.commands = {"kill"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(matches(result.drvm_log,
+                      "drvm: gdb: listening on 127\\.0\\.0\\.1:([0-9]+); connect with: gdb -ex "
+                      "'target remote 127\\.0\\.0\\.1:\\1' " +
+                          guest_image_path("gdbwork") + "\n"));
+}
+
 TEST(GdbE2e, PortInUseIsOneLineAndStatus2) {
   if (!kvm_usable()) GTEST_SKIP() << "/dev/kvm is missing or not usable";
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);

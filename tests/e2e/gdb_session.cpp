@@ -1,8 +1,11 @@
 #include "gdb_session.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +101,57 @@ bool wait_for_text(const std::string& path, const std::string& text, pid_t pid,
   return false;
 }
 
+// Connects to the stub and closes at once, as a port scanner or a readiness check does.
+bool probe_port(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return connected;
+}
+
+// Runs one gdb against the port until it ends (or the deadline), with the script's Ctrl-C.
+void run_gdb(const GdbScript& script, const std::string& image, const std::string& port,
+             const std::vector<std::string>& commands, const std::string& serial_path,
+             const std::string& output_path, GdbSessionResult& result) {
+  std::vector<std::string> gdb_args{"gdb",
+                                    "-nx",
+                                    "-batch",
+                                    "-ex",
+                                    "set remotetimeout 10",
+                                    "-ex",
+                                    "file " + image,
+                                    "-ex",
+                                    "target remote 127.0.0.1:" + port};
+  for (const std::string& command : commands) {
+    gdb_args.push_back("-ex");
+    gdb_args.push_back(command);
+  }
+  const pid_t gdb = spawn(gdb_args, output_path, output_path);
+  const auto gdb_deadline = Clock::now() + script.gdb_timeout;
+  bool gdb_exited = false;
+  while (gdb >= 0 && !gdb_exited && Clock::now() < gdb_deadline) {
+    if (script.interrupt_when_serial_has && !result.interrupted &&
+        slurp(serial_path).find(*script.interrupt_when_serial_has) != std::string::npos) {
+      // gdb sent `continue` before the guest could print this; give the guest a moment to
+      // reach its loop, then press Ctrl-C.
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      ::kill(gdb, SIGINT);
+      result.interrupted = true;
+    }
+    wait_until(gdb, Clock::now() + std::chrono::milliseconds(50), gdb_exited);
+  }
+  if (gdb >= 0 && !gdb_exited) {
+    result.gdb_timed_out = true;
+    ::kill(gdb, SIGKILL);
+    ::waitpid(gdb, nullptr, 0);
+  }
+}
+
 }  // namespace
 
 bool gdb_available() {
@@ -106,10 +160,11 @@ bool gdb_available() {
 
 std::string GdbSessionResult::describe() const {
   return fmt::format(
-      "drvm status: {}{}{}\n--- gdb ---\n{}\n--- serial ---\n{}\n--- drvm stderr ---\n{}",
+      "drvm status: {}{}{}\n--- gdb ---\n{}\n--- second gdb ---\n{}\n--- serial ---\n{}\n--- "
+      "drvm stderr ---\n{}",
       drvm_status ? std::to_string(*drvm_status) : "killed",
       gdb_timed_out ? " (gdb timed out)" : "", interrupted ? " (SIGINT sent to gdb)" : "",
-      gdb_output, serial, drvm_log);
+      gdb_output, second_gdb_output, serial, drvm_log);
 }
 
 GdbSessionResult run_gdb_session(const GdbScript& script) {
@@ -118,6 +173,7 @@ GdbSessionResult run_gdb_session(const GdbScript& script) {
   const std::string serial_path = temp_path("serial");
   const std::string log_path = temp_path("stderr");
   const std::string gdb_path = temp_path("gdb");
+  const std::string second_gdb_path = temp_path("gdb2");
 
   std::vector<std::string> drvm_args{DRVM_BINARY, "run", image, "--gdb", "0"};
   drvm_args.insert(drvm_args.end(), script.drvm_args.begin(), script.drvm_args.end());
@@ -139,38 +195,15 @@ GdbSessionResult run_gdb_session(const GdbScript& script) {
     if (script.attach_when_serial_has) {
       ready = wait_for_text(serial_path, *script.attach_when_serial_has, drvm, startup_deadline);
     }
+    for (int probe = 0; ready && probe < script.probes_before_gdb; ++probe) {
+      ready = probe_port(std::stoi(port));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     if (ready) {
-      std::vector<std::string> gdb_args{"gdb",
-                                        "-nx",
-                                        "-batch",
-                                        "-ex",
-                                        "set remotetimeout 10",
-                                        "-ex",
-                                        "file " + image,
-                                        "-ex",
-                                        "target remote 127.0.0.1:" + port};
-      for (const std::string& command : script.commands) {
-        gdb_args.push_back("-ex");
-        gdb_args.push_back(command);
-      }
-      const pid_t gdb = spawn(gdb_args, gdb_path, gdb_path);
-      const auto gdb_deadline = Clock::now() + script.gdb_timeout;
-      bool gdb_exited = false;
-      while (gdb >= 0 && !gdb_exited && Clock::now() < gdb_deadline) {
-        if (script.interrupt_when_serial_has && !result.interrupted &&
-            slurp(serial_path).find(*script.interrupt_when_serial_has) != std::string::npos) {
-          // gdb sent `continue` before the guest could print this; give the guest a moment to
-          // reach its loop, then press Ctrl-C.
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          ::kill(gdb, SIGINT);
-          result.interrupted = true;
-        }
-        wait_until(gdb, Clock::now() + std::chrono::milliseconds(50), gdb_exited);
-      }
-      if (gdb >= 0 && !gdb_exited) {
-        result.gdb_timed_out = true;
-        ::kill(gdb, SIGKILL);
-        ::waitpid(gdb, nullptr, 0);
+      run_gdb(script, image, port, script.commands, serial_path, gdb_path, result);
+      if (script.second_gdb_commands) {
+        run_gdb(script, image, port, *script.second_gdb_commands, serial_path, second_gdb_path,
+                result);
       }
     }
   }
@@ -180,9 +213,12 @@ GdbSessionResult run_gdb_session(const GdbScript& script) {
     ::waitpid(drvm, nullptr, 0);
   }
   result.gdb_output = slurp(gdb_path);
+  result.second_gdb_output = slurp(second_gdb_path);
   result.serial = slurp(serial_path);
   result.drvm_log = slurp(log_path);
-  for (const std::string& path : {serial_path, log_path, gdb_path}) ::unlink(path.c_str());
+  for (const std::string& path : {serial_path, log_path, gdb_path, second_gdb_path}) {
+    ::unlink(path.c_str());
+  }
   return result;
 }
 

@@ -17,12 +17,19 @@ struct GdbScript {
   std::optional<std::string> interrupt_when_serial_has;
   // Start gdb only once the guest's serial output contains this text (--gdb-no-wait).
   std::optional<std::string> attach_when_serial_has;
+  // Before gdb: this many connections that close without sending a packet (a script probing the
+  // port).
+  int probes_before_gdb = 0;
+  // After the first gdb ended: a second gdb with these commands (after `target remote`), when
+  // set.
+  std::optional<std::vector<std::string>> second_gdb_commands;
   std::chrono::seconds gdb_timeout{60};
   std::chrono::seconds drvm_timeout{30};  // after gdb ended
 };
 
 struct GdbSessionResult {
   std::string gdb_output;          // stdout and stderr of gdb
+  std::string second_gdb_output;   // of the second gdb, if any
   std::string serial;              // drvm's stdout
   std::string drvm_log;            // drvm's stderr
   std::optional<int> drvm_status;  // nothing when drvm had to be killed

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "vmm/gdb_monitor.hpp"
 #include "vmm/gdb_registers.hpp"
 #include "vmm/gdb_target.hpp"
 
@@ -16,6 +17,28 @@ std::vector<std::pair<std::uint64_t, std::uint32_t>> shapes(const std::vector<bp
   std::vector<std::pair<std::uint64_t, std::uint32_t>> out;
   for (const bp::BpAttr& piece : pieces) out.emplace_back(piece.addr, piece.len);
   return out;
+}
+
+// `monitor events` lists the counting session's --event events with their counts.
+TEST(MonitorEvents, SessionEventsShowSpecLocationAndCount) {
+  session::StatReport report;
+  session::EventStat counted;
+  counted.spec = "mem:watch_0:w";
+  counted.location = "watch_0";
+  counted.count = 42;
+  counted.time_enabled_ns = counted.time_running_ns = 1000;
+  session::EventStat multiplexed;
+  multiplexed.spec = "mem:0x1000/8";
+  multiplexed.location = "0x1000";
+  multiplexed.count = 10;
+  multiplexed.time_enabled_ns = 1000;
+  multiplexed.time_running_ns = 500;
+  report.events = {counted, multiplexed};
+  EXPECT_EQ(format_session_events(report),
+            "--event: 2 events\n"
+            "  mem:watch_0:w            watch_0                  count 42\n"
+            "  mem:0x1000/8             0x1000                   count 10 (scaled 20) "
+            "[multiplexed]\n");
 }
 
 TEST(WatchPieces, AlignedRangesUseTheLargestSlots) {

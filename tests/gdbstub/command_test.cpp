@@ -394,6 +394,7 @@ TEST_F(StubCommands, DetachLetsTheTargetRunAndEndsTheSession) {
   EXPECT_TRUE(harness.session().finished());
   harness.session().disconnect();
   EXPECT_EQ(harness.target.detach_count(), 1);
+  EXPECT_EQ(harness.target.disconnect_count(), 0);
   EXPECT_EQ(harness.send_raw(frame_packet("g")), "");
 }
 
@@ -403,11 +404,21 @@ TEST_F(StubCommands, KillEndsTheSessionWithoutReply) {
   EXPECT_TRUE(harness.session().finished());
 }
 
-TEST_F(StubCommands, DisconnectWhileRunningDetaches) {
+TEST_F(StubCommands, DisconnectWhileRunningLeavesTheRunStateToTheTarget) {
   harness.exchange("c");
   harness.session().disconnect();
-  EXPECT_EQ(harness.target.detach_count(), 1);
-  EXPECT_FALSE(harness.target.running());
+  EXPECT_EQ(harness.target.disconnect_count(), 1);
+  EXPECT_EQ(harness.target.detach_count(), 0);
+  EXPECT_FALSE(harness.target.running());  // the pending stop handler is dropped
+}
+
+TEST_F(StubCommands, DisconnectWhileStoppedKeepsTheTargetStopped) {
+  EXPECT_EQ(request(fmt::format("Z1,{:x},1", kBase)), "OK");
+  harness.session().disconnect();
+  EXPECT_EQ(harness.target.disconnect_count(), 1);
+  EXPECT_EQ(harness.target.detach_count(), 0);
+  EXPECT_TRUE(harness.target.resumes().empty());
+  EXPECT_TRUE(harness.target.breakpoints().empty());
 }
 
 TEST(StubAttach, AttachingToARunningGuestWaitsForItsStop) {
@@ -425,6 +436,21 @@ TEST(StubAttach, AttachingToARunningGuestWaitsForItsStop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(SessionHarness::packets(output), std::vector<std::string>{"T02thread:2;"});
+}
+
+// A fault held for inspection: a signal stop gdb can read registers at; resuming goes to the
+// target (which ends the run and answers with W/X), unlike an exit that is only repeated.
+TEST(StubAttach, AFaultIsASignalStopAndResumingItReachesTheTarget) {
+  SessionHarness harness;
+  StopEvent fault{StopReason::kSignal, 2};
+  fault.signal = 11;  // SIGSEGV: a triple fault
+  harness.target.set_attach_event(fault);
+  harness.start();
+  EXPECT_EQ(harness.request("?"), "T0bthread:2;");
+  EXPECT_EQ(harness.request("qC"), "QC2");
+  EXPECT_EQ(harness.request("p10").size(), 16u);  // rip of thread 2
+  harness.exchange("c");
+  EXPECT_EQ(harness.target.resumes().size(), 1u);
 }
 
 TEST(StubAttach, StaleStopHandlersAreIgnored) {

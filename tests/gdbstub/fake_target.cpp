@@ -173,6 +173,14 @@ void FakeTarget::detach() {
   pending_ = {};
 }
 
+void FakeTarget::disconnect(bool client_sent_packets) {
+  std::lock_guard lock(mutex_);
+  ++disconnects_;
+  last_disconnect_had_packets_ = client_sent_packets;
+  breakpoints_.clear();
+  pending_ = {};
+}
+
 void FakeTarget::kill() {
   std::lock_guard lock(mutex_);
   ++kills_;
@@ -212,6 +220,16 @@ int FakeTarget::attach_count() const {
 int FakeTarget::detach_count() const {
   std::lock_guard lock(mutex_);
   return detaches_;
+}
+
+int FakeTarget::disconnect_count() const {
+  std::lock_guard lock(mutex_);
+  return disconnects_;
+}
+
+bool FakeTarget::last_disconnect_had_packets() const {
+  std::lock_guard lock(mutex_);
+  return last_disconnect_had_packets_;
 }
 
 int FakeTarget::interrupt_count() const {

@@ -53,6 +53,7 @@ class FakeTarget : public DebugTarget {
   Status remove_breakpoint(const Breakpoint& breakpoint) override;
   std::string monitor_command(std::string_view command) override;
   void detach() override;
+  void disconnect(bool client_sent_packets) override;
   void kill() override;
 
   // Inspection from the test thread (all locked).
@@ -63,6 +64,9 @@ class FakeTarget : public DebugTarget {
   std::vector<ResumeRequest> resumes() const;
   int attach_count() const;
   int detach_count() const;
+  int disconnect_count() const;
+  // client_sent_packets of the latest disconnect().
+  bool last_disconnect_had_packets() const;
   int interrupt_count() const;
   int kill_count() const;
   bool running() const;
@@ -86,6 +90,8 @@ class FakeTarget : public DebugTarget {
   std::vector<std::thread> deliverers_;
   int attaches_ = 0;
   int detaches_ = 0;
+  int disconnects_ = 0;
+  bool last_disconnect_had_packets_ = false;
   int interrupts_ = 0;
   int kills_ = 0;
 };

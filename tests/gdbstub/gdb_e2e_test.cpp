@@ -111,6 +111,22 @@ TEST_F(RealGdb, ShowsSystemAndDebugRegisters) {
   EXPECT_EQ(target.registers(1).dr7, 0x403u);
 }
 
+// DR6's BLD (bit 11) and RTM (bit 16) are active low: their reset value 1 means "not signalled".
+TEST_F(RealGdb, Dr6ShowsOnlyTheConditionsSignalled) {
+  Registers registers = target.registers(1);
+  registers.dr6 = 0xffff0ff0;  // the architectural reset value: nothing signalled
+  target.set_registers(1, registers);
+  registers = target.registers(2);
+  registers.dr6 = 0xfffe47f1;  // B0, BS, bus lock (BLD clear) and RTM (RTM clear)
+  target.set_registers(2, registers);
+  const std::string output =
+      run_gdb(server->port(), {"info registers dr6", "thread 2", "info registers dr6"});
+  SCOPED_TRACE(output);
+  EXPECT_NE(output.find("dr6            0xffff0ff0          [ BLD=no RTM=no ]"), std::string::npos);
+  EXPECT_NE(output.find("dr6            0xfffe47f1          [ B0 BLD=yes BS RTM=yes ]"),
+            std::string::npos);
+}
+
 TEST_F(RealGdb, StepsRunsMonitorCommandsAndSeesTheExit) {
   target.script_stop({StopEvent{StopReason::kExited, 1, TrapCause::kUnspecified, 0, 3}});
   const std::string output = run_gdb(server->port(), {

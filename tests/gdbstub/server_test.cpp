@@ -198,26 +198,50 @@ TEST_F(GdbServerTest, SurvivesMalformedBadChecksumOversizedAndUnknownPackets) {
   EXPECT_EQ(client.request("qC"), "QC1");
 }
 
-TEST_F(GdbServerTest, ClientVanishingMidPacketDetachesAndAllowsANewClient) {
+TEST_F(GdbServerTest, ClientVanishingMidPacketKeepsTheTargetStoppedForANewClient) {
   {
     TestClient client(server->port());
     EXPECT_EQ(client.request("?"), "T05thread:1;");
     client.send("$m10000,");
   }
-  EXPECT_TRUE(eventually([&] { return target.detach_count() == 1; }));
+  EXPECT_TRUE(eventually([&] { return target.disconnect_count() == 1; }));
+  EXPECT_EQ(target.detach_count(), 0);  // a detach would let the guest run on
+  EXPECT_FALSE(target.running());
+  EXPECT_TRUE(target.last_disconnect_had_packets());
   TestClient next(server->port());
   EXPECT_EQ(next.request("qC"), "QC1");
   EXPECT_EQ(target.attach_count(), 2);
 }
 
-TEST_F(GdbServerTest, ClientVanishingMidRunLeavesTheTargetRunning) {
+// A script probing the port (connect, close, no packet), any number of times: the guest stays
+// where it is and the stub accepts every next connection, as QEMU's does.
+TEST_F(GdbServerTest, ConnectionsClosingWithoutAPacketLeaveTheTargetHeldAndTheStubListening) {
+  for (int probe = 1; probe <= 5; ++probe) {
+    {
+      TestClient client(server->port());
+      ASSERT_TRUE(client.connected()) << "probe " << probe;
+    }
+    EXPECT_TRUE(eventually([&] { return target.disconnect_count() == probe; })) << probe;
+  }
+  EXPECT_EQ(target.detach_count(), 0);
+  EXPECT_TRUE(target.resumes().empty());
+  // The target hears that nothing was sent: a running guest that attach() stopped runs on.
+  EXPECT_FALSE(target.last_disconnect_had_packets());
+  TestClient gdb(server->port());
+  EXPECT_EQ(gdb.request("?"), "T05thread:1;");
+  EXPECT_EQ(gdb.request("D"), "OK");
+  EXPECT_EQ(target.detach_count(), 1);
+}
+
+TEST_F(GdbServerTest, ClientVanishingMidRunRemovesItsBreakpoints) {
   {
     TestClient client(server->port());
     EXPECT_EQ(client.request(fmt::format("Z2,{:x},4", FakeTarget::kMemoryBase)), "OK");
     client.send_packet("vCont;c");
     ASSERT_TRUE(eventually([&] { return target.running(); }));
   }
-  EXPECT_TRUE(eventually([&] { return target.detach_count() == 1; }));
+  EXPECT_TRUE(eventually([&] { return target.disconnect_count() == 1; }));
+  EXPECT_EQ(target.detach_count(), 0);
   EXPECT_TRUE(target.breakpoints().empty());
   EXPECT_TRUE(logged("gdb disconnected"));
 }
@@ -316,7 +340,7 @@ TEST_F(GdbServerTest, ClientThatNeverReadsCannotGrowTheStubsBuffers) {
   // The stub is still serving: the replies come in order once the client reads.
   for (int i = 0; i < 100; ++i) ASSERT_EQ(client.packet().size(), 0x800u);
   client.close();
-  EXPECT_TRUE(eventually([&] { return target.detach_count() == 1; }));
+  EXPECT_TRUE(eventually([&] { return target.disconnect_count() == 1; }));
 }
 
 TEST_F(GdbServerTest, PortInUseIsAOneLineError) {

@@ -48,6 +48,22 @@ TEST(TargetDescription, EveryRegisterAppearsOnceInTheXmlInLayoutOrder) {
   EXPECT_FALSE(target_description_annex("../etc/passwd"));
 }
 
+// gdb's `system` group (for the architectures whose gdb support reads the description's groups;
+// docs/gdb.md): segment bases, control registers, EFER and the debug registers.
+TEST(TargetDescription, SystemRegistersCarryTheSystemGroup) {
+  std::string all;
+  for (std::string annex : {"64bit-segments.xml", "drvm-system.xml", "drvm-debugregs.xml"}) {
+    all += *target_description_annex(annex);
+  }
+  for (const char* name : {"fs_base", "gs_base", "k_gs_base", "cr0", "cr2", "cr3", "cr4", "cr8",
+                           "efer", "dr0", "dr1", "dr2", "dr3", "dr6", "dr7"}) {
+    const auto begin = all.find("<reg name=\"" + std::string(name) + "\"");
+    ASSERT_NE(begin, std::string::npos) << name;
+    const std::string element = all.substr(begin, all.find('>', begin) - begin);
+    EXPECT_NE(element.find("group=\"system\""), std::string::npos) << element;
+  }
+}
+
 TEST(TargetDescription, SerializesLittleEndianInLayoutOrder) {
   Registers registers;
   registers.rax = 0x0102030405060708;

@@ -13,6 +13,8 @@
 //   stat TEXT              write TEXT to the --stat-output file
 //   args FILE              append this process's arguments to FILE, one per line
 //   touch FILE             create FILE
+//   child FILE             start a child process that sleeps for an hour and write its pid to
+//                          FILE (it must die with its parent's process group)
 //   await FILE             wait until FILE exists; at --timeout exit 4 (two cases that touch and
 //                          await each other's files pass only when they run in parallel)
 #include <signal.h>
@@ -128,6 +130,13 @@ int main(int argc, char** argv) {
       std::ofstream(stat_output) << arg;
     } else if (command == "touch") {
       std::ofstream{arg};
+    } else if (command == "child") {
+      const pid_t child = ::fork();
+      if (child == 0) {
+        ::sleep(3600);
+        ::_exit(0);
+      }
+      std::ofstream(arg) << child << "\n";
     } else if (command == "await") {
       const auto give_up =
           std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);

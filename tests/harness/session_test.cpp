@@ -4,9 +4,19 @@
 #include <gtest/gtest.h>
 #include <stdio.h>
 
+#include <fmt/format.h>
+
+#include <signal.h>
+#include <sys/wait.h>
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <regex>
 #include <set>
+#include <thread>
 
 #include "harness/verdict.hpp"
 #include "test_support.hpp"
@@ -24,7 +34,7 @@ struct Ran {
 class Session : public ::testing::Test {
  protected:
   // `drvm test ARGS --runner fake_drvm`, with its output captured.
-  Ran run(std::vector<std::string> args) {
+  Ran run(std::vector<std::string> args, const Cancellation* cancel = nullptr) {
     args.insert(args.end(), {"--runner", DRVM_FAKE_DRVM, "--kill-margin", "300"});
     std::vector<std::string_view> views(args.begin(), args.end());
     char* out_buffer = nullptr;
@@ -32,7 +42,7 @@ class Session : public ::testing::Test {
     std::size_t out_size = 0, err_size = 0;
     FILE* out = open_memstream(&out_buffer, &out_size);
     FILE* err = open_memstream(&err_buffer, &err_size);
-    const int status = test_main(views, "/nonexistent/drvm", {out, err});
+    const int status = test_main(views, "/nonexistent/drvm", {out, err}, cancel);
     std::fclose(out);
     std::fclose(err);
     Ran ran{status, std::string(out_buffer, out_size), std::string(err_buffer, err_size)};
@@ -45,6 +55,138 @@ class Session : public ::testing::Test {
 
   testing::ScratchDir dir;
 };
+
+bool process_gone(pid_t pid) {
+  for (int i = 0; i < 500; ++i) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// SIGINT/SIGTERM on `drvm test` (a Cancellation, as cli/test_command.cpp makes of them): the
+// running case's whole process group is killed, no further case starts, every unfinished case
+// is reported as interrupted on the console, in TAP and in JUnit, and the status is 128 + signal.
+TEST_F(Session, InterruptKillsTheChildrenAndReportsTheUnfinishedCases) {
+  const fs::path started = dir.path() / "started";
+  const fs::path grandchild = dir.path() / "grandchild.pid";
+  dir.write("hang.script",
+            fmt::format("child {}\ntouch {}\nhang\n", grandchild.string(), started.string()));
+  dir.write("quick.script", "exit 1\n");
+  const fs::path junit = dir.path() / "junit.xml";
+  const std::string suite = manifest(R"(
+[[case]]
+name = "quick"
+image = "quick.script"
+
+[[case]]
+name = "hangs"
+image = "hang.script"
+timeout = 60
+
+[[case]]
+name = "later"
+image = "quick.script"
+)");
+  Cancellation cancel;
+  Ran ran{};
+  const auto begin = std::chrono::steady_clock::now();
+  std::thread runner([&] {
+    ran = run({suite, "--jobs", "1", "--junit", junit.string(), "--tap"}, &cancel);
+  });
+  for (int i = 0; i < 1000 && !fs::exists(started); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(started));
+  pid_t sleeper = 0;
+  std::ifstream(grandchild) >> sleeper;
+  cancel.request(SIGINT);
+  runner.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(20));
+  EXPECT_EQ(ran.status, 130) << ran.err;
+  ASSERT_GT(sleeper, 0);
+  EXPECT_TRUE(process_gone(sleeper)) << "the case's own child survived";
+  // Console (on stderr with --tap).
+  EXPECT_NE(ran.err.find("PASS suite/quick"), std::string::npos) << ran.err;
+  EXPECT_NE(ran.err.find("INTERRUPTED suite/hangs"), std::string::npos) << ran.err;
+  EXPECT_NE(ran.err.find("INTERRUPTED suite/later"), std::string::npos) << ran.err;
+  EXPECT_NE(ran.err.find("1 passed, 0 failed, 2 interrupted (3 cases"), std::string::npos)
+      << ran.err;
+  // TAP.
+  EXPECT_NE(ran.out.find("ok 1 - suite/quick\n"), std::string::npos) << ran.out;
+  EXPECT_NE(ran.out.find("not ok 2 - suite/hangs # interrupted\n"), std::string::npos) << ran.out;
+  EXPECT_NE(ran.out.find("not ok 3 - suite/later # interrupted\n"), std::string::npos) << ran.out;
+  // JUnit.
+  boost::property_tree::ptree tree;
+  boost::property_tree::read_xml(junit.string(), tree);
+  const auto& testsuite = tree.get_child("testsuites.testsuite");
+  EXPECT_EQ(testsuite.get<int>("<xmlattr>.skipped"), 2);
+  EXPECT_EQ(testsuite.get<int>("<xmlattr>.failures"), 0);
+  int interrupted = 0;
+  for (const auto& [name, node] : testsuite) {
+    if (name != "testcase") continue;
+    if (const auto skipped = node.get_child_optional("skipped")) {
+      EXPECT_EQ(skipped->get<std::string>("<xmlattr>.message"), "interrupted");
+      ++interrupted;
+    }
+  }
+  EXPECT_EQ(interrupted, 2);
+}
+
+// The failure report's command reproduces the case when pasted, from any directory: absolute
+// paths, and no temporary --stat-output file (the JSON goes to stderr).
+TEST_F(Session, TheFailureCommandCanBePastedFromAnyDirectory) {
+  const fs::path args_file = dir.path() / "args.txt";
+  dir.write("events.script",
+            fmt::format("accept-events\nout hello\nargs {}\nexit 5\n", args_file.string()));
+  const Ran ran = run({manifest(R"(
+[[case]]
+name = "events"
+image = "events.script"
+expect.exit = 0
+events = [{ spec = "mem:0x1000/8:w", count = 1 }]
+)")});
+  EXPECT_EQ(ran.status, kExitSomeFailed) << ran.out << ran.err;
+  std::smatch command;
+  ASSERT_TRUE(std::regex_search(ran.out, command, std::regex("  command: ([^\n]+)\n"))) << ran.out;
+  EXPECT_EQ(command[1].str().find("--stat-output"), std::string::npos) << command[1];
+  EXPECT_EQ(command[1].str().find("drvm-test-"), std::string::npos) << command[1];
+  fs::remove(args_file);
+  // Pasted into a shell elsewhere, it runs the same drvm on the same image with the same flags.
+  const int status = std::system(("cd / && " + command[1].str() + " >/dev/null 2>&1").c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  std::ifstream args(args_file);
+  std::string line;
+  std::vector<std::string> argv;
+  while (std::getline(args, line)) argv.push_back(line);
+  ASSERT_GE(argv.size(), 3u);
+  EXPECT_EQ(argv[0], DRVM_FAKE_DRVM);
+  EXPECT_EQ(argv[2], (dir.path() / "events.script").string());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "mem:0x1000/8:w"), argv.end());
+}
+
+// A guest that prints megabytes without a newline: the reports cut the line.
+TEST_F(Session, HugeLinesAreCutInEveryReport) {
+  dir.write("flood.script", "flood 4194304\nexit 5\n");
+  const fs::path junit = dir.path() / "junit.xml";
+  const Ran ran = run({manifest(R"(
+[[case]]
+name = "flood"
+image = "flood.script"
+serial.forbid = ['^x']
+)"),
+                       "--junit", junit.string(), "--tap"});
+  EXPECT_EQ(ran.status, kExitSomeFailed);
+  EXPECT_NE(ran.err.find(std::string(200, 'x') + "... (4194104 more bytes)"), std::string::npos)
+      << ran.err.substr(0, 2000);
+  EXPECT_NE(ran.err.find("serial line 1 matches forbidden /^x/: " + std::string(200, 'x') +
+                         "... (4194104 more bytes)\n"),
+            std::string::npos);
+  EXPECT_LT(ran.err.size(), 20000u);
+  EXPECT_LT(ran.out.size(), 600u * 1024);  // TAP's stderr block
+  EXPECT_LT(fs::file_size(junit), 1200u * 1024);
+}
 
 TEST_F(Session, AllPassing) {
   dir.write("hello.script", "out hello\\r\nout PASS boot\nout summary: 1 passed, 0 failed\n");

@@ -2,8 +2,32 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 namespace drvm::harness {
 namespace {
+
+TEST(TextEscape, BoundedTextCutsLongLines) {
+  EXPECT_EQ(bounded_text("short\n" + std::string(10, 'x') + "\nend", 4, SIZE_MAX),
+            "shor... (1 more bytes)\nxxxx... (6 more bytes)\nend");
+  EXPECT_EQ(bounded_text("abc\n", 4, SIZE_MAX), "abc\n");
+  // Never inside a UTF-8 sequence: "é" is two bytes.
+  EXPECT_EQ(bounded_text("a\xc3\xa9z", 2, SIZE_MAX), "a... (3 more bytes)");
+}
+
+TEST(TextEscape, BoundedTextKeepsTheLastLinesWithinTheTotal) {
+  EXPECT_EQ(bounded_text("line 1\nline 2\nline 3\n", 100, 14),
+            "... (7 earlier bytes omitted)\nline 2\nline 3\n");
+  EXPECT_EQ(bounded_text("line 1\nline 2\n", 100, 100), "line 1\nline 2\n");
+}
+
+TEST(TextEscape, ShellQuoteMakesOneWord) {
+  EXPECT_EQ(shell_quote("/usr/bin/drvm"), "/usr/bin/drvm");
+  EXPECT_EQ(shell_quote("mem:counter:w"), "mem:counter:w");
+  EXPECT_EQ(shell_quote("a b"), "'a b'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote(""), "''");
+}
 
 TEST(TextEscape, PrintableKeepsUtf8AndEscapesTheRest) {
   EXPECT_EQ(printable_text("a\tb\n", true), "a\tb\n");

@@ -2,12 +2,21 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
 
 #include "harness/case_runner.hpp"
 #include "harness/session.hpp"
 #include "harness/verdict.hpp"
 #include "test_support.hpp"
+
+extern char** environ;
 
 namespace drvm::harness {
 namespace {
@@ -88,6 +97,54 @@ TEST_F(HarnessVm, AWrongGoldenFileFailsWithADiff) {
   EXPECT_NE(report.find("+drvm guestfw: hello from the guest"), std::string::npos) << report;
   EXPECT_NE(testing::read_file(junit).find("<failure message=\"serial output differs"),
             std::string::npos);
+}
+
+// The real `drvm test` binary on SIGINT (no KVM needed: fake_drvm runs the cases): the
+// signal reaches only drvm test, which stops its child and reports.
+TEST(DrvmTestSignals, SigintEndsTheRunWithStatus130AndASummary) {
+  testing::ScratchDir dir;
+  const fs::path started = dir.path() / "started";
+  dir.write("hang.script", fmt::format("touch {}\nhang\n", started.string()));
+  const fs::path manifest = dir.write("suite.toml", R"(
+[[case]]
+name = "hangs"
+image = "hang.script"
+timeout = 60
+)");
+  const fs::path err_path = dir.path() / "stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, err_path.c_str(), O_WRONLY | O_CREAT, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<std::string> args{DRVM_EXECUTABLE, "test", manifest.string(), "--runner",
+                                DRVM_FAKE_DRVM};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  for (int i = 0; i < 1000 && !fs::exists(started); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGINT);
+  int status = 0;
+  bool ended = false;
+  for (int i = 0; i < 2000 && !ended; ++i) {
+    ended = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  std::ifstream in(err_path);
+  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(ended) << output;
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << output;
+  EXPECT_NE(output.find("0 passed, 0 failed, 1 interrupted (1 case,"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -101,13 +101,17 @@ TEST(EventPlan, ResolutionErrorsNameTheSpecAndTheFix) {
 
 TEST(EventPlan, StrippedImageSaysWhySymbolsCannotBeUsed) {
   const SymbolTable stripped = SymbolTable::from_elf(test::build_symtab_elf64({}));
-  EXPECT_EQ(plan_error({"mem:counter"}, 4, 1, stripped),
-            "--event 'mem:counter': cannot look up symbol 'counter' in img.elf: its symbol table "
-            "has no functions or objects; give an address instead (mem:0x...)");
+  EXPECT_EQ(
+      plan_error({"mem:counter"}, 4, 1, stripped),
+      "--event 'mem:counter': cannot look up symbol 'counter' in img.elf: its symbol table "
+      "has no functions or objects; give an address instead (mem:0x...) or the unstripped build "
+      "with --symbols FILE");
   const SymbolTable not_elf = SymbolTable::from_elf(std::vector<std::byte>(64));
-  EXPECT_EQ(plan_error({"mem:counter"}, 4, 1, not_elf),
-            "--event 'mem:counter': cannot look up symbol 'counter' in img.elf: the image is not "
-            "an ELF file; give an address instead (mem:0x...)");
+  EXPECT_EQ(
+      plan_error({"mem:counter"}, 4, 1, not_elf),
+      "--event 'mem:counter': cannot look up symbol 'counter' in img.elf: the image is not "
+      "an ELF file; give an address instead (mem:0x...) or the unstripped build with --symbols "
+      "FILE");
   EXPECT_EQ(plan_events({"mem:0x10a000/4"}, stripped, limits()).size(), 1u);
 }
 

@@ -13,7 +13,8 @@ std::uint64_t symbol_address(const bp::EventRequest& request, const SymbolTable&
   if (found.empty()) {
     if (symbols.empty()) {
       throw bp::SpecError(
-          fmt::format("cannot look up symbol '{}' in {}: {}; give an address instead (mem:0x...)",
+          fmt::format("cannot look up symbol '{}' in {}: {}; give an address instead (mem:0x...) "
+                      "or the unstripped build with --symbols FILE",
                       request.symbol, image_name, symbols.problem()));
     }
     throw bp::SpecError(fmt::format(

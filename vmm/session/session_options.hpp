@@ -1,6 +1,7 @@
 // The counting session's `drvm run` flags (--event, --stat, --json, --stat-output, --trace,
-// --record, --slots), their checks, and the slot-count rule. run_command.cpp registers them with
-// add_session_options(); the semantics live here. docs/events-guide.md is the user's view.
+// --record, --slots, --symbols), their checks, and the slot-count rule. run_command.cpp registers
+// them with add_session_options(); the semantics live here. docs/events-guide.md is the user's
+// view.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,7 @@ struct SessionOptions {
   bool trace = false;                  // --trace
   std::string record;                  // --record FILE
   std::optional<std::uint32_t> slots;  // --slots N
+  std::string symbols;                 // --symbols FILE ("" = the image's own symbol table)
 
   bool active() const { return !events.empty(); }
   // Checks the combination; an --event without --stat/--trace/--record implies --stat.
@@ -77,6 +79,10 @@ void add_session_options(Parser& parser, SessionOptions& options) {
       },
       "the host's breakpoint slots per vCPU for --event and gdb, 4-60 (default 60); the guest's "
       "own 4 debug registers come on top and are never taken");
+  parser.add_value(
+      "--symbols", "FILE", [&options](std::string_view value) { options.symbols = value; },
+      "take symbol names (--event mem:SYMBOL, --trace, --record, --stat) from FILE, an ELF with a "
+      "symbol table such as the unstripped build of a stripped IMAGE");
 }
 
 }  // namespace drvm::vmm::session

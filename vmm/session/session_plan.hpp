@@ -17,8 +17,9 @@ namespace drvm::vmm::session {
 
 class SessionPlan {
  public:
-  // Throws OptionError (flag combinations) or PlanError (specs, pinned budget); both are
-  // vmm::SetupError. An empty plan (no --event) is valid and inactive.
+  // Throws OptionError (flag combinations, an unusable --symbols FILE) or PlanError (specs,
+  // pinned budget); both are vmm::SetupError. An empty plan (no --event) is valid and inactive.
+  // Needs no KVM: `drvm run` builds it before opening /dev/kvm.
   SessionPlan(SessionOptions options, const BootImage& image, unsigned vcpus, bool gdb_attached);
 
   bool active() const { return options_.active(); }
@@ -29,11 +30,14 @@ class SessionPlan {
   const std::vector<PlannedEvent>& events() const { return events_; }
   const SymbolTable& symbols() const { return symbols_; }
   const std::string& image_name() const { return image_name_; }
+  // Where symbols() came from: the image, or the --symbols FILE.
+  const std::string& symbol_source() const { return symbol_source_; }
   unsigned vcpus() const { return vcpus_; }
 
  private:
   SessionOptions options_;
   std::string image_name_;
+  std::string symbol_source_;
   unsigned vcpus_;
   std::optional<std::uint32_t> slots_;
   SymbolTable symbols_;
