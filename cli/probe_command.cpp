@@ -5,9 +5,9 @@
 #include <string>
 
 #include "commands.hpp"
-#include "vmm/kvm.hpp"
-#include "vmm/probe.hpp"
-#include "vmm/probe_report.hpp"
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/probe/probe.hpp"
+#include "vmm/probe/probe_report.hpp"
 
 namespace drvm::cli {
 

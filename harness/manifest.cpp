@@ -33,7 +33,7 @@ constexpr std::array kSerialKeys = {"golden", "require", "forbid"};
 constexpr std::array kEventKeys = {"spec", "count", "min", "max"};
 
 constexpr std::int64_t kMaxExitValue = 127;  // (v << 1) | 1 must fit the 8-bit process status
-// drvm run --mem's range (vmm/boot_layout.hpp: 2 MiB to 3 GiB), checked here so that a bad value
+// drvm run --mem's range (vmm/boot/boot_layout.hpp: 2 MiB to 3 GiB), checked here so that a bad value
 // fails before any guest runs.
 constexpr std::int64_t kMinMemMib = 2;
 constexpr std::int64_t kMaxMemMib = 3 * 1024;

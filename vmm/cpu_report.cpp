@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 #include <cstring>
 
-#include "vmm/kvm.hpp"
-#include "vmm/paging.hpp"
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/x86/paging.hpp"
 
 namespace drvm::vmm {
 

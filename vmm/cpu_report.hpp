@@ -9,7 +9,7 @@
 #include <span>
 #include <string>
 
-#include "vmm/guest_memory.hpp"
+#include "vmm/kvm/guest_memory.hpp"
 
 namespace drvm::vmm {
 

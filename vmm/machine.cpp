@@ -8,12 +8,12 @@
 
 #include <poll.h>
 
-#include "vmm/acpi_tables.hpp"
-#include "vmm/boot.hpp"
+#include "vmm/boot/acpi_tables.hpp"
+#include "vmm/boot/boot.hpp"
 #include "vmm/cpu_report.hpp"
-#include "vmm/interrupt_controllers.hpp"
-#include "vmm/software_interrupts.hpp"
-#include "vmm/x86.hpp"
+#include "vmm/devices/interrupt_controllers.hpp"
+#include "vmm/x86/software_interrupts.hpp"
+#include "vmm/x86/x86.hpp"
 
 namespace drvm::vmm {
 

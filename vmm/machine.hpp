@@ -31,17 +31,17 @@
 #include <thread>
 #include <vector>
 
-#include "vmm/boot_modules.hpp"
-#include "vmm/guest_memory.hpp"
-#include "vmm/image.hpp"
-#include "vmm/io_bus.hpp"
-#include "vmm/kvm.hpp"
-#include "vmm/memory_map.hpp"
-#include "vmm/paging.hpp"
-#include "vmm/platform_ports.hpp"
+#include "vmm/boot/boot_modules.hpp"
+#include "vmm/kvm/guest_memory.hpp"
+#include "vmm/boot/image.hpp"
+#include "vmm/devices/io_bus.hpp"
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/kvm/memory_map.hpp"
+#include "vmm/x86/paging.hpp"
+#include "vmm/devices/platform_ports.hpp"
 #include "vmm/run_outcome.hpp"
-#include "vmm/serial.hpp"
-#include "vmm/vm_exit.hpp"
+#include "vmm/devices/serial.hpp"
+#include "vmm/kvm/vm_exit.hpp"
 
 namespace drvm::vmm {
 

@@ -12,7 +12,7 @@
 #include "elf_symbols.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/machine.hpp"
-#include "vmm/probe.hpp"
+#include "vmm/probe/probe.hpp"
 
 namespace {
 

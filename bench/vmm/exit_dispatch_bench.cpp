@@ -14,10 +14,10 @@
 #include <mutex>
 #include <vector>
 
-#include "vmm/io_bus.hpp"
+#include "vmm/devices/io_bus.hpp"
 #include "vmm/machine.hpp"
-#include "vmm/serial.hpp"
-#include "vmm/vm_exit.hpp"
+#include "vmm/devices/serial.hpp"
+#include "vmm/kvm/vm_exit.hpp"
 
 namespace {
 

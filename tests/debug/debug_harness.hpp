@@ -14,9 +14,9 @@
 
 #include "elf_symbols.hpp"
 #include "vmm/debug/debug_controller.hpp"
-#include "vmm/kvm.hpp"
+#include "vmm/kvm/kvm.hpp"
 #include "vmm/machine.hpp"
-#include "vmm/probe.hpp"
+#include "vmm/probe/probe.hpp"
 
 namespace drvm::test {
 

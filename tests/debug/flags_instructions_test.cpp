@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "vmm/debug/flags_instructions.hpp"
-#include "vmm/guest_memory.hpp"
-#include "vmm/paging.hpp"
+#include "vmm/kvm/guest_memory.hpp"
+#include "vmm/x86/paging.hpp"
 
 namespace drvm::vmm::debug {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "debug_harness.hpp"
-#include "vmm/gdb_target.hpp"
+#include "vmm/gdb/gdb_target.hpp"
 #include "vmm/run_outcome.hpp"
 
 namespace drvm::test {

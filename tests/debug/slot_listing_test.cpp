@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "debug_harness.hpp"
-#include "vmm/gdb_monitor.hpp"
+#include "vmm/gdb/gdb_monitor.hpp"
 #include "vmm/run_outcome.hpp"
 
 namespace drvm::test {

@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "debug_harness.hpp"
-#include "vmm/x86.hpp"
+#include "vmm/x86/x86.hpp"
 
 namespace drvm::test {
 namespace {

@@ -6,9 +6,9 @@
 #include <cstring>
 #include <random>
 
-#include "vmm/gdb_monitor.hpp"
-#include "vmm/gdb_registers.hpp"
-#include "vmm/gdb_target.hpp"
+#include "vmm/gdb/gdb_monitor.hpp"
+#include "vmm/gdb/gdb_registers.hpp"
+#include "vmm/gdb/gdb_target.hpp"
 
 namespace drvm::vmm {
 namespace {

@@ -15,10 +15,10 @@
 #include <sstream>
 #include <string>
 
-#include "vmm/kvm.hpp"
-#include "vmm/probe.hpp"
-#include "vmm/probe_report.hpp"
-#include "vmm/probe_vm.hpp"
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/probe/probe.hpp"
+#include "vmm/probe/probe_report.hpp"
+#include "vmm/probe/probe_vm.hpp"
 
 namespace drvm::vmm {
 namespace {

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "vmm/image.hpp"
+#include "vmm/boot/image.hpp"
 #include "vmm/session/session_plan.hpp"
 
 namespace drvm::vmm::session {

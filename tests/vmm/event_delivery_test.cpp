@@ -4,8 +4,8 @@
 
 #include <array>
 
-#include "vmm/event_delivery.hpp"
-#include "vmm/x86.hpp"
+#include "vmm/x86/event_delivery.hpp"
+#include "vmm/x86/x86.hpp"
 
 namespace drvm::vmm {
 namespace {

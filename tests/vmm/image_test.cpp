@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "elf_builder.hpp"
-#include "vmm/boot_layout.hpp"
+#include "vmm/boot/boot_layout.hpp"
 #include "vmm/debug/site_scanner.hpp"
-#include "vmm/guest_memory.hpp"
-#include "vmm/image.hpp"
+#include "vmm/kvm/guest_memory.hpp"
+#include "vmm/boot/image.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 
 #include <map>
 
-#include "vmm/memory_map.hpp"
+#include "vmm/kvm/memory_map.hpp"
 
 namespace drvm::vmm {
 namespace {

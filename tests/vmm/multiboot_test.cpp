@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "elf_builder.hpp"
-#include "vmm/boot.hpp"
-#include "vmm/boot_layout.hpp"
-#include "vmm/boot_modules.hpp"
-#include "vmm/guest_memory.hpp"
-#include "vmm/image.hpp"
-#include "vmm/multiboot.hpp"
+#include "vmm/boot/boot.hpp"
+#include "vmm/boot/boot_layout.hpp"
+#include "vmm/boot/boot_modules.hpp"
+#include "vmm/kvm/guest_memory.hpp"
+#include "vmm/boot/image.hpp"
+#include "vmm/boot/multiboot.hpp"
 
 namespace drvm::vmm {
 namespace {

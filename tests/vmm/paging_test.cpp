@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "vmm/paging.hpp"
+#include "vmm/x86/paging.hpp"
 
 namespace drvm::vmm {
 namespace {

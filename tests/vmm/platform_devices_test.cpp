@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "vmm/acpi_tables.hpp"
-#include "vmm/io_bus.hpp"
-#include "vmm/platform_ports.hpp"
-#include "vmm/serial.hpp"
-#include "vmm/vm_exit.hpp"
+#include "vmm/boot/acpi_tables.hpp"
+#include "vmm/devices/io_bus.hpp"
+#include "vmm/devices/platform_ports.hpp"
+#include "vmm/devices/serial.hpp"
+#include "vmm/kvm/vm_exit.hpp"
 
 namespace drvm::vmm {
 namespace {

@@ -1,6 +1,6 @@
 // Decoding of the software-interrupt instructions drvm completes for KVM's emulator. Delivery
 // itself is covered end to end by selftest.elf's int3 case under drvm (tests/guestfw).
-#include "vmm/software_interrupts.hpp"
+#include "vmm/x86/software_interrupts.hpp"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "vmm/interrupt_controllers.hpp"
+#include "vmm/devices/interrupt_controllers.hpp"
 
 namespace drvm::vmm::irq {
 namespace {

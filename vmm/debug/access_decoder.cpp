@@ -3,7 +3,7 @@
 #include <Zydis/Zydis.h>
 
 #include "vmm/debug/instruction_decoding.hpp"
-#include "vmm/x86.hpp"
+#include "vmm/x86/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {

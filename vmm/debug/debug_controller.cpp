@@ -21,10 +21,10 @@
 #include "vmm/debug/page_guard.hpp"
 #include "vmm/debug/site_scanner.hpp"
 #include "vmm/debug/trap_sites.hpp"
-#include "vmm/event_delivery.hpp"
-#include "vmm/paging.hpp"
-#include "vmm/software_interrupts.hpp"
-#include "vmm/x86.hpp"
+#include "vmm/x86/event_delivery.hpp"
+#include "vmm/x86/paging.hpp"
+#include "vmm/x86/software_interrupts.hpp"
+#include "vmm/x86/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {

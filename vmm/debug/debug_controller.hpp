@@ -26,9 +26,9 @@
 #include "bpcore/guest_dr_file.hpp"
 #include "bpcore/result.hpp"
 #include "bpcore/types.hpp"
-#include "vmm/image.hpp"
+#include "vmm/boot/image.hpp"
 #include "vmm/machine.hpp"
-#include "vmm/probe.hpp"
+#include "vmm/probe/probe.hpp"
 
 namespace drvm::vmm::debug {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "vmm/debug/instruction_decoding.hpp"
-#include "vmm/x86.hpp"
+#include "vmm/x86/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {

@@ -12,7 +12,7 @@
 #include <span>
 
 #include "vmm/debug/access_decoder.hpp"
-#include "vmm/paging.hpp"
+#include "vmm/x86/paging.hpp"
 
 namespace drvm::vmm::debug {
 

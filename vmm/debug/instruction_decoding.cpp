@@ -1,5 +1,5 @@
 #include "vmm/debug/instruction_decoding.hpp"
-#include "vmm/x86.hpp"
+#include "vmm/x86/x86.hpp"
 
 namespace drvm::vmm::debug {
 namespace {

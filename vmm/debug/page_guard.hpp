@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <unordered_map>
 
-#include "vmm/memory_map.hpp"
+#include "vmm/kvm/memory_map.hpp"
 
 namespace drvm::vmm::debug {
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "vmm/image.hpp"
+#include "vmm/boot/image.hpp"
 
 namespace drvm::vmm::debug {
 

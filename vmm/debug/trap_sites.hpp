@@ -10,7 +10,7 @@
 #include <span>
 #include <unordered_map>
 
-#include "vmm/guest_memory.hpp"
+#include "vmm/kvm/guest_memory.hpp"
 
 namespace drvm::vmm::debug {
 

@@ -9,7 +9,7 @@
 
 #include "bpcore/attributes.hpp"
 #include "bpcore/event_spec.hpp"
-#include "vmm/kvm.hpp"
+#include "vmm/kvm/kvm.hpp"
 #include "vmm/session/symbol_table.hpp"
 
 namespace drvm::vmm::session {

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/kvm.hpp"
+#include "vmm/kvm/kvm.hpp"
 
 namespace drvm::vmm::session {
 

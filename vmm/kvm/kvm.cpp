@@ -1,0 +1,352 @@
+#include "vmm/kvm/kvm.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+namespace drvm::vmm {
+
+namespace {
+
+constexpr int kExpectedApiVersion = KVM_API_VERSION;
+
+// kvm_cpuid2, kvm_msrs and kvm_irq_routing end in __DECLARE_FLEX_ARRAY, which in C++ adds a
+// one-byte empty member: sizeof() and the offset of `entries` differ from the C ABI, and so would
+// the ioctl numbers derived from them. drvm lays these buffers out by hand: an 8-byte header, then
+// the entries.
+struct FlexHeader {
+  std::uint32_t count;
+  std::uint32_t padding;
+};
+static_assert(sizeof(FlexHeader) == 8);
+constexpr unsigned long kGetSupportedCpuid = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, 8);
+constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, 8);
+constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, 8);
+constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
+constexpr unsigned long kSetGsiRouting = _IOC(_IOC_WRITE, KVMIO, 0x6a, 8);  // kvm_irq_routing
+
+// A FlexHeader followed by `count` entries of T, suitably aligned.
+template <typename T>
+class FlexBuffer {
+ public:
+  explicit FlexBuffer(std::size_t count) : storage_(1 + count * sizeof(T) / 8 + 1) {
+    header()->count = static_cast<std::uint32_t>(count);
+  }
+  FlexHeader* header() { return reinterpret_cast<FlexHeader*>(storage_.data()); }
+  T* entries() { return reinterpret_cast<T*>(storage_.data() + 1); }
+
+ private:
+  std::vector<std::uint64_t> storage_;
+};
+
+int ioctl_retry(int fd, unsigned long request, void* arg) {
+  int result;
+  do {
+    result = ::ioctl(fd, request, arg);
+  } while (result < 0 && errno == EINTR);
+  return result;
+}
+
+}  // namespace
+
+KvmError::KvmError(std::string_view operation, int error_number)
+    : std::runtime_error(fmt::format("{} failed: {}", operation, std::strerror(error_number))),
+      errno_(error_number) {}
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int Fd::release() {
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+std::string kvm_device_path() {
+  const char* override_path = std::getenv("DRVM_KVM_DEVICE");
+  return override_path != nullptr && *override_path != '\0' ? override_path : "/dev/kvm";
+}
+
+std::vector<RequiredCapability> required_capabilities() {
+  return {
+      {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+      {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+      {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+  };
+}
+
+System System::open(const std::string& device_path) {
+  Fd fd{::open(device_path.c_str(), O_RDWR | O_CLOEXEC)};
+  if (!fd.valid()) {
+    const int error = errno;
+    const char* fix = error == EACCES || error == EPERM
+                          ? "add your user to the 'kvm' group or run as root"
+                      : error == ENOENT ? "load the kvm module (modprobe kvm_intel or kvm_amd) or "
+                                          "run on a host with virtualization enabled"
+                                        : "check that KVM is available on this host";
+    throw SetupError(fmt::format("cannot open {}: {}; {}", device_path, std::strerror(error), fix));
+  }
+  const int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
+  if (version < 0) {
+    throw SetupError(
+        fmt::format("{} is not a KVM device: KVM_GET_API_VERSION failed: {}; "
+                    "point DRVM_KVM_DEVICE at /dev/kvm or unset it",
+                    device_path, std::strerror(errno)));
+  }
+  if (version != kExpectedApiVersion) {
+    throw SetupError(
+        fmt::format("{}: KVM API version {} (drvm needs {}); use a kernel with the "
+                    "stable KVM API",
+                    device_path, version, kExpectedApiVersion));
+  }
+  for (const auto& required : required_capabilities()) {
+    if (::ioctl(fd.get(), KVM_CHECK_EXTENSION, required.cap) <= 0) {
+      throw SetupError(
+          fmt::format("{}: KVM lacks {}; use a newer kernel", device_path, required.name));
+    }
+  }
+  const int mmap_size = ::ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (mmap_size <= 0) throw KvmError("KVM_GET_VCPU_MMAP_SIZE", errno);
+  return System(std::move(fd), device_path, static_cast<std::size_t>(mmap_size));
+}
+
+int System::check_extension(unsigned cap) const {
+  const int result = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+  return result < 0 ? 0 : result;
+}
+
+std::vector<kvm_cpuid_entry2> System::supported_cpuid() const {
+  for (std::uint32_t capacity = 128; capacity <= 4096; capacity *= 2) {
+    FlexBuffer<kvm_cpuid_entry2> buffer(capacity);
+    if (::ioctl(fd_.get(), kGetSupportedCpuid, buffer.header()) == 0) {
+      return {buffer.entries(), buffer.entries() + buffer.header()->count};
+    }
+    if (errno != E2BIG) throw KvmError("KVM_GET_SUPPORTED_CPUID", errno);
+  }
+  throw KvmError("KVM_GET_SUPPORTED_CPUID", E2BIG);
+}
+
+Vm::Vm(const System& system) : system_(&system) {
+  int fd;
+  do {
+    // KVM_CREATE_VM can fail transiently with EINTR while the kernel sets up the address space.
+    fd = ::ioctl(system.fd(), KVM_CREATE_VM, 0);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw KvmError("KVM_CREATE_VM", errno);
+  fd_ = Fd{fd};
+  // VMX needs a three-page TSS region for real-mode emulation; it must not overlap guest RAM.
+  // Place it just below 4 GiB like other VMMs. Hosts without the capability do not need it.
+  if (system.check_extension(KVM_CAP_SET_TSS_ADDR) > 0) {
+    if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0) {
+      throw KvmError("KVM_SET_TSS_ADDR", errno);
+    }
+  }
+}
+
+void Vm::set_memslot(const Memslot& slot) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot.slot;
+  region.flags = slot.read_only ? KVM_MEM_READONLY : 0;
+  region.guest_phys_addr = slot.guest_phys;
+  region.memory_size = slot.size;
+  region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host);
+  if (ioctl_retry(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    throw KvmError(fmt::format("KVM_SET_USER_MEMORY_REGION (slot {}, gpa {:#x}, size {:#x})",
+                               slot.slot, slot.guest_phys, slot.size),
+                   errno);
+  }
+}
+
+void Vm::create_irqchip() {
+  if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) throw KvmError("KVM_CREATE_IRQCHIP", errno);
+}
+
+void Vm::create_pit2(std::uint32_t flags) {
+  kvm_pit_config config{};
+  config.flags = flags;
+  if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) throw KvmError("KVM_CREATE_PIT2", errno);
+}
+
+void Vm::set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries) {
+  FlexBuffer<kvm_irq_routing_entry> buffer(entries.size());
+  std::memcpy(buffer.entries(), entries.data(), entries.size() * sizeof(kvm_irq_routing_entry));
+  if (ioctl_retry(fd_.get(), kSetGsiRouting, buffer.header()) < 0) {
+    throw KvmError("KVM_SET_GSI_ROUTING", errno);
+  }
+}
+
+void Vm::irq_line(std::uint32_t gsi, bool level) {
+  kvm_irq_level line{};
+  line.irq = gsi;
+  line.level = level ? 1 : 0;
+  if (ioctl_retry(fd_.get(), KVM_IRQ_LINE, &line) < 0) {
+    throw KvmError(fmt::format("KVM_IRQ_LINE {}", gsi), errno);
+  }
+}
+
+kvm_irqchip Vm::irqchip(std::uint32_t chip_id) const {
+  kvm_irqchip chip{};
+  chip.chip_id = chip_id;
+  if (ioctl_retry(fd_.get(), KVM_GET_IRQCHIP, &chip) < 0) throw KvmError("KVM_GET_IRQCHIP", errno);
+  return chip;
+}
+
+void Vm::set_irqchip(const kvm_irqchip& chip) {
+  if (ioctl_retry(fd_.get(), KVM_SET_IRQCHIP, const_cast<kvm_irqchip*>(&chip)) < 0) {
+    throw KvmError("KVM_SET_IRQCHIP", errno);
+  }
+}
+
+kvm_pit_state2 Vm::pit_state() const {
+  kvm_pit_state2 state{};
+  if (ioctl_retry(fd_.get(), KVM_GET_PIT2, &state) < 0) throw KvmError("KVM_GET_PIT2", errno);
+  return state;
+}
+
+int Vm::check_extension(unsigned cap) const {
+  const int result = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+  return result < 0 ? 0 : result;
+}
+
+Vcpu::Vcpu(const Vm& vm, unsigned index) : index_(index) {
+  const int fd = ::ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(index));
+  if (fd < 0) throw KvmError(fmt::format("KVM_CREATE_VCPU {}", index), errno);
+  fd_ = Fd{fd};
+  run_size_ = vm.system().vcpu_mmap_size();
+  void* mapping = ::mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mapping == MAP_FAILED) throw KvmError("mmap of kvm_run", errno);
+  run_ = static_cast<kvm_run*>(mapping);
+}
+
+Vcpu::Vcpu(Vcpu&& other) noexcept
+    : index_(other.index_),
+      fd_(std::move(other.fd_)),
+      run_(std::exchange(other.run_, nullptr)),
+      run_size_(other.run_size_) {}
+
+Vcpu::~Vcpu() {
+  if (run_ != nullptr) ::munmap(run_, run_size_);
+}
+
+int Vcpu::run() {
+  if (::ioctl(fd_.get(), KVM_RUN, 0) == 0) return 0;
+  const int error = errno;
+  if (error == EINTR || error == EAGAIN) return error;
+  throw KvmError("KVM_RUN", error);
+}
+
+void Vcpu::ioctl_or_throw(unsigned long request, void* arg, const char* name) const {
+  if (ioctl_retry(fd_.get(), request, arg) < 0) throw KvmError(name, errno);
+}
+
+kvm_regs Vcpu::regs() const {
+  kvm_regs regs{};
+  ioctl_or_throw(KVM_GET_REGS, &regs, "KVM_GET_REGS");
+  return regs;
+}
+
+void Vcpu::set_regs(const kvm_regs& regs) {
+  ioctl_or_throw(KVM_SET_REGS, const_cast<kvm_regs*>(&regs), "KVM_SET_REGS");
+}
+
+kvm_sregs Vcpu::sregs() const {
+  kvm_sregs sregs{};
+  ioctl_or_throw(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
+  return sregs;
+}
+
+void Vcpu::set_sregs(const kvm_sregs& sregs) {
+  ioctl_or_throw(KVM_SET_SREGS, const_cast<kvm_sregs*>(&sregs), "KVM_SET_SREGS");
+}
+
+kvm_fpu Vcpu::fpu() const {
+  kvm_fpu fpu{};
+  ioctl_or_throw(KVM_GET_FPU, &fpu, "KVM_GET_FPU");
+  return fpu;
+}
+
+void Vcpu::set_fpu(const kvm_fpu& fpu) {
+  ioctl_or_throw(KVM_SET_FPU, const_cast<kvm_fpu*>(&fpu), "KVM_SET_FPU");
+}
+
+kvm_debugregs Vcpu::debugregs() const {
+  kvm_debugregs debugregs{};
+  ioctl_or_throw(KVM_GET_DEBUGREGS, &debugregs, "KVM_GET_DEBUGREGS");
+  return debugregs;
+}
+
+void Vcpu::set_debugregs(const kvm_debugregs& debugregs) {
+  ioctl_or_throw(KVM_SET_DEBUGREGS, const_cast<kvm_debugregs*>(&debugregs), "KVM_SET_DEBUGREGS");
+}
+
+kvm_vcpu_events Vcpu::events() const {
+  kvm_vcpu_events events{};
+  ioctl_or_throw(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS");
+  return events;
+}
+
+void Vcpu::set_events(const kvm_vcpu_events& events) {
+  ioctl_or_throw(KVM_SET_VCPU_EVENTS, const_cast<kvm_vcpu_events*>(&events), "KVM_SET_VCPU_EVENTS");
+}
+
+void Vcpu::set_guest_debug(const kvm_guest_debug& debug) {
+  ioctl_or_throw(KVM_SET_GUEST_DEBUG, const_cast<kvm_guest_debug*>(&debug), "KVM_SET_GUEST_DEBUG");
+}
+
+void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+  FlexBuffer<kvm_cpuid_entry2> buffer(entries.size());
+  std::memcpy(buffer.entries(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+  ioctl_or_throw(kSetCpuid2, buffer.header(), "KVM_SET_CPUID2");
+}
+
+std::uint64_t Vcpu::msr(std::uint32_t index) const {
+  FlexBuffer<kvm_msr_entry> buffer(1);
+  buffer.entries()->index = index;
+  const int read = ioctl_retry(fd_.get(), kGetMsrs, buffer.header());
+  if (read != 1) throw KvmError(fmt::format("KVM_GET_MSRS {:#x}", index), read < 0 ? errno : EIO);
+  return buffer.entries()->data;
+}
+
+void Vcpu::set_msr(std::uint32_t index, std::uint64_t value) {
+  FlexBuffer<kvm_msr_entry> buffer(1);
+  buffer.entries()->index = index;
+  buffer.entries()->data = value;
+  const int written = ioctl_retry(fd_.get(), kSetMsrs, buffer.header());
+  if (written != 1) {
+    throw KvmError(fmt::format("KVM_SET_MSRS {:#x}", index), written < 0 ? errno : EIO);
+  }
+}
+
+kvm_lapic_state Vcpu::lapic() const {
+  kvm_lapic_state state{};
+  ioctl_or_throw(KVM_GET_LAPIC, &state, "KVM_GET_LAPIC");
+  return state;
+}
+
+void Vcpu::set_lapic(const kvm_lapic_state& state) {
+  ioctl_or_throw(KVM_SET_LAPIC, const_cast<kvm_lapic_state*>(&state), "KVM_SET_LAPIC");
+}
+
+kvm_mp_state Vcpu::mp_state() const {
+  kvm_mp_state state{};
+  ioctl_or_throw(KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE");
+  return state;
+}
+
+}  // namespace drvm::vmm
