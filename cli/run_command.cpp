@@ -11,9 +11,10 @@
 #include <optional>
 #include <string>
 
+#include "cmdline/command_line.hpp"
+#include "cmdline/numbers.hpp"
 #include "commands.hpp"
 #include "gdbstub/gdb_server.hpp"
-#include "options.hpp"
 #include "vmm/boot_layout.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/gdb_target.hpp"
@@ -30,6 +31,8 @@ namespace drvm::cli {
 
 namespace {
 
+using cmdline::UsageError;
+
 // --gdb [HOST:]PORT
 struct GdbAddress {
   std::string host = "127.0.0.1";
@@ -40,10 +43,11 @@ GdbAddress parse_gdb_address(std::string_view value) {
   GdbAddress address;
   std::string_view port = value;
   auto bad = [&value] {
-    return UsageError(fmt::format(
-        "--gdb: '{}' is not [HOST:]PORT; give a port (0-65535, 0 picks a free one), e.g. 1234, "
-        "0.0.0.0:1234 or [::1]:1234",
-        value));
+    return UsageError(
+        fmt::format("run: --gdb: '{}' is not [HOST:]PORT; give a port (0-65535, 0 picks a free "
+                    "one), e.g. 1234, "
+                    "0.0.0.0:1234 or [::1]:1234",
+                    value));
   };
   if (value.starts_with('[')) {
     // An IPv6 literal in brackets, as in URLs: its own colons are not the port's.
@@ -57,12 +61,9 @@ GdbAddress parse_gdb_address(std::string_view value) {
     if (colon > 0) address.host = std::string(value.substr(0, colon));
     port = value.substr(colon + 1);
   }
-  unsigned number = 0;
-  const bool digits = !port.empty() && port.size() <= 5 &&
-                      port.find_first_not_of("0123456789") == std::string_view::npos;
-  if (digits) number = static_cast<unsigned>(std::stoul(std::string(port)));
-  if (!digits || number > 65535) throw bad();
-  address.port = static_cast<std::uint16_t>(number);
+  const std::optional<std::uint64_t> number = cmdline::parse_whole_number(port);
+  if (!number || *number > 65535) throw bad();
+  address.port = static_cast<std::uint16_t>(*number);
   return address;
 }
 
@@ -85,49 +86,55 @@ struct RunOptions {
   vmm::session::SessionOptions session;  // --event, --stat, --trace, ... (docs/events-guide.md)
 };
 
-OptionParser make_parser(RunOptions& options) {
-  OptionParser parser("run");
-  parser.add_value(
+void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
+  line.add_value(
       "--mem", "SIZE",
-      [&options](std::string_view value) {
-        const std::uint64_t size = parse_size("--mem", value);
-        if (size % 4096 != 0 || size < vmm::layout::kMinMemory || size > vmm::layout::kMaxMemory) {
-          throw UsageError(
-              fmt::format("--mem: {} is out of range; give a multiple of 4 KiB "
-                          "from 2M to 3G",
-                          value));
+      [&options](const std::string& value) {
+        try {
+          options.memory = cmdline::parse_size(value, 1);
+        } catch (const cmdline::NumberError& error) {
+          throw UsageError(fmt::format("run: --mem: {}", error.what()));
         }
-        options.memory = size;
+        if (options.memory % 4096 != 0 || options.memory < vmm::layout::kMinMemory ||
+            options.memory > vmm::layout::kMaxMemory) {
+          throw UsageError(fmt::format(
+              "run: --mem: {} is out of range; give a multiple of 4 KiB from 2M to 3G", value));
+        }
       },
       "guest RAM (default 128M; bytes or K/M/G, 2M-3G)");
-  parser.add_value(
-      "--cmdline", "STR", [&options](std::string_view value) { options.cmdline = value; },
+  line.add_value(
+      "--cmdline", "STR", [&options](const std::string& value) { options.cmdline = value; },
       "command line passed in hvm_start_info");
-  parser.add_value(
-      "--serial", "FILE", [&options](std::string_view value) { options.serial_file = value; },
+  line.add_value(
+      "--serial", "FILE", [&options](const std::string& value) { options.serial_file = value; },
       "write the guest's serial output to FILE instead of stdout");
-  parser.add_value(
+  line.add_value(
       "--timeout", "SEC",
-      [&options](std::string_view value) { options.timeout = parse_seconds("--timeout", value); },
+      [&options](const std::string& value) {
+        try {
+          options.timeout = cmdline::parse_seconds(value);
+        } catch (const cmdline::NumberError& error) {
+          throw UsageError(fmt::format("run: --timeout: {}", error.what()));
+        }
+      },
       "stop the guest after SEC seconds of wall time (status 4)");
-  parser.add_flag("--trace-io", &options.trace_io,
-                  "log unhandled port I/O and MMIO accesses to stderr");
-  parser.add_flag("--exact", &options.exact,
-                  "single-step and decode every guest instruction so that no debug-register "
-                  "access or breakpoint hit escapes (slow; the reference engine)");
-  parser.add_value(
+  line.add_flag("--trace-io", &options.trace_io,
+                "log unhandled port I/O and MMIO accesses to stderr");
+  line.add_flag("--exact", &options.exact,
+                "single-step and decode every guest instruction so that no debug-register "
+                "access or breakpoint hit escapes (slow; the reference engine)");
+  line.add_value(
       "--gdb", "[HOST:]PORT",
-      [&options](std::string_view value) { options.gdb = parse_gdb_address(value); },
+      [&options](const std::string& value) { options.gdb = parse_gdb_address(value); },
       "serve gdb's remote protocol (default host 127.0.0.1; port 0 picks a free one); the guest "
       "waits at its first instruction until gdb continues");
-  parser.add_flag("--gdb-no-wait", &options.gdb_no_wait,
-                  "with --gdb: let the guest run at once; gdb stops it when it attaches");
-  vmm::session::add_session_options<UsageError>(parser, options.session);
-  parser.add_flag("--help", &options.help, "show this help");
-  return parser;
+  line.add_flag("--gdb-no-wait", &options.gdb_no_wait,
+                "with --gdb: let the guest run at once; gdb stops it when it attaches");
+  vmm::session::add_session_options(line, options.session);
+  line.add_flag("-h,--help", &options.help, "show this help");
 }
 
-void print_help(const OptionParser& parser) {
+void print_help(const cmdline::CommandLine& line) {
   fmt::print(stdout,
              "usage: drvm run IMAGE [options]\n"
              "\n"
@@ -140,7 +147,7 @@ void print_help(const OptionParser& parser) {
              "error; 4 timeout; 6 guest halted; 8 triple fault; 10 internal error; 12 killed\n"
              "by gdb.\n"
              "Environment: DRVM_KVM_DEVICE overrides the KVM device path (default /dev/kvm).\n",
-             parser.option_help());
+             line.option_help());
 }
 
 int report_setup_error(const std::string& message) {
@@ -152,15 +159,16 @@ int report_setup_error(const std::string& message) {
 
 int run_command(Args args) {
   RunOptions options;
-  const OptionParser parser = make_parser(options);
-  std::vector<std::string_view> positionals;
+  cmdline::CommandLine line("run");
+  add_run_options(line, options);
+  std::vector<std::string> positionals;
   try {
-    positionals = parser.parse(args);
+    positionals = line.parse(args);
   } catch (const UsageError& error) {
     return report_setup_error(error.what());
   }
   if (options.help) {
-    print_help(parser);
+    print_help(line);
     return 0;
   }
   if (options.gdb_no_wait && !options.gdb) {
@@ -175,7 +183,7 @@ int run_command(Args args) {
   }
 
   try {
-    const vmm::BootImage image = vmm::read_image(std::string(positionals.front()), options.memory);
+    const vmm::BootImage image = vmm::read_image(positionals.front(), options.memory);
     vmm::Fd serial_file;
     if (!options.serial_file.empty()) {
       serial_file = vmm::Fd{

@@ -30,9 +30,11 @@ struct Options {
   std::chrono::milliseconds kill_margin{10000};
 };
 
-extern const char* const kTestUsage;
+// `drvm test --help`.
+std::string test_usage();
 
-// The options, or a one-line description of what is wrong with the command line.
+// The options, or the one-line usage error ("test: <what failed>: <cause>; <what to do>",
+// without "drvm: ").
 std::variant<Options, std::string> parse_options(std::span<const std::string_view> args);
 
 }  // namespace drvm::harness

@@ -103,10 +103,13 @@ namespace {
 
 int run_test_command(std::span<const std::string_view> args, const fs::path& self, Io io) {
   auto parsed = parse_options(args);
-  if (auto* error = std::get_if<std::string>(&parsed)) return usage_error(io, *error);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    fmt::print(io.err, "drvm: {}\n", *error);
+    return kExitUsage;
+  }
   const Options& options = std::get<Options>(parsed);
   if (options.help) {
-    std::fputs(kTestUsage, io.out);
+    fmt::print(io.out, "{}", test_usage());
     return kExitAllPassed;
   }
   // Human-readable output goes to stdout unless stdout carries TAP.

@@ -337,7 +337,7 @@ TEST_F(Session, UsageAndManifestErrorsExitWith2) {
 
   ran = run({good, "--bogus"});
   EXPECT_EQ(ran.status, kExitUsage);
-  EXPECT_EQ(ran.err, "drvm: test: unknown option '--bogus'; run 'drvm test --help' for usage\n");
+  EXPECT_EQ(ran.err, "drvm: test: unknown option '--bogus'; run 'drvm test --help' for the list\n");
 
   ran = run({(dir.path() / "missing.toml").string()});
   EXPECT_EQ(ran.status, kExitUsage);
