@@ -15,6 +15,7 @@
 #include "cmdline/numbers.hpp"
 #include "commands.hpp"
 #include "gdbstub/gdb_server.hpp"
+#include "qemu_spellings.hpp"
 #include "vmm/boot_layout.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/gdb_target.hpp"
@@ -86,28 +87,31 @@ struct RunOptions {
   vmm::session::SessionOptions session;  // --event, --stat, --trace, ... (docs/events-guide.md)
 };
 
+// --mem's rule lives in cmdline/ (shared with manifests); the machine's limits must be the same.
+static_assert(cmdline::kMinGuestMemory == vmm::layout::kMinMemory &&
+              cmdline::kMaxGuestMemory == vmm::layout::kMaxMemory);
+
 void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
   line.add_value(
       "--mem", "SIZE",
       [&options](const std::string& value) {
         try {
-          options.memory = cmdline::parse_size(value, 1);
+          options.memory = cmdline::parse_guest_memory(value);
         } catch (const cmdline::NumberError& error) {
           throw UsageError(fmt::format("run: --mem: {}", error.what()));
         }
-        if (options.memory % 4096 != 0 || options.memory < vmm::layout::kMinMemory ||
-            options.memory > vmm::layout::kMaxMemory) {
-          throw UsageError(fmt::format(
-              "run: --mem: {} is out of range; give a multiple of 4 KiB from 2M to 3G", value));
-        }
       },
-      "guest RAM (default 128M; bytes or K/M/G, 2M-3G)");
+      "guest RAM (default 128M): MiB as QEMU's -m, or with K/M/G; 2M-3G");
   line.add_value(
       "--cmdline", "STR", [&options](const std::string& value) { options.cmdline = value; },
       "command line passed in hvm_start_info");
   line.add_value(
-      "--serial", "FILE", [&options](const std::string& value) { options.serial_file = value; },
-      "write the guest's serial output to FILE instead of stdout");
+      "--serial", "FILE",
+      [&options](const std::string& value) {
+        // QEMU's -serial stdio, and the usual '-': the default, stdout.
+        options.serial_file = value == "stdio" || value == "-" ? "" : value;
+      },
+      "write the guest's serial output to FILE instead of stdout ('stdio' or '-': stdout)");
   line.add_value(
       "--timeout", "SEC",
       [&options](const std::string& value) {
@@ -165,7 +169,8 @@ int run_command(Args args) {
   try {
     positionals = line.parse(args);
   } catch (const UsageError& error) {
-    return report_setup_error(error.what());
+    // QEMU's spellings (-kernel, -m, -s, ...) are unknown options here: say what drvm calls them.
+    return report_setup_error(qemu_spelling_hint(args).value_or(error.what()));
   }
   if (options.help) {
     print_help(line);

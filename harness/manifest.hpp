@@ -63,11 +63,11 @@ struct EventExpectation {
 
 struct Case {
   std::string name;
-  std::string location;         // "file:line" of the [[case]] table, for reports
-  std::filesystem::path image;  // absolute
-  std::string cmdline;          // empty: no --cmdline
-  std::optional<std::uint64_t> mem_mib;
-  double timeout_s = 0;  // always > 0: every run has a wall-clock limit
+  std::string location;                    // "file:line" of the [[case]] table, for reports
+  std::filesystem::path image;             // absolute
+  std::string cmdline;                     // empty: no --cmdline
+  std::optional<std::uint64_t> mem_bytes;  // `mem`, by drvm run --mem's rule (cmdline/numbers.hpp)
+  double timeout_s = 0;                    // always > 0: every run has a wall-clock limit
   Expectation expect;
   SerialExpectation serial;
   std::vector<EventExpectation> events;

@@ -162,6 +162,11 @@ timeout = 1.5
                                           (dir.path() / "a.script").string() +
                                           "\n--mem\n32M\n--cmdline\nconsole=ttyS0 quiet\n"
                                           "--timeout\n1.5\n");
+  // A size that is not whole MiB goes on in KiB, with its unit (a bare number would be MiB).
+  ASSERT_EQ(run({manifest("[[case]]\nimage = \"a.script\"\nmem = \"6148K\"\n")}).status,
+            kExitAllPassed);
+  EXPECT_NE(testing::read_file(args).find("\n--mem\n6148K\n"), std::string::npos)
+      << testing::read_file(args);
 }
 
 TEST_F(Session, EventCountsAreCheckedAgainstDrvmRunsStat) {

@@ -69,6 +69,18 @@ TEST(SessionOptions, AnEventAloneImpliesStat) {
   EXPECT_FALSE(traced.stat);
 }
 
+// `drvm run IMAGE --event X --json` (issue #14): --event implies --stat, so --json (and
+// --stat-output) have a --stat to shape, with --trace too.
+TEST(SessionOptions, JsonAndStatOutputImplyStat) {
+  SessionOptions json = parse({"--event", "mem:a", "--json"});
+  json.finalize();
+  EXPECT_TRUE(json.stat);
+  SessionOptions traced = parse({"--event", "mem:a", "--trace", "--stat-output", "f"});
+  traced.finalize();
+  EXPECT_TRUE(traced.stat);
+  EXPECT_TRUE(traced.trace);
+}
+
 TEST(SessionOptions, CombinationsThatMeanNothingAreRefused) {
   EXPECT_EQ(finalize_error({"--stat"}),
             "--stat: there is nothing to count; add --event SPEC (for example --event "
@@ -82,10 +94,6 @@ TEST(SessionOptions, CombinationsThatMeanNothingAreRefused) {
   EXPECT_EQ(finalize_error({"--json"}),
             "--json: there is nothing to count; add --event SPEC (for example --event "
             "mem:SYMBOL:w)");
-  EXPECT_EQ(finalize_error({"--event", "mem:a", "--json"}),
-            "--json: it only shapes --stat's output; add --stat");
-  EXPECT_EQ(finalize_error({"--event", "mem:a", "--trace", "--stat-output", "f"}),
-            "--stat-output: it only shapes --stat's output; add --stat");
   EXPECT_EQ(finalize_error({}), "accepted");
   EXPECT_EQ(finalize_error({"--slots", "8"}), "accepted");
 }

@@ -20,8 +20,8 @@ std::uint32_t parse_slots(std::string_view text) {
 void add_session_options(cmdline::CommandLine& line, SessionOptions& options) {
   line.add_value(
       "--event", "SPEC", [&options](const std::string& value) { options.events.push_back(value); },
-      "count accesses: mem:ADDR_OR_SYMBOL[+OFF][/LEN][:r|w|rw|x][,period=N][,pinned]"
-      "[,exclusive][,vcpu=N] (repeatable; docs/events-guide.md)");
+      "count accesses: mem:ADDR_OR_SYMBOL[+OFF][/LEN][:r|w|rw|x] then any of ,period=N ,pinned "
+      ",exclusive ,vcpu=N (repeatable; docs/events-guide.md)");
   line.add_flag("--stat", &options.stat,
                 "at exit, print each event's count, time enabled/running and scaled estimate");
   line.add_flag("--json", &options.json, "print --stat as one JSON object");
@@ -62,10 +62,9 @@ void SessionOptions::finalize() {
     }
     return;
   }
-  if (!stat && (json || !stat_output.empty())) {
-    throw OptionError(fmt::format("{}: it only shapes --stat's output; add --stat",
-                                  json ? "--json" : "--stat-output"));
-  }
+  // --json and --stat-output shape --stat's output: asking for them asks for --stat, as an
+  // --event alone does.
+  if (json || !stat_output.empty()) stat = true;
   if (!stat && !trace && record.empty()) stat = true;
 }
 

@@ -38,7 +38,8 @@ struct SessionOptions {
   std::optional<std::uint32_t> slots;  // --slots N
 
   bool active() const { return !events.empty(); }
-  // Checks the combination; an --event without --stat/--trace/--record implies --stat.
+  // Checks the combination; an --event without --stat/--trace/--record implies --stat, and so do
+  // --json and --stat-output (they shape --stat's output).
   // Throws OptionError.
   void finalize();
   // The host's slot count for DebugOptions::slots, or nullopt to keep the controller's default.
