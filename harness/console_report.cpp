@@ -62,10 +62,11 @@ void Progress::finished(const CaseResult& result) {
   running_.erase(std::remove(running_.begin(), running_.end(), name), running_.end());
   ++finished_;
   const bool passed = result.verdict.passed;
-  if (!passed) ++failed_;
+  if (!passed && !result.verdict.skipped) ++failed_;
   const std::string status =
-      passed ? (result.verdict.golden_updated ? "PASS (golden updated)" : "PASS")
-             : (result.verdict.error ? "ERROR" : "FAIL");
+      passed                   ? (result.verdict.golden_updated ? "PASS (golden updated)" : "PASS")
+      : result.verdict.skipped ? "NOT RUN"
+                               : (result.verdict.error ? "ERROR" : "FAIL");
   const int width = static_cast<int>(fmt::formatted_size("{}", total_));
   const std::string line =
       fmt::format("[{:>{}}/{}] {} {} ({:.2f} s)", finished_, width, total_, status,
@@ -139,10 +140,12 @@ std::string verbose_details(const CaseResult& result) {
 }
 
 std::string summary_line(const std::vector<CaseResult>& results, double wall_seconds) {
-  std::size_t passed = 0, failed = 0, errors = 0, updated = 0;
+  std::size_t passed = 0, failed = 0, errors = 0, updated = 0, not_run = 0;
   for (const CaseResult& result : results) {
     if (result.verdict.passed) {
       ++passed;
+    } else if (result.verdict.skipped) {
+      ++not_run;
     } else {
       ++(result.verdict.error ? errors : failed);
     }
@@ -150,6 +153,7 @@ std::string summary_line(const std::vector<CaseResult>& results, double wall_sec
   }
   std::string out = fmt::format("{} passed, {} failed", passed, failed);
   if (errors) out += fmt::format(", {} error{}", errors, errors == 1 ? "" : "s");
+  if (not_run) out += fmt::format(", {} not run (--fail-fast)", not_run);
   out += fmt::format(" ({} case{}, {:.1f} s)", results.size(), results.size() == 1 ? "" : "s",
                      wall_seconds);
   if (updated) out += fmt::format("; {} golden file{} updated", updated, updated == 1 ? "" : "s");

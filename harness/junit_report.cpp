@@ -34,7 +34,9 @@ void append_case(std::string& xml, const CaseResult& result) {
   const double seconds = result.run.child.wall.count();
   xml += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">\n",
                      attr(result.selected.suite->name), attr(result.selected.test->name), seconds);
-  if (!result.verdict.passed) {
+  if (result.verdict.skipped) {
+    xml += fmt::format("      <skipped message=\"{}\"/>\n", attr(result.verdict.reasons.front()));
+  } else if (!result.verdict.passed) {
     const char* element = result.verdict.error ? "error" : "failure";
     const std::string& message = result.verdict.reasons.front();
     xml += fmt::format("      <{} message=\"{}\" type=\"{}\">{}</{}>\n", element, attr(message),
@@ -69,7 +71,7 @@ std::string junit_xml(const std::vector<CaseResult>& results, const JunitContext
     }
   }
   struct Tally {
-    std::size_t tests = 0, failures = 0, errors = 0;
+    std::size_t tests = 0, failures = 0, errors = 0, skipped = 0;
     double time = 0;
   };
   const auto tally = [&](const Suite* only) {
@@ -77,7 +79,11 @@ std::string junit_xml(const std::vector<CaseResult>& results, const JunitContext
     for (const CaseResult& result : results) {
       if (only && result.selected.suite != only) continue;
       ++t.tests;
-      if (!result.verdict.passed) ++(result.verdict.error ? t.errors : t.failures);
+      if (result.verdict.skipped) {
+        ++t.skipped;
+      } else if (!result.verdict.passed) {
+        ++(result.verdict.error ? t.errors : t.failures);
+      }
       t.time += result.run.child.wall.count();
     }
     return t;
@@ -87,16 +93,16 @@ std::string junit_xml(const std::vector<CaseResult>& results, const JunitContext
   const Tally all = tally(nullptr);
   xml += fmt::format(
       "<testsuites name=\"drvm test\" tests=\"{}\" failures=\"{}\" errors=\"{}\" "
-      "time=\"{:.3f}\">\n",
-      all.tests, all.failures, all.errors, all.time);
+      "skipped=\"{}\" time=\"{:.3f}\">\n",
+      all.tests, all.failures, all.errors, all.skipped, all.time);
   for (std::size_t id = 0; id < suites.size(); ++id) {
     const Suite* suite = suites[id];
     const Tally t = tally(suite);
     xml += fmt::format(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" "
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" "
         "time=\"{:.3f}\" timestamp=\"{}\" hostname=\"{}\" id=\"{}\" package=\"{}\">\n",
-        attr(suite->name), t.tests, t.failures, t.errors, t.time, attr(context.timestamp),
-        attr(context.hostname), id, attr(suite->name));
+        attr(suite->name), t.tests, t.failures, t.errors, t.skipped, t.time,
+        attr(context.timestamp), attr(context.hostname), id, attr(suite->name));
     xml += "    <properties/>\n";
     for (const CaseResult& result : results) {
       if (result.selected.suite == suite) append_case(xml, result);

@@ -70,6 +70,12 @@ void add_test_options(cmdline::CommandLine& line, Options& options) {
                 "rewrite golden files from the actual serial output");
   line.add_flag("-v,--verbose", &options.verbose,
                 "show each case's command, serial output and drvm messages");
+  line.add_flag(
+      "--list", &options.list,
+      "print the selected cases (after --filter and --shard) as SUITE/CASE, one per line, "
+      "and run nothing");
+  line.add_flag("--fail-fast", &options.fail_fast,
+                "start no new case after the first failure; the rest are reported as not run");
   line.add_flag("-h,--help", &options.help, "show this help");
   // Internal (no help line): drvm's own tests and benchmarks.
   line.add_value(

@@ -23,6 +23,8 @@ struct Options {
   Shard shard;
   bool update_golden = false;
   bool verbose = false;
+  bool list = false;       // --list: print the selected cases' names, run nothing
+  bool fail_fast = false;  // --fail-fast: start no case after the first failure
   bool help = false;
   // Internal, for drvm's own tests and benchmarks: the program run as `PROGRAM run IMAGE ...`
   // instead of this drvm, and the margin past a case's timeout before the harness kills it.

@@ -25,10 +25,13 @@ struct Io {
 
 // Runs every case of `cases` on `jobs` worker threads; `on_start` and `on_finish` are called on
 // the calling thread, in the order things happen. Results come back in the order of `cases`.
+// With `fail_fast`, no case starts after one has failed: those not started finish at once with
+// not_run_verdict() (cases already running finish normally).
 std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsigned jobs,
                                   const RunnerConfig& config, bool update_golden,
                                   const std::function<void(const SelectedCase&)>& on_start,
-                                  const std::function<void(const CaseResult&)>& on_finish);
+                                  const std::function<void(const CaseResult&)>& on_finish,
+                                  bool fail_fast = false);
 
 // The whole command; `self` is the drvm executable that runs the cases unless --runner is given.
 int test_main(std::span<const std::string_view> args, const std::filesystem::path& self,

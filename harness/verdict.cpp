@@ -123,6 +123,13 @@ void judge_golden(const Case& test, const CaseRun& run, bool outcome_ok, bool up
 
 }  // namespace
 
+Verdict not_run_verdict() {
+  Verdict verdict;
+  verdict.skipped = true;
+  verdict.reasons.push_back("not run: --fail-fast stopped after an earlier case failed");
+  return verdict;
+}
+
 Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
               std::chrono::steady_clock::time_point match_deadline) {
   Verdict verdict;
