@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
-
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -17,6 +14,7 @@
 
 #include "harness/golden.hpp"
 #include "harness/line_diff.hpp"
+#include "harness/property_tree_json.hpp"
 #include "harness/text_escape.hpp"
 
 namespace drvm::harness {
