@@ -100,6 +100,18 @@ std::vector<std::string> CommandLine::parse(std::span<const std::string_view> ar
   app_->clear();
   // clear() keeps the previous parse's order: this parse's entries follow it.
   const std::size_t first_parsed = app_->parse_order().size();
+  // CLI11 reads "--mem=" (an empty value) as "--mem" and takes the next argument as its value.
+  for (const std::string_view arg : args) {
+    if (arg == "--") break;
+    if (arg.size() > 3 && arg.starts_with("--") && arg.ends_with('=')) {
+      const Option* option = find_name(arg.substr(0, arg.size() - 1));
+      if (option != nullptr && option->flag == nullptr) {
+        const std::string spelled = main_name(option->names);
+        throw error(fmt::format("option '{}' needs a value; write '{} {}'", spelled, spelled,
+                                option->metavar));
+      }
+    }
+  }
   // CLI11 consumes its argument vector from the back.
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

@@ -77,6 +77,9 @@ TEST(CommandLine, ErrorsAreOneLineInTheProjectsWords) {
             "test: unknown option '--nope'; run 'drvm test --help' for the list");
   EXPECT_EQ(error_of(line, {"--jobs"}), "test: option '--jobs' needs a value; write '--jobs N'");
   EXPECT_EQ(error_of(line, {"a", "-j"}), "test: option '--jobs' needs a value; write '--jobs N'");
+  // Not the next argument: "--jobs=" says its value is empty.
+  EXPECT_EQ(error_of(line, {"--jobs=", "--tap"}),
+            "test: option '--jobs' needs a value; write '--jobs N'");
   EXPECT_EQ(error_of(line, {"--tap=yes"}),
             "test: option '--tap' takes no value; write just '--tap'");
 }
