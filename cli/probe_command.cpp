@@ -1,9 +1,13 @@
 // drvm probe [--json]: runs the capability probe and prints what this host's KVM does for
 // debugging (docs/probe.md).
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
+#include "cmdline/command_line.hpp"
 #include "commands.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/probe/probe.hpp"
@@ -20,24 +24,32 @@ constexpr const char* kProbeUsage =
     "(hardware and guest breakpoints, single-step, INT3, read-only memslots, MMIO exits,\n"
     "immediate_exit, #DB injection) and prints one row per finding.\n"
     "\n"
-    "  --json    print one JSON object instead of the table (keys: docs/probe.md)\n"
-    "  --help    show this help\n";
+    "options:\n";
 
 }  // namespace
 
 int probe_command(Args args) {
   bool json = false;
-  for (const std::string_view arg : args) {
-    if (arg == "--json") {
-      json = true;
-    } else if (arg == "--help" || arg == "-h") {
-      std::fputs(kProbeUsage, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "drvm: probe: unknown option '%.*s'; run 'drvm probe --help'\n",
-                   static_cast<int>(arg.size()), arg.data());
-      return 2;
+  bool help = false;
+  cmdline::CommandLine line("probe");
+  line.add_flag("--json", &json,
+                "print one JSON object instead of the table (keys: docs/probe.md)");
+  line.add_flag("-h,--help", &help, "show this help");
+  try {
+    const std::vector<std::string> positionals = line.parse(args);
+    if (!positionals.empty()) {
+      throw line.error(
+          fmt::format("unexpected argument '{}'; probe takes only options (see drvm probe --help)",
+                      positionals.front()));
     }
+  } catch (const cmdline::UsageError& error) {
+    std::fprintf(stderr, "drvm: %s\n", error.what());
+    return 2;
+  }
+  if (help) {
+    std::fputs(kProbeUsage, stdout);
+    std::fputs(line.option_help().c_str(), stdout);
+    return 0;
   }
   try {
     const vmm::System system = vmm::System::open();

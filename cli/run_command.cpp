@@ -13,30 +13,34 @@
 #include <utility>
 #include <vector>
 
+#include "cmdline/command_line.hpp"
+#include "cmdline/numbers.hpp"
 #include "commands.hpp"
 #include "gdb_connect.hpp"
 #include "gdbstub/gdb_server.hpp"
-#include "options.hpp"
+#include "qemu_spellings.hpp"
 #include "stop_signals.hpp"
 #include "vmm/boot/boot.hpp"
 #include "vmm/boot/boot_layout.hpp"
 #include "vmm/boot/boot_modules.hpp"
+#include "vmm/boot/image.hpp"
 #include "vmm/cpu_report.hpp"
 #include "vmm/debug/debug_controller.hpp"
+#include "vmm/devices/serial.hpp"
 #include "vmm/gdb/gdb_monitor.hpp"
 #include "vmm/gdb/gdb_target.hpp"
-#include "vmm/boot/image.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/machine.hpp"
 #include "vmm/probe/probe.hpp"
 #include "vmm/run_outcome.hpp"
-#include "vmm/devices/serial.hpp"
 #include "vmm/session/counting_session.hpp"
 #include "vmm/session/session_plan.hpp"
 
 namespace drvm::cli {
 
 namespace {
+
+using cmdline::UsageError;
 
 // --gdb [HOST:]PORT
 struct GdbAddress {
@@ -48,10 +52,11 @@ GdbAddress parse_gdb_address(std::string_view value) {
   GdbAddress address;
   std::string_view port = value;
   auto bad = [&value] {
-    return UsageError(fmt::format(
-        "--gdb: '{}' is not [HOST:]PORT; give a port (0-65535, 0 picks a free one), e.g. 1234, "
-        "0.0.0.0:1234 or [::1]:1234",
-        value));
+    return UsageError(
+        fmt::format("run: --gdb: '{}' is not [HOST:]PORT; give a port (0-65535, 0 picks a free "
+                    "one), e.g. 1234, "
+                    "0.0.0.0:1234 or [::1]:1234",
+                    value));
   };
   if (value.starts_with('[')) {
     // An IPv6 literal in brackets, as in URLs: its own colons are not the port's.
@@ -65,12 +70,9 @@ GdbAddress parse_gdb_address(std::string_view value) {
     if (colon > 0) address.host = std::string(value.substr(0, colon));
     port = value.substr(colon + 1);
   }
-  unsigned number = 0;
-  const bool digits = !port.empty() && port.size() <= 5 &&
-                      port.find_first_not_of("0123456789") == std::string_view::npos;
-  if (digits) number = static_cast<unsigned>(std::stoul(std::string(port)));
-  if (!digits || number > 65535) throw bad();
-  address.port = static_cast<std::uint16_t>(number);
+  const std::optional<std::uint64_t> number = cmdline::parse_whole_number(port);
+  if (!number || *number > 65535) throw bad();
+  address.port = static_cast<std::uint16_t>(*number);
   return address;
 }
 
@@ -110,58 +112,67 @@ struct RunOptions {
   vmm::session::SessionOptions session;  // --event, --stat, --trace, ... (docs/events-guide.md)
 };
 
-OptionParser make_parser(RunOptions& options) {
-  OptionParser parser("run");
-  parser.add_value(
+// --mem's rule lives in cmdline/ (shared with manifests); the machine's limits must be the same.
+static_assert(cmdline::kMinGuestMemory == vmm::layout::kMinMemory &&
+              cmdline::kMaxGuestMemory == vmm::layout::kMaxMemory);
+
+void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
+  line.add_value(
       "--mem", "SIZE",
-      [&options](std::string_view value) {
-        const std::uint64_t size = parse_size("--mem", value);
-        if (size % 4096 != 0 || size < vmm::layout::kMinMemory || size > vmm::layout::kMaxMemory) {
-          throw UsageError(
-              fmt::format("--mem: {} is out of range; give a multiple of 4 KiB "
-                          "from 2M to 3G",
-                          value));
+      [&options](const std::string& value) {
+        try {
+          options.memory = cmdline::parse_guest_memory(value);
+        } catch (const cmdline::NumberError& error) {
+          throw UsageError(fmt::format("run: --mem: {}", error.what()));
         }
-        options.memory = size;
       },
-      "guest RAM (default 128M; bytes or K/M/G, 2M-3G)");
-  parser.add_value(
-      "--cmdline", "STR", [&options](std::string_view value) { options.cmdline = value; },
+      "guest RAM (default 128M): MiB as QEMU's -m, or with K/M/G; 2M-3G");
+  line.add_value(
+      "--cmdline", "STR", [&options](const std::string& value) { options.cmdline = value; },
       "command line passed in hvm_start_info (PVH) or the Multiboot information");
-  parser.add_value(
+  line.add_value(
       "--initrd", "MODULES",
-      [&options](std::string_view value) {
+      [&options](const std::string& value) {
         for (std::string& spec : vmm::split_initrd_option(value)) {
           options.initrd.push_back(std::move(spec));
         }
       },
       "boot modules \"FILE[ ARGS]\", comma-separated or repeated as QEMU's -initrd: the "
       "Multiboot module list, or the PVH start_info modlist");
-  parser.add_value(
-      "--serial", "FILE", [&options](std::string_view value) { options.serial_file = value; },
-      "write the guest's serial output to FILE instead of stdout");
-  parser.add_value(
+  line.add_value(
+      "--serial", "FILE",
+      [&options](const std::string& value) {
+        // QEMU's -serial stdio, and the usual '-': the default, stdout.
+        options.serial_file = value == "stdio" || value == "-" ? "" : value;
+      },
+      "write the guest's serial output to FILE instead of stdout ('stdio' or '-': stdout)");
+  line.add_value(
       "--timeout", "SEC",
-      [&options](std::string_view value) { options.timeout = parse_seconds("--timeout", value); },
+      [&options](const std::string& value) {
+        try {
+          options.timeout = cmdline::parse_seconds(value);
+        } catch (const cmdline::NumberError& error) {
+          throw UsageError(fmt::format("run: --timeout: {}", error.what()));
+        }
+      },
       "stop the guest after SEC seconds of wall time (status 4)");
-  parser.add_flag("--trace-io", &options.trace_io,
-                  "log unhandled port I/O and MMIO accesses to stderr");
-  parser.add_flag("--exact", &options.exact,
-                  "single-step and decode every guest instruction so that no debug-register "
-                  "access or breakpoint hit escapes (slow; the reference engine)");
-  parser.add_value(
+  line.add_flag("--trace-io", &options.trace_io,
+                "log unhandled port I/O and MMIO accesses to stderr");
+  line.add_flag("--exact", &options.exact,
+                "single-step and decode every guest instruction so that no debug-register "
+                "access or breakpoint hit escapes (slow; the reference engine)");
+  line.add_value(
       "--gdb", "[HOST:]PORT",
-      [&options](std::string_view value) { options.gdb = parse_gdb_address(value); },
+      [&options](const std::string& value) { options.gdb = parse_gdb_address(value); },
       "serve gdb's remote protocol (default host 127.0.0.1; port 0 picks a free one); the guest "
       "waits at its first instruction until gdb continues");
-  parser.add_flag("--gdb-no-wait", &options.gdb_no_wait,
-                  "with --gdb: let the guest run at once; gdb stops it when it attaches");
-  vmm::session::add_session_options<UsageError>(parser, options.session);
-  parser.add_flag("--help", &options.help, "show this help");
-  return parser;
+  line.add_flag("--gdb-no-wait", &options.gdb_no_wait,
+                "with --gdb: let the guest run at once; gdb stops it when it attaches");
+  vmm::session::add_session_options(line, options.session);
+  line.add_flag("-h,--help", &options.help, "show this help");
 }
 
-void print_help(const OptionParser& parser) {
+void print_help(const cmdline::CommandLine& line) {
   fmt::print(stdout,
              "usage: drvm run IMAGE [options]\n"
              "\n"
@@ -179,7 +190,7 @@ void print_help(const OptionParser& parser) {
              "vCPUs are stopped, their registers and the --stat counts printed; a second signal\n"
              "exits at once).\n"
              "Environment: DRVM_KVM_DEVICE overrides the KVM device path (default /dev/kvm).\n",
-             parser.option_help());
+             line.option_help());
 }
 
 int report_setup_error(const std::string& message) {
@@ -191,15 +202,17 @@ int report_setup_error(const std::string& message) {
 
 int run_command(Args args) {
   RunOptions options;
-  const OptionParser parser = make_parser(options);
-  std::vector<std::string_view> positionals;
+  cmdline::CommandLine line("run");
+  add_run_options(line, options);
+  std::vector<std::string> positionals;
   try {
-    positionals = parser.parse(args);
+    positionals = line.parse(args);
   } catch (const UsageError& error) {
-    return report_setup_error(error.what());
+    // QEMU's spellings (-kernel, -m, -s, ...) are unknown options here: say what drvm calls them.
+    return report_setup_error(qemu_spelling_hint(args).value_or(error.what()));
   }
   if (options.help) {
-    print_help(parser);
+    print_help(line);
     return 0;
   }
   if (options.gdb_no_wait && !options.gdb) {

@@ -48,8 +48,11 @@ std::optional<std::string> read_whole_file(const fs::path& path) {
 std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& config,
                                        const fs::path& stat_file) {
   std::vector<std::string> argv = {config.drvm.string(), "run", test.image.string()};
-  if (test.mem_mib) {
-    argv.insert(argv.end(), {"--mem", fmt::format("{}M", *test.mem_mib)});  // binary units
+  if (test.mem_bytes) {
+    // With its unit: a whole number of MiB as "64M", else KiB (always a multiple of 4 KiB).
+    const std::uint64_t bytes = *test.mem_bytes;
+    argv.insert(argv.end(), {"--mem", bytes % (1 << 20) == 0 ? fmt::format("{}M", bytes >> 20)
+                                                             : fmt::format("{}K", bytes >> 10)});
   }
   if (!test.cmdline.empty()) argv.insert(argv.end(), {"--cmdline", test.cmdline});
   for (const std::string& module : test.initrd) argv.insert(argv.end(), {"--initrd", module});

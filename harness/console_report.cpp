@@ -55,6 +55,7 @@ std::size_t terminal_width(std::FILE* stream) {
 std::string verdict_word(const Verdict& verdict) {
   if (verdict.passed) return "PASS";
   if (verdict.interrupted) return "INTERRUPTED";
+  if (verdict.skipped) return "NOT RUN";
   return verdict.error ? "ERROR" : "FAIL";
 }
 
@@ -71,7 +72,7 @@ void Progress::finished(const CaseResult& result) {
   running_.erase(std::remove(running_.begin(), running_.end(), name), running_.end());
   ++finished_;
   const bool passed = result.verdict.passed;
-  if (!passed && !result.verdict.interrupted) ++failed_;
+  if (!passed && !result.verdict.interrupted && !result.verdict.skipped) ++failed_;
   const std::string status =
       passed ? (result.verdict.golden_updated ? "PASS (golden updated)" : "PASS")
              : verdict_word(result.verdict);
@@ -148,12 +149,14 @@ std::string verbose_details(const CaseResult& result) {
 }
 
 std::string summary_line(const std::vector<CaseResult>& results, double wall_seconds) {
-  std::size_t passed = 0, failed = 0, errors = 0, interrupted = 0, updated = 0;
+  std::size_t passed = 0, failed = 0, errors = 0, interrupted = 0, updated = 0, not_run = 0;
   for (const CaseResult& result : results) {
     if (result.verdict.passed) {
       ++passed;
     } else if (result.verdict.interrupted) {
       ++interrupted;
+    } else if (result.verdict.skipped) {
+      ++not_run;
     } else {
       ++(result.verdict.error ? errors : failed);
     }
@@ -162,6 +165,7 @@ std::string summary_line(const std::vector<CaseResult>& results, double wall_sec
   std::string out = fmt::format("{} passed, {} failed", passed, failed);
   if (errors) out += fmt::format(", {} error{}", errors, errors == 1 ? "" : "s");
   if (interrupted) out += fmt::format(", {} interrupted", interrupted);
+  if (not_run) out += fmt::format(", {} not run (--fail-fast)", not_run);
   out += fmt::format(" ({} case{}, {:.1f} s)", results.size(), results.size() == 1 ? "" : "s",
                      wall_seconds);
   if (updated) out += fmt::format("; {} golden file{} updated", updated, updated == 1 ? "" : "s");

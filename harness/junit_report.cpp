@@ -43,6 +43,8 @@ void append_case(std::string& xml, const CaseResult& result) {
                      attr(result.selected.suite->name), attr(result.selected.test->name), seconds);
   if (result.verdict.interrupted) {
     xml += "      <skipped message=\"interrupted\"/>\n";
+  } else if (result.verdict.skipped) {
+    xml += fmt::format("      <skipped message=\"{}\"/>\n", attr(result.verdict.reasons.front()));
   } else if (!result.verdict.passed) {
     const char* element = result.verdict.error ? "error" : "failure";
     const std::string& message = result.verdict.reasons.front();
@@ -86,7 +88,7 @@ std::string junit_xml(const std::vector<CaseResult>& results, const JunitContext
     for (const CaseResult& result : results) {
       if (only && result.selected.suite != only) continue;
       ++t.tests;
-      if (result.verdict.interrupted) {
+      if (result.verdict.interrupted || result.verdict.skipped) {
         ++t.skipped;
       } else if (!result.verdict.passed) {
         ++(result.verdict.error ? t.errors : t.failures);

@@ -1,6 +1,7 @@
 #include "harness/manifest.hpp"
 
 #include "bpcore/event_spec.hpp"
+#include "cmdline/numbers.hpp"
 
 #include <fmt/format.h>
 
@@ -33,10 +34,6 @@ constexpr std::array kSerialKeys = {"golden", "require", "forbid"};
 constexpr std::array kEventKeys = {"spec", "count", "min", "max"};
 
 constexpr std::int64_t kMaxExitValue = 127;  // (v << 1) | 1 must fit the 8-bit process status
-// drvm run --mem's range (vmm/boot/boot_layout.hpp: 2 MiB to 3 GiB), checked here so that a bad value
-// fails before any guest runs.
-constexpr std::int64_t kMinMemMib = 2;
-constexpr std::int64_t kMaxMemMib = 3 * 1024;
 constexpr double kMaxTimeoutSeconds = 24 * 3600;
 // Far above any real suite; a bound so that `drvm test /dev/zero`-like inputs cannot exhaust
 // memory.
@@ -172,16 +169,24 @@ class ManifestParser {
 
   fs::path path_value(const toml::node& node, std::string_view key, bool expand_env) const {
     std::string text = string_value(node, key);
-    if (expand_env) text = expand_variables(text, node, key);
+    bool from_environment = false;
+    if (expand_env) text = expand_variables(text, node, key, &from_environment);
     if (text.empty()) fail(node.source(), key, "must not be empty");
     const fs::path path(text);
-    return (path.is_absolute() ? path : base_dir_ / path).lexically_normal();
+    if (path.is_absolute()) return path.lexically_normal();
+    // A relative path that a user put in an environment variable means what it means in their
+    // shell: relative to the current directory (`DRVM_GUEST_DIR=build/guest drvm test ...`).
+    // The manifest's own text, defaults included, is relative to the manifest's folder.
+    return ((from_environment ? fs::current_path() : base_dir_) / path).lexically_normal();
   }
 
   // `${NAME}` and `${NAME:-default}`, as in a shell, so that a suite can find images in a build
   // directory that CI chooses.
+  // `*leading_from_environment` tells whether the text starts with a variable's value taken from
+  // the environment (not its default).
   std::string expand_variables(const std::string& text, const toml::node& node,
-                               std::string_view key) const {
+                               std::string_view key, bool* leading_from_environment) const {
+    *leading_from_environment = false;
     std::string out;
     std::size_t pos = 0;
     while (pos < text.size()) {
@@ -199,6 +204,7 @@ class ManifestParser {
           });
       if (!valid_name) fail(node.source(), key, fmt::format("bad variable '${{{}}}'", body));
       if (const auto value = env_(name); value && !value->empty()) {
+        if (open == 0) *leading_from_environment = true;
         out += *value;
       } else if (dash != std::string::npos) {
         out += body.substr(dash + 2);
@@ -374,14 +380,22 @@ class ManifestParser {
       c.initrd = modules(*initrd, key + ".initrd");
     }
     if (const toml::node* mem = lookup(table, defaults, "mem")) {
-      const auto* value = mem->as_integer();
-      if (!value || value->get() < kMinMemMib || value->get() > kMaxMemMib) {
+      // The same rule as drvm run --mem: a bare number is MiB, "64M"/"65536K"/"1G" too.
+      std::string text;
+      if (const auto* number = mem->as_integer()) {
+        text = std::to_string(number->get());
+      } else if (const auto* string = mem->as_string()) {
+        text = string->get();
+      } else {
         fail(mem->source(), key + ".mem",
-             fmt::format("must be an integer from {} to {} (MiB of guest memory, as drvm run "
-                         "--mem {}M to {}M)",
-                         kMinMemMib, kMaxMemMib, kMinMemMib, kMaxMemMib));
+             "must be MiB of guest memory (an integer, as drvm run --mem 64) or a size string "
+             "such as \"64M\"");
       }
-      c.mem_mib = static_cast<std::uint64_t>(value->get());
+      try {
+        c.mem_bytes = cmdline::parse_guest_memory(text);
+      } catch (const cmdline::NumberError& error) {
+        fail(mem->source(), key + ".mem", error.what());
+      }
     }
     c.timeout_s = kDefaultTimeoutSeconds;
     if (const toml::node* timeout = lookup(table, defaults, "timeout")) {

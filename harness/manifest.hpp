@@ -67,8 +67,8 @@ struct Case {
   std::filesystem::path image;      // absolute
   std::string cmdline;              // empty: no --cmdline
   std::vector<std::string> initrd;  // one drvm run --initrd each: "FILE[ ARGS]", FILE absolute
-  std::optional<std::uint64_t> mem_mib;
-  double timeout_s = 0;  // always > 0: every run has a wall-clock limit
+  std::optional<std::uint64_t> mem_bytes;  // `mem`, by drvm run --mem's rule (cmdline/numbers.hpp)
+  double timeout_s = 0;                    // always > 0: every run has a wall-clock limit
   Expectation expect;
   SerialExpectation serial;
   std::vector<EventExpectation> events;

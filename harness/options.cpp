@@ -3,32 +3,16 @@
 #include <fmt/format.h>
 #include <sched.h>
 
-#include <charconv>
 #include <thread>
+
+#include "cmdline/command_line.hpp"
+#include "cmdline/numbers.hpp"
 
 namespace drvm::harness {
 
-const char* const kTestUsage =
-    "usage: drvm test MANIFEST... [options]\n"
-    "\n"
-    "Runs the cases of each suite manifest (TOML) as 'drvm run' child processes and checks\n"
-    "their exit, serial output and events. Exit status: 0 all passed, 1 a case failed,\n"
-    "2 usage or manifest error.\n"
-    "\n"
-    "options:\n"
-    "  -j, --jobs N          cases run in parallel (default: the number of cores)\n"
-    "  --junit FILE          write a JUnit XML report to FILE\n"
-    "  --tap                 print a TAP version 13 report on stdout (the rest goes to stderr)\n"
-    "  --filter PATTERN      run only cases matching the glob PATTERN: CASE or SUITE/CASE;\n"
-    "                        repeatable (a case runs when any pattern matches)\n"
-    "  --shard I/N           run only shard I of N (1 <= I <= N) of the selected cases\n"
-    "  --update-golden       rewrite golden files from the actual serial output\n"
-    "  -v, --verbose         show each case's command, serial output and drvm messages\n"
-    "  -h, --help            show this help\n"
-    "\n"
-    "docs/testing-guide.md describes the manifest format, with a complete example.\n";
-
 namespace {
+
+using cmdline::UsageError;
 
 unsigned default_jobs() {
   cpu_set_t set;
@@ -38,91 +22,110 @@ unsigned default_jobs() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-template <typename T>
-std::optional<T> parse_number(std::string_view text) {
-  T value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  return value;
+// Registers every option of `drvm test` on `line`, writing into `options`.
+void add_test_options(cmdline::CommandLine& line, Options& options) {
+  line.add_value(
+      "-j,--jobs", "N",
+      [&options](const std::string& text) {
+        const auto jobs = cmdline::parse_whole_number(text);
+        if (!jobs || *jobs == 0 || *jobs > 4096) {
+          throw UsageError(fmt::format(
+              "test: --jobs: '{}' is not a number of parallel cases; give 1 to 4096, e.g. -j 4",
+              text));
+        }
+        options.jobs = static_cast<unsigned>(*jobs);
+      },
+      "cases run in parallel (default: the number of cores)");
+  line.add_value(
+      "--junit", "FILE",
+      [&options](const std::string& text) {
+        if (text.empty()) throw UsageError("test: --junit: empty file name; give a file name");
+        options.junit = std::filesystem::path(text);
+      },
+      "write a JUnit XML report to FILE");
+  line.add_flag("--tap", &options.tap,
+                "print a TAP version 13 report on stdout (the rest goes to stderr)");
+  line.add_value(
+      "--filter", "PATTERN",
+      [&options](const std::string& text) {
+        if (text.empty()) {
+          throw UsageError("test: --filter: empty pattern; give a glob: CASE or SUITE/CASE");
+        }
+        options.filters.push_back(text);
+      },
+      "run only cases matching the glob PATTERN: CASE or SUITE/CASE; repeatable (a case runs "
+      "when any pattern matches)");
+  line.add_value(
+      "--shard", "I/N",
+      [&options](const std::string& text) {
+        const auto shard = parse_shard(text);
+        if (!shard) {
+          throw UsageError(fmt::format(
+              "test: --shard: '{}' is not I/N with 1 <= I <= N; write e.g. --shard 2/4", text));
+        }
+        options.shard = *shard;
+      },
+      "run only shard I of N (1 <= I <= N) of the selected cases");
+  line.add_flag("--update-golden", &options.update_golden,
+                "rewrite golden files from the actual serial output");
+  line.add_flag("-v,--verbose", &options.verbose,
+                "show each case's command, serial output and drvm messages");
+  line.add_flag(
+      "--list", &options.list,
+      "print the selected cases (after --filter and --shard) as SUITE/CASE, one per line, "
+      "and run nothing");
+  line.add_flag("--fail-fast", &options.fail_fast,
+                "start no new case after the first failure; the rest are reported as not run");
+  line.add_flag("-h,--help", &options.help, "show this help");
+  // Internal (no help line): drvm's own tests and benchmarks.
+  line.add_value(
+      "--runner", "PROGRAM",
+      [&options](const std::string& text) { options.runner = std::filesystem::path(text); }, "");
+  line.add_value(
+      "--kill-margin", "MS",
+      [&options](const std::string& text) {
+        const auto ms = cmdline::parse_whole_number(text);
+        if (!ms || *ms > 24 * 3600 * 1000ULL) {
+          throw UsageError(fmt::format(
+              "test: --kill-margin: '{}' is not a number of milliseconds; write e.g. 250", text));
+        }
+        options.kill_margin = std::chrono::milliseconds(*ms);
+      },
+      "");
 }
 
 }  // namespace
 
+std::string test_usage() {
+  Options ignored;
+  cmdline::CommandLine line("test");
+  add_test_options(line, ignored);
+  return "usage: drvm test MANIFEST... [options]\n"
+         "\n"
+         "Runs the cases of each suite manifest (TOML) as 'drvm run' child processes and checks\n"
+         "their exit, serial output and events. Exit status: 0 all passed, 1 a case failed,\n"
+         "2 usage or manifest error.\n"
+         "\n"
+         "options:\n" +
+         line.option_help() +
+         "\n"
+         "docs/testing-guide.md describes the manifest format, with a complete example.\n";
+}
+
 std::variant<Options, std::string> parse_options(std::span<const std::string_view> args) {
   Options options;
   options.jobs = default_jobs();
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string_view arg = args[i];
-    std::optional<std::string_view> inline_value;
-    if (arg.starts_with("--") && arg.find('=') != std::string_view::npos) {
-      inline_value = arg.substr(arg.find('=') + 1);
-      arg = arg.substr(0, arg.find('='));
-    } else if (arg.starts_with("-j") && arg.size() > 2) {
-      inline_value = arg.substr(2);
-      arg = "-j";
-    }
-    // The option's value: inline ("--junit=x", "-j4") or the next argument.
-    std::optional<std::string> missing;
-    const auto value = [&]() -> std::string_view {
-      if (inline_value) return *inline_value;
-      if (i + 1 < args.size()) return args[++i];
-      missing = fmt::format("option {} needs a value", arg);
-      return {};
-    };
-
-    if (arg == "-h" || arg == "--help") {
-      options.help = true;
-    } else if (arg == "-j" || arg == "--jobs") {
-      const std::string_view text = value();
-      if (missing) return *missing;
-      const auto jobs = parse_number<unsigned>(text);
-      if (!jobs || *jobs == 0) return fmt::format("-j '{}' must be a number of at least 1", text);
-      options.jobs = *jobs;
-    } else if (arg == "--junit") {
-      const std::string_view text = value();
-      if (missing) return *missing;
-      if (text.empty()) return "--junit needs a file name";
-      options.junit = std::filesystem::path(text);
-    } else if (arg == "--tap") {
-      options.tap = true;
-    } else if (arg == "--filter") {
-      const std::string_view text = value();
-      if (missing) return *missing;
-      if (text.empty()) return "--filter needs a pattern";
-      options.filters.emplace_back(text);
-    } else if (arg == "--shard") {
-      const std::string_view text = value();
-      if (missing) return *missing;
-      const auto shard = parse_shard(text);
-      if (!shard) return fmt::format("--shard '{}' must be I/N with 1 <= I <= N, e.g. 2/4", text);
-      options.shard = *shard;
-    } else if (arg == "--update-golden") {
-      options.update_golden = true;
-    } else if (arg == "-v" || arg == "--verbose") {
-      options.verbose = true;
-    } else if (arg == "--runner") {
-      const std::string_view text = value();
-      if (missing) return *missing;
-      options.runner = std::filesystem::path(text);
-    } else if (arg == "--kill-margin") {
-      const std::string_view text = value();
-      if (missing) return *missing;
-      const auto ms = parse_number<unsigned>(text);
-      if (!ms) return fmt::format("--kill-margin '{}' must be milliseconds", text);
-      options.kill_margin = std::chrono::milliseconds(*ms);
-    } else if (arg.starts_with("-") && arg != "-") {
-      return fmt::format("unknown option '{}'", arg);
-    } else {
-      options.manifests.emplace_back(arg);
-    }
-    if (inline_value && (arg == "-h" || arg == "--help" || arg == "--tap" ||
-                         arg == "--update-golden" || arg == "-v" || arg == "--verbose")) {
-      return fmt::format("option {} takes no value", arg);
-    }
+  cmdline::CommandLine line("test");
+  add_test_options(line, options);
+  try {
+    for (const std::string& manifest : line.parse(args)) options.manifests.emplace_back(manifest);
+  } catch (const UsageError& error) {
+    return std::string(error.what());
   }
-  if (!options.help && options.manifests.empty()) return "no manifest given";
+  if (!options.help && options.manifests.empty()) {
+    return std::string(
+        "test: no manifest given; usage: drvm test MANIFEST... [options] (see drvm test --help)");
+  }
   return options;
 }
 

@@ -23,6 +23,8 @@ struct Options {
   Shard shard;
   bool update_golden = false;
   bool verbose = false;
+  bool list = false;       // --list: print the selected cases' names, run nothing
+  bool fail_fast = false;  // --fail-fast: start no case after the first failure
   bool help = false;
   // Internal, for drvm's own tests and benchmarks: the program run as `PROGRAM run IMAGE ...`
   // instead of this drvm, and the margin past a case's timeout before the harness kills it.
@@ -30,9 +32,11 @@ struct Options {
   std::chrono::milliseconds kill_margin{10000};
 };
 
-extern const char* const kTestUsage;
+// `drvm test --help`.
+std::string test_usage();
 
-// The options, or a one-line description of what is wrong with the command line.
+// The options, or the one-line usage error ("test: <what failed>: <cause>; <what to do>",
+// without "drvm: ").
 std::variant<Options, std::string> parse_options(std::span<const std::string_view> args);
 
 }  // namespace drvm::harness

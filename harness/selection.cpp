@@ -2,29 +2,17 @@
 
 #include <fnmatch.h>
 
-#include <charconv>
+#include "cmdline/numbers.hpp"
 
 namespace drvm::harness {
-namespace {
-
-std::optional<unsigned> parse_unsigned(std::string_view text) {
-  unsigned value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-}  // namespace
 
 std::optional<Shard> parse_shard(std::string_view text) {
   const std::size_t slash = text.find('/');
   if (slash == std::string_view::npos) return std::nullopt;
-  const auto index = parse_unsigned(text.substr(0, slash));
-  const auto count = parse_unsigned(text.substr(slash + 1));
-  if (!index || !count || *index < 1 || *index > *count) return std::nullopt;
-  return Shard{*index, *count};
+  const auto index = cmdline::parse_whole_number(text.substr(0, slash));
+  const auto count = cmdline::parse_whole_number(text.substr(slash + 1));
+  if (!index || !count || *index < 1 || *index > *count || *count > 1'000'000) return std::nullopt;
+  return Shard{static_cast<unsigned>(*index), static_cast<unsigned>(*count)};
 }
 
 bool matches_filter(const SelectedCase& c, std::string_view pattern) {

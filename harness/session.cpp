@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -27,7 +28,8 @@ using Clock = std::chrono::steady_clock;
 // Worker threads report here; the calling thread consumes, so reports need no locking.
 struct Event {
   std::size_t index;
-  std::optional<CaseRun> run;  // empty: the case started
+  std::optional<CaseRun> run;  // empty: the case started (or, with `skipped`, never will)
+  bool skipped = false;        // --fail-fast: not started after a failure
 };
 
 class EventQueue {
@@ -63,14 +65,22 @@ int usage_error(Io io, std::string_view message) {
 std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsigned jobs,
                                   const RunnerConfig& config, bool update_golden,
                                   const std::function<void(const SelectedCase&)>& on_start,
-                                  const std::function<void(const CaseResult&)>& on_finish) {
+                                  const std::function<void(const CaseResult&)>& on_finish,
+                                  bool fail_fast) {
   std::vector<CaseResult> results(cases.size());
   EventQueue queue;
   std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};  // set on this thread after judging; read by the workers
+  // --fail-fast: a worker takes its next case only once its previous one is judged, so that with
+  // -j 1 nothing starts after a failure.
+  std::mutex judged_mutex;
+  std::condition_variable judged_changed;
+  std::vector<char> judged(cases.size(), 0);
   std::vector<std::jthread> workers;
   const std::size_t threads = std::min<std::size_t>(std::max(jobs, 1u), cases.size());
   for (std::size_t t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
+      std::optional<std::size_t> previous;
       for (std::size_t i = next++; i < cases.size(); i = next++) {
         if (config.cancel != nullptr && config.cancel->requested()) {
           CaseRun never_started;
@@ -79,29 +89,63 @@ std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsign
           queue.push({i, std::move(never_started)});
           continue;
         }
+        if (fail_fast && previous) {
+          std::unique_lock lock(judged_mutex);
+          judged_changed.wait(lock, [&] { return judged[*previous] != 0; });
+        }
+        if (failed) {
+          queue.push({i, std::nullopt, true});
+          continue;
+        }
+        previous = i;
         queue.push({i, std::nullopt});
         queue.push({i, run_case(*cases[i].test, config)});
       }
     });
   }
-  for (std::size_t done = 0; done < cases.size();) {
-    Event event = queue.pop();
-    const SelectedCase& selected = cases[event.index];
-    if (!event.run) {
-      on_start(selected);
-      continue;
+  try {
+    for (std::size_t done = 0; done < cases.size();) {
+      Event event = queue.pop();
+      const SelectedCase& selected = cases[event.index];
+      if (event.skipped) {
+        CaseResult& result = results[event.index];
+        result.selected = selected;
+        result.verdict = not_run_verdict();
+        on_finish(result);
+        ++done;
+        continue;
+      }
+      if (!event.run) {
+        on_start(selected);
+        continue;
+      }
+      CaseResult& result = results[event.index];
+      result.selected = selected;
+      result.run = std::move(*event.run);
+      // Judged here, on one thread, so that --update-golden never writes a file concurrently.
+      // Matching gets the case's own timeout as its budget.
+      const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(selected.test->timeout_s));
+      result.verdict = judge(*selected.test, result.run, update_golden,
+                             std::chrono::steady_clock::now() + budget);
+      if (fail_fast && !result.verdict.passed) failed = true;
+      {
+        std::lock_guard lock(judged_mutex);
+        judged[event.index] = 1;
+      }
+      judged_changed.notify_all();
+      on_finish(result);
+      ++done;
     }
-    CaseResult& result = results[event.index];
-    result.selected = selected;
-    result.run = std::move(*event.run);
-    // Judged here, on one thread, so that --update-golden never writes a file concurrently.
-    // Matching gets the case's own timeout as its budget.
-    const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(selected.test->timeout_s));
-    result.verdict =
-        judge(*selected.test, result.run, update_golden, std::chrono::steady_clock::now() + budget);
-    on_finish(result);
-    ++done;
+  } catch (...) {
+    // No worker may wait for a verdict that will never come: they stop starting cases.
+    failed = true;
+    {
+      std::lock_guard lock(judged_mutex);
+      std::fill(judged.begin(), judged.end(), 1);
+    }
+    judged_changed.notify_all();
+    throw;
   }
   return results;
 }
@@ -111,10 +155,13 @@ namespace {
 int run_test_command(std::span<const std::string_view> args, const fs::path& self, Io io,
                      const Cancellation* cancel) {
   auto parsed = parse_options(args);
-  if (auto* error = std::get_if<std::string>(&parsed)) return usage_error(io, *error);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    fmt::print(io.err, "drvm: {}\n", *error);
+    return kExitUsage;
+  }
   const Options& options = std::get<Options>(parsed);
   if (options.help) {
-    std::fputs(kTestUsage, io.out);
+    fmt::print(io.out, "{}", test_usage());
     return kExitAllPassed;
   }
   // Human-readable output goes to stdout unless stdout carries TAP.
@@ -151,6 +198,11 @@ int run_test_command(std::span<const std::string_view> args, const fs::path& sel
         io, fmt::format("--filter {} matches no case", fmt::join(options.filters, " --filter ")));
   }
   const auto cases = shard_cases(filtered, options.shard);
+  if (options.list) {
+    for (const SelectedCase& c : cases) fmt::print(io.out, "{}\n", c.full_name());
+    std::fflush(io.out);
+    return kExitAllPassed;
+  }
   if (options.shard.count > 1) {
     fmt::print(human, "shard {}/{}: {} of {} cases\n", options.shard.index, options.shard.count,
                cases.size(), filtered.size());
@@ -163,15 +215,19 @@ int run_test_command(std::span<const std::string_view> args, const fs::path& sel
       [&](const SelectedCase& c) { progress.started(c.full_name()); },
       [&](const CaseResult& result) {
         progress.finished(result);
-        if (options.verbose) fmt::print(human, "{}", verbose_details(result));
-      });
+        if (options.verbose && !result.verdict.skipped) {
+          fmt::print(human, "{}", verbose_details(result));
+        }
+      },
+      options.fail_fast);
   progress.done();
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
   bool all_passed = true;
   for (const CaseResult& result : results) {
     if (result.verdict.passed) continue;
-    all_passed = false;
+    all_passed = false;  // a case not run means an earlier one failed
+    if (result.verdict.skipped) continue;
     fmt::print(human, "\n{}", failure_details(result));
   }
   fmt::print(human, "\n{}\n", summary_line(results, wall));

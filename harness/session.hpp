@@ -31,10 +31,13 @@ struct Io {
 // the calling thread, in the order things happen. Results come back in the order of `cases`.
 // Once config.cancel is requested, running children are killed and no further case starts:
 // those cases come back interrupted (on_finish without on_start).
+// With `fail_fast`, no case starts after one has failed: those not started finish at once with
+// not_run_verdict() (cases already running finish normally).
 std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsigned jobs,
                                   const RunnerConfig& config, bool update_golden,
                                   const std::function<void(const SelectedCase&)>& on_start,
-                                  const std::function<void(const CaseResult&)>& on_finish);
+                                  const std::function<void(const CaseResult&)>& on_finish,
+                                  bool fail_fast = false);
 
 // The whole command; `self` is the drvm executable that runs the cases unless --runner is given.
 // When `cancel` is requested (SIGINT/SIGTERM), the unfinished cases are reported as interrupted,

@@ -51,6 +51,11 @@ std::string tap_report(const std::vector<CaseResult>& results) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     const CaseResult& result = results[i];
     const Verdict& verdict = result.verdict;
+    if (verdict.skipped) {
+      out += fmt::format("ok {} - {} # SKIP {}\n", i + 1, description(result.selected.full_name()),
+                         description(verdict.reasons.front()));
+      continue;
+    }
     out += fmt::format("{} {} - {}{}\n", verdict.passed ? "ok" : "not ok", i + 1,
                        description(result.selected.full_name()),
                        verdict.interrupted ? " # interrupted" : "");

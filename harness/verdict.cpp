@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
-
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -17,6 +14,7 @@
 
 #include "harness/golden.hpp"
 #include "harness/line_diff.hpp"
+#include "harness/property_tree_json.hpp"
 #include "harness/text_escape.hpp"
 
 namespace drvm::harness {
@@ -122,6 +120,13 @@ void judge_golden(const Case& test, const CaseRun& run, bool outcome_ok, bool up
 }
 
 }  // namespace
+
+Verdict not_run_verdict() {
+  Verdict verdict;
+  verdict.skipped = true;
+  verdict.reasons.push_back("not run: --fail-fast stopped after an earlier case failed");
+  return verdict;
+}
 
 Verdict judge(const Case& test, const CaseRun& run, bool update_golden,
               std::chrono::steady_clock::time_point match_deadline) {

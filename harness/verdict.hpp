@@ -21,7 +21,12 @@ struct Verdict {
   std::vector<std::string> reasons;  // one line each, why it failed
   std::string serial_diff;           // golden vs actual, unified style; empty when not compared
   bool golden_updated = false;       // --update-golden rewrote the golden file
+  // Not run: --fail-fast stopped starting cases after a failure. Neither passed nor failed.
+  bool skipped = false;
 };
+
+// The verdict of a case that --fail-fast kept from starting.
+Verdict not_run_verdict();
 
 // With `update_golden`, a golden file that differs (or is missing) is rewritten from the actual
 // output when the run otherwise ended as expected; the case then passes on that account.

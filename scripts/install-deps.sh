@@ -13,6 +13,7 @@ packages=(
   libzydis-dev                   # instruction decoding
   libtomlplusplus-dev            # drvm test manifests
   libre2-dev                     # drvm test serial patterns (linear-time matching)
+  libcli11-dev                   # command-line parsing (header-only)
   gdb qemu-system-x86            # end-to-end and peer tests
   python3
 )

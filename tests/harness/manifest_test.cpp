@@ -83,7 +83,7 @@ initrd = ["mods/a.bin arg1 x,y", "/abs/b,c.bin"]
   EXPECT_EQ(boot.name, "boot");
   EXPECT_EQ(boot.location, "/suites/demo.toml:10");
   EXPECT_EQ(boot.image, fs::path("/build/guest/hello.elf"));
-  EXPECT_EQ(boot.mem_mib, 64u);
+  EXPECT_EQ(boot.mem_bytes, 64u << 20);
   EXPECT_DOUBLE_EQ(boot.timeout_s, 2.5);
   EXPECT_EQ(boot.cmdline, "console=ttyS0");
   EXPECT_EQ(boot.expect.outcome, ExpectedOutcome::Exit);
@@ -98,7 +98,7 @@ initrd = ["mods/a.bin arg1 x,y", "/abs/b,c.bin"]
   EXPECT_EQ(spin.name, "spin");  // the image's stem when no name is given
   EXPECT_EQ(spin.image, fs::path("/abs/spin.elf"));
   EXPECT_DOUBLE_EQ(spin.timeout_s, 1.0);
-  EXPECT_EQ(spin.mem_mib, 16u);
+  EXPECT_EQ(spin.mem_bytes, 16u << 20);
   EXPECT_EQ(spin.cmdline, "");
   EXPECT_EQ(spin.expect.outcome, ExpectedOutcome::Timeout);
   EXPECT_FALSE(spin.expect.exit_value);
@@ -127,7 +127,11 @@ TEST(Manifest, DefaultsWithoutAnyExpectation) {
   EXPECT_EQ(c.expect.outcome, ExpectedOutcome::Exit);
   EXPECT_EQ(c.expect.exit_value, 0u);
   EXPECT_DOUBLE_EQ(c.timeout_s, kDefaultTimeoutSeconds);
-  EXPECT_FALSE(c.mem_mib);
+  EXPECT_FALSE(c.mem_bytes);
+  // `mem` follows drvm run --mem's rule: a bare number is MiB, sizes with K/M/G as strings.
+  EXPECT_EQ(parse("[[case]]\nimage='a'\nmem='64M'\n").cases[0].mem_bytes, 64u << 20);
+  EXPECT_EQ(parse("[[case]]\nimage='a'\nmem='6148K'\n").cases[0].mem_bytes, 6148u << 10);
+  EXPECT_EQ(parse("[[case]]\nimage='a'\nmem='1G'\n").cases[0].mem_bytes, 1u << 30);
   EXPECT_FALSE(c.serial.golden);
 }
 
@@ -146,6 +150,19 @@ TEST(Manifest, ExpandsEnvironmentVariablesInImagePaths) {
             fs::path("/out/hello.elf"));
   EXPECT_EQ(parse("[[case]]\nimage = '${GUEST:-/other}/x.elf'\n", env).cases[0].image,
             fs::path("/build/guest/x.elf"));
+}
+
+// `DRVM_GUEST_DIR=build/guest drvm test guestfw/suites/*.toml` (docs/testing-guide.md): a relative
+// value in the environment is relative to the current directory, as in the user's shell; the
+// manifest's own text (a default included) stays relative to the manifest's folder.
+TEST(Manifest, RelativeEnvironmentValuesAreRelativeToTheCurrentDirectory) {
+  const auto env = fake_env({{"GUEST", "build/guest"}});
+  EXPECT_EQ(parse("[[case]]\nimage = '${GUEST}/hello.elf'\n", env).cases[0].image,
+            fs::current_path() / "build/guest/hello.elf");
+  EXPECT_EQ(parse("[[case]]\nimage = '${UNSET:-out}/hello.elf'\n", env).cases[0].image,
+            fs::path(kManifest).parent_path() / "out/hello.elf");
+  EXPECT_EQ(parse("[[case]]\nimage = 'images/${GUEST}/x.elf'\n", env).cases[0].image,
+            fs::path(kManifest).parent_path() / "images/build/guest/x.elf");
 }
 
 TEST(Manifest, LoadsFromDiskAndResolvesRelativeToTheManifest) {
@@ -205,19 +222,25 @@ const BadManifest kBadManifests[] = {
      ":3:8: case[0].initrd: must be an array of strings \"FILE[ ARGS]\""},
     {"initrd without a file", "[[case]]\nimage='a'\ninitrd=[' arg']\n",
      ":3:9: case[0].initrd[0]: must start with a file name"},
-    {"mem zero", "[[case]]\nimage='a'\nmem=0\n", ":3:5: case[0].mem: must be an integer from 2"},
+    {"mem zero", "[[case]]\nimage='a'\nmem=0\n",
+     ":3:5: case[0].mem: 0 is out of range; give a multiple of 4 KiB from 2M to 3G (a bare "
+     "number is MiB)"},
     {"mem below drvm run's minimum", "[[case]]\nimage='a'\nmem=1\n",
-     "case[0].mem: must be an integer from 2 to 3072 (MiB of guest memory, as drvm run --mem 2M "
-     "to 3072M)"},
+     "case[0].mem: 1 is out of range; give a multiple of 4 KiB from 2M to 3G"},
     {"mem above drvm run's maximum", "[[case]]\nimage='a'\nmem=4096\n",
-     ":3:5: case[0].mem: must be an integer from 2 to 3072"},
+     ":3:5: case[0].mem: 4096 is out of range"},
+    {"mem string above the maximum", "[[case]]\nimage='a'\nmem='4G'\n",
+     ":3:5: case[0].mem: 4G is out of range"},
+    {"mem bad suffix", "[[case]]\nimage='a'\nmem='64Q'\n",
+     "case[0].mem: '64Q' is not a size; write a whole number of MiB or one with K, M or G"},
+    {"mem neither number nor string", "[[case]]\nimage='a'\nmem=1.5\n",
+     "case[0].mem: must be MiB of guest memory (an integer, as drvm run --mem 64) or a size"},
     {"lookahead is not RE2", "[[case]]\nimage='a'\nserial.require=['(?=x)']\n",
      "case[0].serial.require[0]: bad regular expression '(?=x)': invalid perl operator: (?=; "
      "patterns use RE2 syntax, which has no backreferences or lookaround"},
     {"backreference is not RE2", "[[case]]\nimage='a'\nserial.forbid=['(a)\\1']\n",
      "case[0].serial.forbid[0]: bad regular expression '(a)\\1': invalid escape sequence: \\1; "
      "patterns use RE2 syntax"},
-    {"mem string", "[[case]]\nimage='a'\nmem='64M'\n", "case[0].mem: must be an integer"},
     {"mem in defaults", "[defaults]\nmem=-1\n[[case]]\nimage='a'\n", ":2:5: case[0].mem:"},
     {"timeout zero", "[[case]]\nimage='a'\ntimeout=0\n",
      "case[0].timeout: must be a number of seconds"},

@@ -38,6 +38,7 @@ TEST(Options, Defaults) {
   EXPECT_FALSE(defaults.tap);
   EXPECT_EQ(defaults.shard.count, 1u);
   EXPECT_TRUE(std::get<Options>(parse({"--help"})).help);
+  EXPECT_TRUE(std::get<Options>(parse({"-h"})).help);
 }
 
 TEST(Options, Errors) {
@@ -45,15 +46,26 @@ TEST(Options, Errors) {
     const auto parsed = parse_options(args);
     return std::holds_alternative<std::string>(parsed) ? std::get<std::string>(parsed) : "";
   };
-  EXPECT_EQ(error({}), "no manifest given");
-  EXPECT_EQ(error({"a.toml", "-j", "0"}), "-j '0' must be a number of at least 1");
-  EXPECT_EQ(error({"a.toml", "-j"}), "option -j needs a value");
+  EXPECT_EQ(error({}),
+            "test: no manifest given; usage: drvm test MANIFEST... [options] (see drvm test "
+            "--help)");
+  EXPECT_EQ(error({"a.toml", "-j", "0"}),
+            "test: --jobs: '0' is not a number of parallel cases; give 1 to 4096, e.g. -j 4");
+  EXPECT_EQ(error({"a.toml", "-j", "x"}),
+            "test: --jobs: 'x' is not a number of parallel cases; give 1 to 4096, e.g. -j 4");
+  EXPECT_EQ(error({"a.toml", "-j"}), "test: option '--jobs' needs a value; write '--jobs N'");
   EXPECT_EQ(error({"a.toml", "--shard", "5/4"}),
-            "--shard '5/4' must be I/N with 1 <= I <= N, e.g. 2/4");
-  EXPECT_EQ(error({"a.toml", "--junit"}), "option --junit needs a value");
-  EXPECT_EQ(error({"a.toml", "--frobnicate"}), "unknown option '--frobnicate'");
-  EXPECT_EQ(error({"a.toml", "--tap=yes"}), "option --tap takes no value");
-  EXPECT_EQ(error({"a.toml", "--filter", ""}), "--filter needs a pattern");
+            "test: --shard: '5/4' is not I/N with 1 <= I <= N; write e.g. --shard 2/4");
+  EXPECT_EQ(error({"a.toml", "--junit"}),
+            "test: option '--junit' needs a value; write '--junit FILE'");
+  EXPECT_EQ(error({"a.toml", "--frobnicate"}),
+            "test: unknown option '--frobnicate'; run 'drvm test --help' for the list");
+  EXPECT_EQ(error({"a.toml", "--tap=yes"}),
+            "test: option '--tap' takes no value; write just '--tap'");
+  EXPECT_EQ(error({"a.toml", "--filter", ""}),
+            "test: --filter: empty pattern; give a glob: CASE or SUITE/CASE");
+  EXPECT_EQ(error({"a.toml", "--kill-margin", "-5"}),
+            "test: --kill-margin: '-5' is not a number of milliseconds; write e.g. 250");
 }
 
 }  // namespace

@@ -306,6 +306,11 @@ timeout = 1.5
                 "\n--mem\n32M\n--cmdline\nconsole=ttyS0 quiet\n--initrd\n" +
                 (dir.path() / "m1.bin").string() + " one\n--initrd\n" +
                 (dir.path() / "m2.bin").string() + "\n--timeout\n1.5\n");
+  // A size that is not whole MiB goes on in KiB, with its unit (a bare number would be MiB).
+  ASSERT_EQ(run({manifest("[[case]]\nimage = \"a.script\"\nmem = \"6148K\"\n")}).status,
+            kExitAllPassed);
+  EXPECT_NE(testing::read_file(args).find("\n--mem\n6148K\n"), std::string::npos)
+      << testing::read_file(args);
 }
 
 TEST_F(Session, EventCountsAreCheckedAgainstDrvmRunsStat) {
@@ -481,7 +486,7 @@ TEST_F(Session, UsageAndManifestErrorsExitWith2) {
 
   ran = run({good, "--bogus"});
   EXPECT_EQ(ran.status, kExitUsage);
-  EXPECT_EQ(ran.err, "drvm: test: unknown option '--bogus'; run 'drvm test --help' for usage\n");
+  EXPECT_EQ(ran.err, "drvm: test: unknown option '--bogus'; run 'drvm test --help' for the list\n");
 
   ran = run({(dir.path() / "missing.toml").string()});
   EXPECT_EQ(ran.status, kExitUsage);
@@ -503,6 +508,91 @@ TEST_F(Session, ABadImageIsAnErrorNotAPass) {
   EXPECT_EQ(ran.status, kExitSomeFailed);
   EXPECT_NE(ran.out.find("got error: drvm run refused the case (status 2)"), std::string::npos);
   EXPECT_NE(ran.out.find("drvm: run: cannot open image"), std::string::npos) << ran.out;
+}
+
+}  // namespace
+}  // namespace drvm::harness
+
+namespace drvm::harness {
+namespace {
+
+// Four cases; with touch, each leaves a file behind when (and only when) it ran.
+class ListAndFailFast : public Session {
+ protected:
+  std::string four_cases(const std::string& second_script) {
+    for (const char* name : {"a", "c", "d"}) {
+      dir.write(std::string(name) + ".script", "touch " + (dir.path() / name).string() + "\n");
+    }
+    dir.write("b.script", second_script);
+    return manifest(R"(
+name = "four"
+[[case]]
+name = "a"
+image = "a.script"
+[[case]]
+name = "b"
+image = "b.script"
+[[case]]
+name = "c"
+image = "c.script"
+[[case]]
+name = "d"
+image = "d.script"
+)");
+  }
+  bool ran(const char* name) { return fs::exists(dir.path() / name); }
+};
+
+TEST_F(ListAndFailFast, ListPrintsTheSelectedCasesAndRunsNothing) {
+  const std::string suite = four_cases("touch " + (dir.path() / "b").string() + "\n");
+  Ran listed = run({suite, "--list"});
+  EXPECT_EQ(listed.status, kExitAllPassed) << listed.err;
+  EXPECT_EQ(listed.out, "four/a\nfour/b\nfour/c\nfour/d\n");
+  EXPECT_EQ(listed.err, "");
+  for (const char* name : {"a", "b", "c", "d"}) EXPECT_FALSE(ran(name)) << name;
+
+  listed = run({suite, "--list", "--filter", "four/[bcd]", "--shard", "2/2"});
+  EXPECT_EQ(listed.status, kExitAllPassed) << listed.err;
+  EXPECT_EQ(listed.out, "four/c\n");
+  const Ran none = run({suite, "--list", "--filter", "zzz"});
+  EXPECT_EQ(none.status, kExitUsage);
+}
+
+TEST_F(ListAndFailFast, FailFastStartsNothingAfterTheFirstFailure) {
+  const std::string suite = four_cases("exit 5\n");  // b: guest exit value 2, expected 0
+  const std::string junit = (dir.path() / "junit.xml").string();
+  const Ran stopped = run({suite, "-j", "1", "--fail-fast", "--tap", "--junit", junit});
+  EXPECT_EQ(stopped.status, kExitSomeFailed);
+  EXPECT_TRUE(ran("a"));
+  EXPECT_FALSE(ran("c"));
+  EXPECT_FALSE(ran("d"));
+  EXPECT_NE(stopped.err.find("1 passed, 1 failed, 2 not run (--fail-fast) (4 cases,"),
+            std::string::npos)
+      << stopped.err;
+  EXPECT_NE(stopped.err.find("NOT RUN four/c"), std::string::npos) << stopped.err;
+  EXPECT_NE(stopped.out.find("not ok 2 - four/b\n"), std::string::npos) << stopped.out;
+  EXPECT_NE(stopped.out.find("ok 3 - four/c # SKIP not run: --fail-fast stopped after an earlier "
+                             "case failed\n"),
+            std::string::npos)
+      << stopped.out;
+  const std::string xml = testing::read_file(junit);
+  EXPECT_NE(xml.find("tests=\"4\" failures=\"1\" errors=\"0\" skipped=\"2\""), std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<skipped message=\"not run: --fail-fast"), std::string::npos) << xml;
+
+  // Without --fail-fast every case runs.
+  const Ran all = run({suite, "-j", "1"});
+  EXPECT_EQ(all.status, kExitSomeFailed);
+  EXPECT_TRUE(ran("c"));
+  EXPECT_TRUE(ran("d"));
+  EXPECT_NE(all.out.find("3 passed, 1 failed (4 cases,"), std::string::npos) << all.out;
+}
+
+TEST_F(ListAndFailFast, FailFastWithEverythingPassingRunsEverything) {
+  const std::string suite = four_cases("touch " + (dir.path() / "b").string() + "\n");
+  const Ran ran_all = run({suite, "--fail-fast"});
+  EXPECT_EQ(ran_all.status, kExitAllPassed) << ran_all.out << ran_all.err;
+  for (const char* name : {"a", "b", "c", "d"}) EXPECT_TRUE(ran(name)) << name;
 }
 
 }  // namespace

@@ -147,5 +147,43 @@ timeout = 60
   EXPECT_NE(output.find("0 passed, 0 failed, 1 interrupted (1 case,"), std::string::npos) << output;
 }
 
+// --fail-fast on the real drvm: halt.elf fails its exit expectation, so with -j 1 the two hello
+// cases after it never start.
+TEST_F(HarnessVm, FailFastStopsAfterARealFailure) {
+  testing::ScratchDir dir;
+  const auto manifest = dir.write("suite.toml", fmt::format(R"(
+name = "ff"
+[[case]]
+name = "first"
+image = "{0}/hello.elf"
+[[case]]
+name = "halts"
+image = "{0}/halt.elf"
+[[case]]
+name = "after1"
+image = "{0}/hello.elf"
+[[case]]
+name = "after2"
+image = "{0}/hello.elf"
+)",
+                                                            DRVM_GUEST_DIR));
+  const std::vector<std::string> args = {manifest.string(), "-j", "1", "--fail-fast", "--tap"};
+  const std::vector<std::string_view> views(args.begin(), args.end());
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  FILE* out = open_memstream(&buffer, &size);
+  FILE* err = std::fopen("/dev/null", "w");
+  const int status = test_main(views, DRVM_EXECUTABLE, {out, err});
+  std::fclose(out);
+  std::fclose(err);
+  const std::string tap(buffer, size);
+  std::free(buffer);
+  EXPECT_EQ(status, kExitSomeFailed) << tap;
+  EXPECT_NE(tap.find("ok 1 - ff/first\n"), std::string::npos) << tap;
+  EXPECT_NE(tap.find("not ok 2 - ff/halts\n"), std::string::npos) << tap;
+  EXPECT_NE(tap.find("ok 3 - ff/after1 # SKIP not run"), std::string::npos) << tap;
+  EXPECT_NE(tap.find("ok 4 - ff/after2 # SKIP not run"), std::string::npos) << tap;
+}
+
 }  // namespace
 }  // namespace drvm::harness

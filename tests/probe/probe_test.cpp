@@ -5,8 +5,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "harness/property_tree_json.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/probe/probe.hpp"
 #include "vmm/probe/probe_report.hpp"

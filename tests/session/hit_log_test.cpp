@@ -4,12 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <cstdio>
 #include <sstream>
 #include <string>
 
+#include "harness/property_tree_json.hpp"
 #include "symtab_elf.hpp"
 
 namespace drvm::vmm::session {

@@ -7,8 +7,6 @@
 
 #include <fmt/format.h>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <cmath>
 #include <map>
 #include <regex>
@@ -16,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/property_tree_json.hpp"
 #include "run_drvm.hpp"
 
 namespace drvm::test {

@@ -4,9 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <sstream>
+#include "harness/property_tree_json.hpp"
 
 namespace drvm::vmm::session {
 namespace {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cmdline/command_line.hpp"
 #include "vmm/kvm/kvm.hpp"
 
 namespace drvm::vmm::session {
@@ -39,7 +40,8 @@ struct SessionOptions {
   std::string symbols;                 // --symbols FILE ("" = the image's own symbol table)
 
   bool active() const { return !events.empty(); }
-  // Checks the combination; an --event without --stat/--trace/--record implies --stat.
+  // Checks the combination; an --event without --stat/--trace/--record implies --stat, and so do
+  // --json and --stat-output (they shape --stat's output).
   // Throws OptionError.
   void finalize();
   // The host's slot count for DebugOptions::slots, or nullopt to keep the controller's default.
@@ -49,40 +51,8 @@ struct SessionOptions {
 // "4".."60"; throws OptionError.
 std::uint32_t parse_slots(std::string_view text);
 
-// Registers the flags on the CLI's OptionParser. `UsageError` is the parser's error type: the
-// session's OptionError is rethrown as it so the parser reports it like any other flag error.
-template <class UsageError, class Parser>
-void add_session_options(Parser& parser, SessionOptions& options) {
-  parser.add_value(
-      "--event", "SPEC", [&options](std::string_view value) { options.events.emplace_back(value); },
-      "count accesses: mem:ADDR_OR_SYMBOL[+OFF][/LEN][:r|w|rw|x][,period=N][,pinned]"
-      "[,exclusive][,vcpu=N] (repeatable; docs/events-guide.md)");
-  parser.add_flag("--stat", &options.stat,
-                  "at exit, print each event's count, time enabled/running and scaled estimate");
-  parser.add_flag("--json", &options.json, "print --stat as one JSON object");
-  parser.add_value(
-      "--stat-output", "FILE", [&options](std::string_view value) { options.stat_output = value; },
-      "write --stat to FILE instead of stderr");
-  parser.add_flag("--trace", &options.trace,
-                  "print one line per event hit on stderr (vCPU, RIP, access, address, values)");
-  parser.add_value(
-      "--record", "FILE", [&options](std::string_view value) { options.record = value; },
-      "write one JSON line per event hit to FILE");
-  parser.add_value(
-      "--slots", "N",
-      [&options](std::string_view value) {
-        try {
-          options.slots = parse_slots(value);
-        } catch (const OptionError& error) {
-          throw UsageError(error.what());
-        }
-      },
-      "the host's breakpoint slots per vCPU for --event and gdb, 4-60 (default 60); the guest's "
-      "own 4 debug registers come on top and are never taken");
-  parser.add_value(
-      "--symbols", "FILE", [&options](std::string_view value) { options.symbols = value; },
-      "take symbol names (--event mem:SYMBOL, --trace, --record, --stat) from FILE, an ELF with a "
-      "symbol table such as the unstripped build of a stripped IMAGE");
-}
+// Registers the flags on `drvm run`'s command line; a bad --slots is reported like any other
+// flag error (cmdline::UsageError).
+void add_session_options(cmdline::CommandLine& line, SessionOptions& options);
 
 }  // namespace drvm::vmm::session
