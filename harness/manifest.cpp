@@ -302,12 +302,15 @@ class ManifestParser {
     for (std::size_t i = 0; i < array->size(); ++i) {
       const toml::node& element = *array->get(i);
       const std::string element_key = fmt::format("{}[{}]", key, i);
-      const std::string text =
-          expand_variables(string_value(element, element_key), element, element_key);
+      bool from_environment = false;
+      const std::string text = expand_variables(string_value(element, element_key), element,
+                                                element_key, &from_environment);
       const std::size_t space = text.find(' ');
       const fs::path file(text.substr(0, space));
       if (file.empty()) fail(element.source(), element_key, "must start with a file name");
-      const fs::path resolved = (file.is_absolute() ? file : base_dir_ / file).lexically_normal();
+      // As for `image`: relative to the current directory when the path came from the environment.
+      const fs::path base = from_environment ? fs::current_path() : base_dir_;
+      const fs::path resolved = (file.is_absolute() ? file : base / file).lexically_normal();
       out.push_back(escape(resolved.string()) +
                     (space == std::string::npos ? "" : escape(text.substr(space))));
     }
