@@ -10,9 +10,6 @@ namespace drvm::cli {
 // HOST:PORT, with an IPv6 host in brackets so that it can be pasted back.
 std::string endpoint_text(const std::string& host, unsigned port);
 
-// text as one shell word: unchanged when it is plain, else in single quotes.
-std::string shell_word(std::string_view text);
-
 // `gdb -ex 'target remote HOST:PORT' IMAGE`; a wildcard listen address (0.0.0.0, ::) is reached
 // over loopback.
 std::string gdb_connect_command(const std::string& host, unsigned port, std::string_view image);

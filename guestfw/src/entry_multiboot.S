@@ -42,28 +42,8 @@ multiboot_start:
   je 1f
   xor %ebx, %ebx                  /* not a Multiboot loader: no information */
 1:
-  lgdt guestfw_gdt_pointer
-  mov $GUESTFW_DATA_SELECTOR, %eax
-  mov %eax, %ds
-  mov %eax, %es
-  mov %eax, %ss
-  mov $GUESTFW_CR4, %eax
-  mov %eax, %cr4
-  mov $guestfw_pml4, %eax
-  mov %eax, %cr3
-  mov $GUESTFW_MSR_EFER, %ecx
-  mov $GUESTFW_EFER, %eax
-  xor %edx, %edx
-  wrmsr
-  mov $GUESTFW_CR0, %eax
-  mov %eax, %cr0
-  ljmp $GUESTFW_CODE_SELECTOR, $multiboot_long_mode
-
-  .code64
-multiboot_long_mode:
-  mov %ebx, %edi                  /* zero-extends: Multiboot information physical address */
-  mov $GUESTFW_BOOT_MULTIBOOT, %esi
-  jmp guestfw_long_mode_start
+  mov $GUESTFW_BOOT_MULTIBOOT, %esi  /* EBX = the Multiboot information */
+  jmp guestfw_enter_long_mode
   .size multiboot_start, . - multiboot_start
 
   .section .note.GNU-stack, "", @progbits

@@ -22,28 +22,8 @@
 pvh_start32:
   cli
   cld
-  lgdt guestfw_gdt_pointer
-  mov $GUESTFW_DATA_SELECTOR, %eax
-  mov %eax, %ds
-  mov %eax, %es
-  mov %eax, %ss
-  mov $GUESTFW_CR4, %eax
-  mov %eax, %cr4
-  mov $guestfw_pml4, %eax
-  mov %eax, %cr3
-  mov $GUESTFW_MSR_EFER, %ecx
-  mov $GUESTFW_EFER, %eax
-  xor %edx, %edx
-  wrmsr
-  mov $GUESTFW_CR0, %eax
-  mov %eax, %cr0
-  ljmp $GUESTFW_CODE_SELECTOR, $pvh_long_mode
-
-  .code64
-pvh_long_mode:
-  mov %ebx, %edi                  /* zero-extends: start_info physical address */
-  xor %esi, %esi                  /* protocol: PVH */
-  jmp guestfw_long_mode_start
+  xor %esi, %esi                  /* protocol: PVH; EBX = hvm_start_info */
+  jmp guestfw_enter_long_mode
   .size pvh_start32, . - pvh_start32
 
   .section .note.GNU-stack, "", @progbits

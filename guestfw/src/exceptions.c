@@ -9,23 +9,6 @@
 #include "guestfw/jump.h"
 #include "guestfw/x86.h"
 
-struct idt_gate {
-  uint16_t offset_low;
-  uint16_t selector;
-  uint8_t ist;
-  uint8_t type_attributes;
-  uint16_t offset_middle;
-  uint32_t offset_high;
-  uint32_t reserved;
-} __attribute__((packed));
-
-struct descriptor_table_pointer {
-  uint16_t limit;
-  uint64_t base;
-} __attribute__((packed));
-
-#define IDT_INTERRUPT_GATE 0x8e /* present, DPL 0, 64-bit interrupt gate (IF cleared on entry) */
-
 extern const uint64_t guestfw_exception_stubs[GUESTFW_EXCEPTION_VECTORS];
 
 static struct idt_gate idt[GUESTFW_EXCEPTION_VECTORS] __attribute__((aligned(16)));
@@ -42,21 +25,32 @@ static struct catcher* active_catcher;
 /* Set while dumping, so an exception inside the dump cannot recurse. */
 static bool dumping;
 
+struct idt_gate guestfw_interrupt_gate(uint64_t handler) {
+  return (struct idt_gate){
+      .offset_low = (uint16_t)handler,
+      .selector = GUESTFW_CODE_SELECTOR,
+      .ist = 0,
+      .type_attributes = 0x8e, /* present, DPL 0, 64-bit interrupt gate */
+      .offset_middle = (uint16_t)(handler >> 16),
+      .offset_high = (uint32_t)(handler >> 32),
+      .reserved = 0,
+  };
+}
+
+void guestfw_load_idt(const struct idt_gate* table, unsigned count) {
+  const struct {
+    uint16_t limit;
+    uint64_t base;
+  } __attribute__((packed))
+  pointer = {(uint16_t)(count * sizeof *table - 1), (uint64_t)(uintptr_t)table};
+  __asm__ volatile("lidt %0" : : "m"(pointer));
+}
+
 void guestfw_idt_init(void) {
   for (unsigned vector = 0; vector < GUESTFW_EXCEPTION_VECTORS; ++vector) {
-    const uint64_t stub = guestfw_exception_stubs[vector];
-    idt[vector] = (struct idt_gate){
-        .offset_low = (uint16_t)stub,
-        .selector = GUESTFW_CODE_SELECTOR,
-        .ist = 0,
-        .type_attributes = IDT_INTERRUPT_GATE,
-        .offset_middle = (uint16_t)(stub >> 16),
-        .offset_high = (uint32_t)(stub >> 32),
-        .reserved = 0,
-    };
+    idt[vector] = guestfw_interrupt_gate(guestfw_exception_stubs[vector]);
   }
-  const struct descriptor_table_pointer pointer = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" : : "m"(pointer));
+  guestfw_load_idt(idt, GUESTFW_EXCEPTION_VECTORS);
 }
 
 guest_exception_handler guest_set_exception_handler(unsigned vector,

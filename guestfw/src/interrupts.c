@@ -8,22 +8,6 @@
 #include "guestfw/format.h"
 #include "guestfw/x86.h"
 
-struct idt_gate {
-  uint16_t offset_low;
-  uint16_t selector;
-  uint8_t ist;
-  uint8_t type_attributes;
-  uint16_t offset_middle;
-  uint32_t offset_high;
-  uint32_t reserved;
-} __attribute__((packed));
-
-struct descriptor_table_pointer {
-  uint16_t limit;
-  uint64_t base;
-} __attribute__((packed));
-
-#define IDT_INTERRUPT_GATE 0x8e /* present, DPL 0, 64-bit interrupt gate (IF cleared on entry) */
 #define IDT_VECTORS 256
 #define STUB_SPACING 16
 
@@ -54,15 +38,7 @@ enum {
 enum { PIC_MASTER = 0x20, PIC_SLAVE = 0xa0, PIT_CHANNEL0 = 0x40, PIT_COMMAND = 0x43 };
 
 static void set_gate(unsigned vector, uint64_t handler) {
-  interrupt_idt[vector] = (struct idt_gate){
-      .offset_low = (uint16_t)handler,
-      .selector = GUESTFW_CODE_SELECTOR,
-      .ist = 0,
-      .type_attributes = IDT_INTERRUPT_GATE,
-      .offset_middle = (uint16_t)(handler >> 16),
-      .offset_high = (uint32_t)(handler >> 32),
-      .reserved = 0,
-  };
+  interrupt_idt[vector] = guestfw_interrupt_gate(handler);
 }
 
 static void pic_init(void) {
@@ -88,9 +64,7 @@ void guest_interrupts_init(void) {
     set_gate(vector, (uint64_t)(uintptr_t)guestfw_interrupt_stubs +
                          (vector - GUESTFW_EXCEPTION_VECTORS) * STUB_SPACING);
   }
-  const struct descriptor_table_pointer pointer = {sizeof interrupt_idt - 1,
-                                                   (uint64_t)(uintptr_t)interrupt_idt};
-  __asm__ volatile("lidt %0" : : "m"(pointer));
+  guestfw_load_idt(interrupt_idt, IDT_VECTORS);
 
   pic_init();
   const unsigned pins = ((guest_ioapic_read(IOAPIC_VERSION) >> 16) & 0xff) + 1;

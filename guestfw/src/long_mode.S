@@ -35,7 +35,36 @@ guestfw_gdt_pointer:              /* 32-bit lgdt reads limit + 4 bytes of base, 
   .quad guestfw_gdt
 
   .text
+  .code32
+  .globl guestfw_enter_long_mode
+  .type guestfw_enter_long_mode, @function
+/* From 32-bit protected mode with paging off (the PVH and Multiboot entries): the GDT, the identity
+ * page tables, long mode, then guestfw_long_mode_start. EBX = physical address of the boot
+ * information (or 0), ESI = its protocol (GUESTFW_BOOT_*). */
+guestfw_enter_long_mode:
+  lgdt guestfw_gdt_pointer
+  mov $GUESTFW_DATA_SELECTOR, %eax
+  mov %eax, %ds
+  mov %eax, %es
+  mov %eax, %ss
+  mov $GUESTFW_CR4, %eax
+  mov %eax, %cr4
+  mov $guestfw_pml4, %eax
+  mov %eax, %cr3
+  mov $GUESTFW_MSR_EFER, %ecx
+  mov $GUESTFW_EFER, %eax
+  xor %edx, %edx
+  wrmsr
+  mov $GUESTFW_CR0, %eax
+  mov %eax, %cr0
+  ljmp $GUESTFW_CODE_SELECTOR, $1f
   .code64
+1:
+  mov %ebx, %edi                  /* zero-extends */
+  mov %esi, %esi                  /* zero-extends: the upper halves are undefined after the switch */
+  jmp guestfw_long_mode_start
+  .size guestfw_enter_long_mode, . - guestfw_enter_long_mode
+
   .globl guestfw_long_mode_start
   .type guestfw_long_mode_start, @function
 /* RDI = physical address of the boot information (hvm_start_info, or the Multiboot information when

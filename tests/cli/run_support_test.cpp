@@ -28,10 +28,10 @@ TEST(GdbConnectCommand, WildcardAddressesAreReachedOverLoopback) {
 }
 
 TEST(GdbConnectCommand, QuotesAnImagePathAShellWouldSplit) {
-  EXPECT_EQ(shell_word("my image.elf"), "'my image.elf'");
-  EXPECT_EQ(shell_word("it's.elf"), "'it'\\''s.elf'");
-  EXPECT_EQ(shell_word("$HOME/a.elf"), "'$HOME/a.elf'");
-  EXPECT_EQ(shell_word(""), "''");
+  EXPECT_EQ(gdb_connect_command("127.0.0.1", 1234, "my image.elf"),
+            "gdb -ex 'target remote 127.0.0.1:1234' 'my image.elf'");
+  EXPECT_EQ(gdb_connect_command("127.0.0.1", 1234, "it's.elf"),
+            "gdb -ex 'target remote 127.0.0.1:1234' 'it'\\''s.elf'");
 }
 
 bool eventually(const std::atomic<int>& value, int expected) {

@@ -5,6 +5,7 @@
 
 #include "vmm/boot/boot_layout.hpp"
 #include "vmm/boot/multiboot.hpp"
+#include "vmm/x86/segments.hpp"
 #include "vmm/x86/x86.hpp"
 
 namespace drvm::vmm {
@@ -146,21 +147,6 @@ void write_multiboot_info(GuestMemory& memory, const BootImage& image, const std
   put(memory, layout::kMultibootInfo, info);
 }
 
-kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code64, bool db) {
-  kvm_segment s{};
-  s.base = 0;
-  s.limit = 0xffffffff;
-  s.selector = selector;
-  s.type = type;
-  s.present = 1;
-  s.dpl = 0;
-  s.db = db ? 1 : 0;
-  s.s = 1;
-  s.l = code64 ? 1 : 0;
-  s.g = 1;
-  return s;
-}
-
 }  // namespace
 
 std::vector<HvmMemmapEntry> boot_memory_map(std::uint64_t mem_size) {
@@ -246,9 +232,9 @@ InitialCpuState initial_cpu_state(EntryMode mode, std::uint64_t entry, const kvm
   state.sregs = base;
   kvm_sregs& s = state.sregs;
   const bool long_mode = mode == EntryMode::kLong64;
-  s.cs = long_mode ? segment(layout::kCode64Selector, 0xb, true, false)
-                   : segment(layout::kCode32Selector, 0xb, false, true);
-  const kvm_segment data = segment(layout::kDataSelector, 0x3, false, true);
+  s.cs = long_mode ? x86::flat_segment(layout::kCode64Selector, x86::FlatSegment::kCode64)
+                   : x86::flat_segment(layout::kCode32Selector, x86::FlatSegment::kCode32);
+  const kvm_segment data = x86::flat_segment(layout::kDataSelector, x86::FlatSegment::kData);
   s.ds = s.es = s.fs = s.gs = s.ss = data;
   s.tr = kvm_segment{};
   s.tr.base = layout::kTss;

@@ -442,14 +442,17 @@ void GdbTarget::finish_run(const RunOutcome& outcome, std::chrono::milliseconds 
 // ---------------------------------------------------------------------------------------------
 // State (every vCPU is stopped)
 
+VcpuRegisterState GdbTarget::register_state(unsigned vcpu) {
+  Vcpu& cpu = machine_.vcpu(vcpu).vcpu();
+  return {cpu.regs(), cpu.sregs(), cpu.fpu(), cpu.msr(kMsrKernelGsBase),
+          controller_.guest_debug_regs(vcpu)};
+}
+
 gdbstub::Status GdbTarget::read_registers(gdbstub::ThreadId thread, gdbstub::Registers& out) {
   if (!valid_thread(thread)) return gdbstub::Status::failure(kErrorInvalid, "no such thread");
   const auto vcpu = static_cast<unsigned>(thread - 1);
   try {
-    Vcpu& cpu = machine_.vcpu(vcpu).vcpu();
-    VcpuRegisterState state{cpu.regs(), cpu.sregs(), cpu.fpu(), cpu.msr(kMsrKernelGsBase),
-                            controller_.guest_debug_regs(vcpu)};
-    out = to_gdb_registers(state);
+    out = to_gdb_registers(register_state(vcpu));
     return gdbstub::Status::success();
   } catch (const KvmError& error) {
     return gdbstub::Status::failure(kErrorIo, error.what());
@@ -461,8 +464,7 @@ gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread, const gdbst
   const auto vcpu = static_cast<unsigned>(thread - 1);
   try {
     Vcpu& cpu = machine_.vcpu(vcpu).vcpu();
-    VcpuRegisterState state{cpu.regs(), cpu.sregs(), cpu.fpu(), cpu.msr(kMsrKernelGsBase),
-                            controller_.guest_debug_regs(vcpu)};
+    VcpuRegisterState state = register_state(vcpu);
     const QwordReader read_qword = [&](std::uint64_t linear) -> std::optional<std::uint64_t> {
       std::uint64_t value = 0;
       const auto bytes = std::as_writable_bytes(std::span(&value, 1));

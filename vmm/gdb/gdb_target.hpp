@@ -26,6 +26,7 @@
 #include "bpcore/types.hpp"
 #include "gdbstub/debug_target.hpp"
 #include "vmm/debug/debug_controller.hpp"
+#include "vmm/gdb/gdb_registers.hpp"
 #include "vmm/machine.hpp"
 #include "vmm/run_outcome.hpp"
 
@@ -96,6 +97,8 @@ class GdbTarget final : public gdbstub::DebugTarget {
   static int fault_signal(RunOutcome::Kind kind);
 
  private:
+  // Everything gdb's register file shows of `vcpu` (may throw KvmError).
+  VcpuRegisterState register_state(unsigned vcpu);
   // A stop a vCPU reported that no StopHandler has consumed yet.
   struct PendingStop {
     gdbstub::StopEvent event;

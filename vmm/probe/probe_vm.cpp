@@ -1,4 +1,5 @@
 #include "vmm/probe/probe_vm.hpp"
+#include "vmm/x86/segments.hpp"
 #include "vmm/x86/x86.hpp"
 
 #include <signal.h>
@@ -85,28 +86,15 @@ void write_idt(std::span<std::uint8_t> ram) {
   }
 }
 
-kvm_segment flat_segment(std::uint16_t selector, std::uint8_t type, bool code) {
-  kvm_segment segment{};
-  segment.base = 0;
-  segment.limit = 0xffffffff;
-  segment.selector = selector;
-  segment.type = type;
-  segment.present = 1;
-  segment.s = 1;
-  segment.g = 1;
-  segment.l = code ? 1 : 0;
-  segment.db = code ? 0 : 1;
-  return segment;
-}
-
 void enter_long_mode(Vcpu& vcpu, std::uint64_t entry) {
   kvm_sregs sregs = vcpu.sregs();
   sregs.cr0 = x86::kCr0Pe | x86::kCr0Et | x86::kCr0Ne | x86::kCr0Pg;
   sregs.cr3 = kPml4Address;
   sregs.cr4 = x86::kCr4Pae;
   sregs.efer = x86::kEferLme | x86::kEferLma;
-  sregs.cs = flat_segment(kCodeSelector, 0xb, true);
-  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat_segment(kDataSelector, 0x3, false);
+  sregs.cs = x86::flat_segment(kCodeSelector, x86::FlatSegment::kCode64);
+  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
+      x86::flat_segment(kDataSelector, x86::FlatSegment::kData);
   sregs.gdt.base = kGdtAddress;
   sregs.gdt.limit = 3 * 8 - 1;
   sregs.idt.base = kIdtAddress;
