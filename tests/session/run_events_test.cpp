@@ -329,10 +329,8 @@ TEST_F(RunEvents, SetupErrorsStopBeforeTheGuestRuns) {
        "'mem:cw_mux3,pinned', 'mem:cw_mux4,pinned'); make some of them flexible (drop "
        "',pinned') or raise --slots (at most 60)\n"},
       {{"--event", "mem:cw_counter", "--slots", "2"},
-       "drvm: --slots: '2' is not a host slot count from 4 to 60 (the guest's 4 come on top); "
+       "drvm: run: --slots: '2' is not a host slot count from 4 to 60 (the guest's 4 come on top); "
        "give for example --slots 4 or --slots 16\n"},
-      {{"--event", "mem:cw_counter", "--json"},
-       "drvm: --json: it only shapes --stat's output; add --stat\n"},
       {{"--stat"},
        "drvm: --stat: there is nothing to count; add --event SPEC (for example --event "
        "mem:SYMBOL:w)\n"},
