@@ -32,16 +32,16 @@
 #include <vector>
 
 #include "vmm/boot/boot_modules.hpp"
-#include "vmm/kvm/guest_memory.hpp"
 #include "vmm/boot/image.hpp"
 #include "vmm/devices/io_bus.hpp"
+#include "vmm/devices/platform_ports.hpp"
+#include "vmm/devices/serial.hpp"
+#include "vmm/kvm/guest_memory.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/kvm/memory_map.hpp"
-#include "vmm/x86/paging.hpp"
-#include "vmm/devices/platform_ports.hpp"
-#include "vmm/run_outcome.hpp"
-#include "vmm/devices/serial.hpp"
 #include "vmm/kvm/vm_exit.hpp"
+#include "vmm/run_outcome.hpp"
+#include "vmm/x86/paging.hpp"
 
 namespace drvm::vmm {
 

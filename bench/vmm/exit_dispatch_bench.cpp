@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "vmm/devices/io_bus.hpp"
-#include "vmm/machine.hpp"
 #include "vmm/devices/serial.hpp"
 #include "vmm/kvm/vm_exit.hpp"
+#include "vmm/machine.hpp"
 
 namespace {
 

@@ -3,9 +3,9 @@
 
 #include "elf_builder.hpp"
 #include "vmm/boot/boot_layout.hpp"
+#include "vmm/boot/image.hpp"
 #include "vmm/debug/site_scanner.hpp"
 #include "vmm/kvm/guest_memory.hpp"
-#include "vmm/boot/image.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

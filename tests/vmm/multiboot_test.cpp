@@ -11,9 +11,9 @@
 #include "vmm/boot/boot.hpp"
 #include "vmm/boot/boot_layout.hpp"
 #include "vmm/boot/boot_modules.hpp"
-#include "vmm/kvm/guest_memory.hpp"
 #include "vmm/boot/image.hpp"
 #include "vmm/boot/multiboot.hpp"
+#include "vmm/kvm/guest_memory.hpp"
 
 namespace drvm::vmm {
 namespace {

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "vmm/boot/boot_modules.hpp"
-#include "vmm/kvm/guest_memory.hpp"
 #include "vmm/boot/image.hpp"
+#include "vmm/kvm/guest_memory.hpp"
 
 namespace drvm::vmm {
 

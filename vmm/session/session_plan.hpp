@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "vmm/debug/debug_controller.hpp"
 #include "vmm/boot/image.hpp"
+#include "vmm/debug/debug_controller.hpp"
 #include "vmm/session/event_plan.hpp"
 #include "vmm/session/session_options.hpp"
 #include "vmm/session/symbol_table.hpp"
