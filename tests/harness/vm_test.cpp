@@ -23,6 +23,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// `drvm test ARGS` in this process: its status and stdout (stderr dropped).
+std::pair<int, std::string> test_main_stdout(const std::vector<std::string>& args) {
+  const std::vector<std::string_view> views(args.begin(), args.end());
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  FILE* out = open_memstream(&buffer, &size);
+  FILE* err = std::fopen("/dev/null", "w");
+  const int status = test_main(views, DRVM_EXECUTABLE, {out, err});
+  std::fclose(out);
+  std::fclose(err);
+  std::string text(buffer, size);
+  std::free(buffer);
+  return {status, std::move(text)};
+}
+
 class HarnessVm : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -81,17 +96,7 @@ TEST_F(HarnessVm, AWrongGoldenFileFailsWithADiff) {
       "suite.toml", fmt::format("[[case]]\nimage = '{}/hello.elf'\nserial.golden = 'golden.txt'\n",
                                 DRVM_GUEST_DIR));
   const auto junit = dir.path() / "junit.xml";
-  const std::vector<std::string> args = {manifest.string(), "--junit", junit.string()};
-  const std::vector<std::string_view> views(args.begin(), args.end());
-  char* buffer = nullptr;
-  std::size_t size = 0;
-  FILE* out = open_memstream(&buffer, &size);
-  FILE* err = std::fopen("/dev/null", "w");
-  const int status = test_main(views, DRVM_EXECUTABLE, {out, err});
-  std::fclose(out);
-  std::fclose(err);
-  const std::string report(buffer, size);
-  std::free(buffer);
+  const auto [status, report] = test_main_stdout({manifest.string(), "--junit", junit.string()});
   EXPECT_EQ(status, kExitSomeFailed) << report;
   EXPECT_NE(report.find("-something else\n"), std::string::npos) << report;
   EXPECT_NE(report.find("+drvm guestfw: hello from the guest"), std::string::npos) << report;
@@ -167,17 +172,8 @@ name = "after2"
 image = "{0}/hello.elf"
 )",
                                                             DRVM_GUEST_DIR));
-  const std::vector<std::string> args = {manifest.string(), "-j", "1", "--fail-fast", "--tap"};
-  const std::vector<std::string_view> views(args.begin(), args.end());
-  char* buffer = nullptr;
-  std::size_t size = 0;
-  FILE* out = open_memstream(&buffer, &size);
-  FILE* err = std::fopen("/dev/null", "w");
-  const int status = test_main(views, DRVM_EXECUTABLE, {out, err});
-  std::fclose(out);
-  std::fclose(err);
-  const std::string tap(buffer, size);
-  std::free(buffer);
+  const auto [status, tap] =
+      test_main_stdout({manifest.string(), "-j", "1", "--fail-fast", "--tap"});
   EXPECT_EQ(status, kExitSomeFailed) << tap;
   EXPECT_NE(tap.find("ok 1 - ff/first\n"), std::string::npos) << tap;
   EXPECT_NE(tap.find("not ok 2 - ff/halts\n"), std::string::npos) << tap;
