@@ -35,7 +35,8 @@ std::string plan_error(const SessionOptions& options, const std::string& image) 
 
 std::uint64_t address_in(const std::string& image, const std::string& symbol) {
   const BootImage unstripped = read_image(image);
-  const auto found = SymbolTable::from_elf(unstripped.bytes).find(symbol);
+  const SymbolTable table = SymbolTable::from_elf(unstripped.bytes);  // `found` points into it
+  const auto found = table.find(symbol);
   return found.size() == 1 ? found.front()->address : 0;
 }
 

@@ -259,8 +259,10 @@ TEST(MultibootInfoTest, EveryFieldMatchesWhatDrvmGivesTheGuest) {
   for (std::size_t i = 0; i < map.size(); ++i) {
     const auto entry = read<MultibootMmapEntry>(memory, info.mmap_addr + i * 24);
     EXPECT_EQ(entry.size, 20u);
-    EXPECT_EQ(entry.addr, map[i].addr);
-    EXPECT_EQ(entry.len, map[i].size);
+    // Copied out: the packed entry's 64-bit fields are not 8-byte aligned (no reference to them).
+    const std::uint64_t addr = entry.addr, len = entry.len;
+    EXPECT_EQ(addr, map[i].addr);
+    EXPECT_EQ(len, map[i].size);
     EXPECT_EQ(entry.type, map[i].type);
   }
 
