@@ -241,6 +241,14 @@ Machine::Machine(const System& system, MachineConfig config)
     vcpus_.push_back(std::move(runner));
     started_.push_back(false);
   }
+  // KVM routes IPIs through its APIC map, rebuilt when a local APIC changes; a rebuild that ran
+  // while the last vCPU was being created can leave that vCPU out (it is not yet online), and an
+  // INIT or SIPI to it then vanishes. Writing every local APIC back once all vCPUs exist rebuilds
+  // the map with all of them (QEMU and Firecracker write every vCPU's local APIC too).
+  for (std::size_t i = 1; i < vcpus_.size(); ++i) {
+    Vcpu& ap = vcpus_[i]->vcpu();
+    ap.set_lapic(ap.lapic());
+  }
 }
 
 Machine::~Machine() {
@@ -332,7 +340,12 @@ RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
     for (std::size_t i = 0; i < vcpus_.size(); ++i) {
       if (!started_[i]) continue;
       const kvm_regs regs = vcpus_[i]->vcpu().regs();
-      where += fmt::format("{}vCPU {} at RIP {:#x}", where.empty() ? "" : ", ", i, regs.rip);
+      const std::uint32_t mp = vcpus_[i]->vcpu().mp_state().mp_state;
+      where += fmt::format("{}vCPU {} at RIP {:#x}{}", where.empty() ? "" : ", ", i, regs.rip,
+                           mp == KVM_MP_STATE_UNINITIALIZED   ? " (waiting for INIT)"
+                           : mp == KVM_MP_STATE_INIT_RECEIVED ? " (waiting for its startup IPI)"
+                           : mp == KVM_MP_STATE_HALTED        ? " (in HLT)"
+                                                              : "");
     }
     outcome.report = fmt::format(
         "drvm: timeout: the guest was still running after {} s ({}); raise --timeout or check "

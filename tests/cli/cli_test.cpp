@@ -148,6 +148,23 @@ TEST(MemHabits, ABareNumberIsMiBAsQemuAndManifests) {
       "G (e.g. 64M, 1G)\n");
 }
 
+// --cpus: a whole number from 1 to 255 (xAPIC IDs), checked before KVM is opened.
+TEST(Cpus, AcceptsOneTo255BeforeKvm) {
+  for (const std::string count : {"1", "2", "4", "255"}) {
+    const DrvmResult r = run_drvm({"run", guest("hello.elf"), "--cpus", count}, kNoKvm);
+    EXPECT_TRUE(stopped_at_kvm(r)) << count << ": " << r.err;
+  }
+}
+
+TEST(Cpus, BadCountsAreOneLineUsageErrors) {
+  for (const std::string count : {"0", "256", "-1", "abc", "1.5", "", "2x"}) {
+    const DrvmResult r = run_drvm({"run", guest("hello.elf"), "--cpus", count}, kNoKvm);
+    EXPECT_EQ(r.status, 2) << count;
+    EXPECT_EQ(r.err, "drvm: run: --cpus: '" + count +
+                         "' is not a vCPU count; give a whole number from 1 to 255\n");
+  }
+}
+
 TEST(MemHabits, ABareNumberRunsAGuestWithThatManyMiB) {
   REQUIRE_KVM();
   const DrvmResult r = run_drvm({"run", guest("hello.elf"), "--mem", "64"});
