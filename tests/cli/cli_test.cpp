@@ -109,7 +109,7 @@ TEST(QemuSpellings, EachGetsOneLineWithDrvmsEquivalent) {
       {{"-serial", "stdio"}, "--serial FILE"},
       {{"-nographic"}, "drvm has no display"},
       {{"-initrd", "initrd.img"}, "--initrd FILE"},
-      {{"-smp", "2"}, "one vCPU"},
+      {{"-smp", "2"}, "--cpus N"},
       {{"-no-reboot"}, "status 8"},
       {{"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"}, "isa-debug-exit at port 0xf4"},
       {{"-enable-kvm"}, "always runs on KVM"},
