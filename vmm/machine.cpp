@@ -172,6 +172,8 @@ void VcpuRunner::thread_main() {
           for (ExitInterceptor* link : chain) {
             pause |= link->on_interrupted(*this) == ExitAction::kPause;
           }
+        } else {
+          for (ExitInterceptor* link : chain) link->on_reset(*this);
         }
         // A halt-round kick: is the vCPU stopped for good, and every other one too?
         const std::uint64_t round = halt_check_.exchange(0, std::memory_order_acq_rel);

@@ -85,6 +85,9 @@ class ExitInterceptor {
   // access has been completed by then, so this is where a trap-like stop after it is taken. Every
   // link is called; the vCPU parks if any returns kPause.
   virtual ExitAction on_interrupted(class VcpuRunner& /*vcpu*/) { return ExitAction::kResume; }
+  // KVM_RUN returned EAGAIN: KVM took an INIT and/or a startup IPI for this vCPU and reset it
+  // (registers, and on SVM the debug state it had been given), without entering the guest.
+  virtual void on_reset(class VcpuRunner& /*vcpu*/) {}
 };
 
 // Where a link joins the chain.
