@@ -30,7 +30,7 @@ constexpr std::array kSpellings = {
         "COM1 goes to stdout by default (-serial stdio); write it to a file with --serial FILE"},
     Spelling{"-nographic", "drvm has no display and COM1 is on stdout already; drop it"},
     Spelling{"-display", "drvm has no display and COM1 is on stdout already; drop it"},
-    Spelling{"-smp", "drvm run boots one vCPU; drop it"},
+    Spelling{"-smp", "give the vCPU count with --cpus N"},
     Spelling{"-no-reboot",
              "drvm never reboots: a triple fault ends the run with status 8; drop it"},
     Spelling{"-device",

@@ -98,8 +98,13 @@ std::string interrupted_report(vmm::Machine& machine, vmm::debug::DebugControlle
   return report;
 }
 
+// The vCPU count's ceiling before KVM is asked: xAPIC IDs are 8 bits and 0xff is the broadcast
+// ID, so APIC IDs 0-254 (the MADT's local APIC entries have 8-bit IDs too).
+constexpr unsigned kMaxCpus = 255;
+
 struct RunOptions {
   std::uint64_t memory = 128ULL << 20;
+  unsigned cpus = 1;
   std::string cmdline;
   std::vector<std::string> initrd;  // module specs "FILE[ ARGS]", in order
   std::string serial_file;
@@ -127,6 +132,19 @@ void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
         }
       },
       "guest RAM (default 128M): MiB as QEMU's -m, or with K/M/G; 2M-3G");
+  line.add_value(
+      "--cpus", "N",
+      [&options](const std::string& value) {
+        const auto count = cmdline::parse_whole_number(value);
+        if (!count || *count < 1 || *count > kMaxCpus) {
+          throw UsageError(
+              fmt::format("run: --cpus: '{}' is not a vCPU count; give a whole number from 1 to {}",
+                          value, kMaxCpus));
+        }
+        options.cpus = static_cast<unsigned>(*count);
+      },
+      "vCPUs (default 1), as QEMU's -smp N: vCPU 0 boots, the others wait for INIT and a "
+      "startup IPI; 1-255, at most KVM's KVM_CAP_MAX_VCPUS");
   line.add_value(
       "--cmdline", "STR", [&options](const std::string& value) { options.cmdline = value; },
       "command line passed in hvm_start_info (PVH) or the Multiboot information");
@@ -250,6 +268,7 @@ int run_command(Args args) {
     }
     vmm::MachineConfig config;
     config.memory_size = options.memory;
+    config.vcpu_count = options.cpus;
     config.cmdline = options.cmdline;
     config.modules = std::move(modules);
     config.trace_io = options.trace_io;
@@ -261,6 +280,15 @@ int run_command(Args args) {
                                                  options.gdb.has_value());
 
     const vmm::System system = vmm::System::open();
+    // KVM_CAP_MAX_VCPUS, or KVM_CAP_NR_VCPUS on kernels without it (KVM API doc, KVM_CREATE_VCPU).
+    int max_vcpus = system.check_extension(KVM_CAP_MAX_VCPUS);
+    if (max_vcpus <= 0) max_vcpus = system.check_extension(KVM_CAP_NR_VCPUS);
+    if (max_vcpus > 0 && options.cpus > static_cast<unsigned>(max_vcpus)) {
+      return report_setup_error(fmt::format(
+          "run: --cpus {}: KVM on this host allows at most {} vCPUs per VM (KVM_CAP_MAX_VCPUS); "
+          "give --cpus {} or fewer",
+          options.cpus, max_vcpus, max_vcpus));
+    }
     vmm::Machine machine(system, std::move(config));  // the modules are not copied
     machine.boot(image);
     // Always installed: the guest's own debug registers work only through it (MOV DR trapping,

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cstring>
 
 #include <poll.h>
@@ -130,12 +131,15 @@ void VcpuRunner::park() {
   pause_changed_.notify_all();
 }
 
-void VcpuRunner::look_for_halt() {
+bool VcpuRunner::idle_since_last_look() {
   const std::uint64_t exits = exits_.load(std::memory_order_relaxed);
   const bool progressed = exits != exits_seen_;
   exits_seen_ = exits;
-  if (progressed || !thread_running_.load() || pause_requested_.load()) return;
-  halt_check_.store(true, std::memory_order_release);
+  return !progressed && thread_running_.load() && !pause_requested_.load();
+}
+
+void VcpuRunner::request_halt_check(std::uint64_t generation) {
+  halt_check_.store(generation, std::memory_order_release);
   kick();
 }
 
@@ -160,15 +164,21 @@ void VcpuRunner::thread_main() {
       const auto& chain = machine_.interceptors();
       for (ExitInterceptor* link : chain) link->before_run(*this);
       for (ExitInterceptor* link : chain) link->entering_guest(*this);
-      if (vcpu_.run() != 0) {  // interrupted (kick or immediate_exit): re-check the flags
+      if (const int interrupted = vcpu_.run(); interrupted != 0) {
+        // EINTR: a kick or immediate_exit; re-check the flags. EAGAIN: an AP that waited for its
+        // startup IPI has received it (KVM returns once without entering the guest); no exit.
         bool pause = false;
-        for (ExitInterceptor* link : chain) {
-          pause |= link->on_interrupted(*this) == ExitAction::kPause;
+        if (interrupted == EINTR) {
+          for (ExitInterceptor* link : chain) {
+            pause |= link->on_interrupted(*this) == ExitAction::kPause;
+          }
+        } else {
+          for (ExitInterceptor* link : chain) link->on_reset(*this);
         }
-        // A halt-check kick (look_for_halt): is the vCPU waiting in HLT for nothing?
-        const bool look = halt_check_.exchange(false, std::memory_order_acq_rel);
-        if (look && !pause && !pause_requested_.load(std::memory_order_seq_cst)) {
-          pause = machine_.check_halted(*this) == ExitAction::kPause;
+        // A halt-round kick: is the vCPU stopped for good, and every other one too?
+        const std::uint64_t round = halt_check_.exchange(0, std::memory_order_acq_rel);
+        if (round != 0 && !pause && !pause_requested_.load(std::memory_order_seq_cst)) {
+          pause = machine_.check_halted(*this, round) == ExitAction::kPause;
         }
         if (pause) pause_requested_.store(true, std::memory_order_seq_cst);
         continue;
@@ -223,9 +233,23 @@ Machine::Machine(const System& system, MachineConfig config)
       if (entry.function == 0xb) entry.edx = i;
     }
     runner->vcpu().set_cpuid(entries);
-    if (i == 0) irq::set_bios_lint(runner->vcpu());
+    if (i == 0) {
+      irq::set_bios_lint(runner->vcpu());
+    } else if (runner->vcpu().mp_state().mp_state != KVM_MP_STATE_UNINITIALIZED) {
+      // With the in-kernel irqchip KVM already creates every vCPU but the BSP (vCPU 0) in
+      // wait-for-INIT/SIPI; make sure, as the MP spec's APs start that way.
+      runner->vcpu().set_mp_state(KVM_MP_STATE_UNINITIALIZED);
+    }
     vcpus_.push_back(std::move(runner));
     started_.push_back(false);
+  }
+  // KVM routes IPIs through its APIC map, rebuilt when a local APIC changes; a rebuild that ran
+  // while the last vCPU was being created can leave that vCPU out (it is not yet online), and an
+  // INIT or SIPI to it then vanishes. Writing every local APIC back once all vCPUs exist rebuilds
+  // the map with all of them (QEMU and Firecracker write every vCPU's local APIC too).
+  for (std::size_t i = 1; i < vcpus_.size(); ++i) {
+    Vcpu& ap = vcpus_[i]->vcpu();
+    ap.set_lapic(ap.lapic());
   }
 }
 
@@ -272,7 +296,8 @@ void Machine::boot(const BootImage& image) {
   const InitialCpuState state = initial_cpu_state(image.mode, image.entry, bsp.sregs());
   bsp.set_sregs(state.sregs);
   bsp.set_regs(state.regs);
-  started_.front() = true;
+  // Every vCPU gets its thread: the APs' KVM_RUN blocks in KVM until their startup IPI.
+  std::fill(started_.begin(), started_.end(), true);
 }
 
 RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
@@ -296,9 +321,7 @@ RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
       // A guest that printed a prompt and then computes for a while: show the prompt.
       lock.unlock();
       serial_out_.flush();
-      for (std::size_t i = 0; i < vcpus_.size(); ++i) {
-        if (started_[i]) vcpus_[i]->look_for_halt();
-      }
+      start_halt_round();
       lock.lock();
       if (has_deadline && std::chrono::steady_clock::now() >= deadline && !outcome_) {
         lock.unlock();
@@ -319,7 +342,12 @@ RunOutcome Machine::run(std::optional<std::chrono::duration<double>> timeout) {
     for (std::size_t i = 0; i < vcpus_.size(); ++i) {
       if (!started_[i]) continue;
       const kvm_regs regs = vcpus_[i]->vcpu().regs();
-      where += fmt::format("{}vCPU {} at RIP {:#x}", where.empty() ? "" : ", ", i, regs.rip);
+      const std::uint32_t mp = vcpus_[i]->vcpu().mp_state().mp_state;
+      where += fmt::format("{}vCPU {} at RIP {:#x}{}", where.empty() ? "" : ", ", i, regs.rip,
+                           mp == KVM_MP_STATE_UNINITIALIZED   ? " (waiting for INIT)"
+                           : mp == KVM_MP_STATE_INIT_RECEIVED ? " (waiting for its startup IPI)"
+                           : mp == KVM_MP_STATE_HALTED        ? " (in HLT)"
+                                                              : "");
     }
     outcome.report = fmt::format(
         "drvm: timeout: the guest was still running after {} s ({}); raise --timeout or check "
@@ -452,33 +480,128 @@ void Machine::exit_port_written(unsigned vcpu, std::uint32_t value) {
   finish(std::move(outcome));
 }
 
-ExitAction Machine::check_halted(VcpuRunner& vcpu) {
+void Machine::start_halt_round() {
+  bool idle = true;
+  for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+    if (started_[i]) idle = vcpus_[i]->idle_since_last_look() && idle;  // every vCPU's look
+  }
+  if (!idle) return;
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(halt_round_.mutex);
+    if (halt_round_.active) return;
+    generation = ++halt_round_.generation;
+    halt_round_.active = true;
+    halt_round_.phase = 1;
+    halt_round_.reports = 0;
+    halt_round_.stopped.assign(vcpus_.size(), std::string());
+  }
+  for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+    if (started_[i]) vcpus_[i]->request_halt_check(generation);
+  }
+}
+
+Machine::StopJudgement Machine::judge_stop(VcpuRunner& vcpu, bool with_chain) {
+  StopJudgement judgement;
   Vcpu& cpu = vcpu.vcpu();
-  if (cpu.mp_state().mp_state != KVM_MP_STATE_HALTED) return ExitAction::kResume;
+  switch (cpu.mp_state().mp_state) {
+    case KVM_MP_STATE_UNINITIALIZED:
+    case KVM_MP_STATE_INIT_RECEIVED:
+      // Only another vCPU's INIT and SIPI start it.
+      judgement.stopped = true;
+      judgement.what = fmt::format("vCPU {} waits for its startup IPI", vcpu.index());
+      return judgement;
+    case KVM_MP_STATE_HALTED:
+      break;
+    default:
+      return judgement;  // running
+  }
   const kvm_regs regs = cpu.regs();
   const irq::WakeCheck check = irq::check_wake_sources(vm_, cpu, regs, cpu.sregs(),
                                                        com1_.can_interrupt(), Uart16550::kCom1Irq);
-  if (check.can_wake) return ExitAction::kResume;
-  // The chain sees this HLT as it saw KVM_EXIT_HLT without an in-kernel APIC (the debug engines'
-  // safety net looks at the guest's debug registers there); KVM ignores exit_reason on entry.
-  kvm_run& run = cpu.run_area();
-  run.exit_reason = KVM_EXIT_HLT;
-  const VmExit exit = decode_exit(run);
-  for (ExitInterceptor* link : interceptors_) {
-    if (const auto action = link->on_exit(vcpu, exit)) return *action;
+  if (check.can_wake) return judgement;
+  if (with_chain) {
+    // The chain sees this HLT as it saw KVM_EXIT_HLT without an in-kernel APIC (the debug
+    // engines' safety net looks at the guest's debug registers there); KVM ignores exit_reason
+    // on entry.
+    kvm_run& run = cpu.run_area();
+    run.exit_reason = KVM_EXIT_HLT;
+    const VmExit exit = decode_exit(run);
+    for (ExitInterceptor* link : interceptors_) {
+      if (const auto action = link->on_exit(vcpu, exit)) {
+        judgement.claimed = action;
+        return judgement;
+      }
+    }
   }
+  judgement.stopped = true;
   // KVM has completed the HLT: RIP is past its one byte.
-  return halted(vcpu, regs.rip - 1, check.detail);
+  judgement.what =
+      fmt::format("vCPU {} executed HLT at RIP {:#x} {}", vcpu.index(), regs.rip - 1, check.detail);
+  return judgement;
 }
 
-ExitAction Machine::halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why) {
+ExitAction Machine::check_halted(VcpuRunner& vcpu, std::uint64_t generation) {
+  constexpr auto kRoundPatience = std::chrono::milliseconds(200);
+  const std::size_t count = vcpus_.size();
+  std::unique_lock lock(halt_round_.mutex);
+  const auto current = [&] { return halt_round_.active && halt_round_.generation == generation; };
+  const auto end_round = [&] {
+    halt_round_.active = false;
+    halt_round_.changed.notify_all();
+  };
+  if (!current()) return ExitAction::kResume;
+  // Phase 1: judge, and wait outside KVM_RUN while the others judge.
+  lock.unlock();
+  StopJudgement judgement = judge_stop(vcpu, false);
+  lock.lock();
+  if (!current()) return ExitAction::kResume;
+  if (!judgement.stopped) {
+    end_round();
+    return ExitAction::kResume;
+  }
+  if (++halt_round_.reports == count) {
+    halt_round_.phase = 2;
+    halt_round_.reports = 0;
+    halt_round_.changed.notify_all();
+  } else {
+    const bool complete = halt_round_.changed.wait_for(lock, kRoundPatience, [&] {
+      return !current() || halt_round_.phase == 2 || finishing() || vcpu.pause_requested_.load();
+    });
+    if (!current()) return ExitAction::kResume;
+    if (!complete || halt_round_.phase != 2) {
+      end_round();
+      return ExitAction::kResume;
+    }
+  }
+  // Phase 2: every vCPU is outside KVM_RUN, so nothing changes between the judgements (an IPI
+  // sent after a vCPU's first judgement is now pending in its local APIC).
+  lock.unlock();
+  judgement = judge_stop(vcpu, true);
+  lock.lock();
+  if (!current()) return judgement.claimed.value_or(ExitAction::kResume);
+  if (!judgement.stopped) {
+    end_round();
+    return judgement.claimed.value_or(ExitAction::kResume);
+  }
+  halt_round_.stopped[vcpu.index()] = judgement.what;
+  // Not the last: back into KVM_RUN, where nothing can wake it unless a later judgement finds a
+  // wake source (then the run goes on as usual).
+  if (++halt_round_.reports < count) return ExitAction::kResume;
+  std::string what;
+  for (const std::string& part : halt_round_.stopped) what += (what.empty() ? "" : "; ") + part;
+  end_round();
+  lock.unlock();
+  return halted(vcpu, count == 1 ? what : "every vCPU is stopped for good: " + what);
+}
+
+ExitAction Machine::halted(VcpuRunner& vcpu, const std::string& what) {
   serial_out_.flush();
   RunOutcome outcome;
   outcome.kind = RunOutcome::Kind::kHalted;
   outcome.status = status::kHalted;
   outcome.vcpu = vcpu.index();
-  outcome.report = fmt::format("drvm: guest halted: vCPU {} executed HLT at RIP {:#x} {}\n",
-                               vcpu.index(), hlt_rip, why);
+  outcome.report = fmt::format("drvm: guest halted: {}\n", what);
   return end_with_fault(vcpu, std::move(outcome));
 }
 
@@ -535,9 +658,10 @@ ExitAction Machine::default_exit(VcpuRunner& vcpu, const VmExit& exit) {
     case ExitKind::kHlt: {
       // Only without an in-kernel local APIC, which drvm always creates; kept for completeness.
       const kvm_regs regs = vcpu.vcpu().regs();
-      return halted(vcpu, regs.rip - 1,
-                    (regs.rflags & x86::kRflagsIf) != 0 ? "with interrupts enabled"
-                                                        : "with interrupts disabled");
+      return halted(vcpu,
+                    fmt::format("vCPU {} executed HLT at RIP {:#x} {}", index, regs.rip - 1,
+                                (regs.rflags & x86::kRflagsIf) != 0 ? "with interrupts enabled"
+                                                                    : "with interrupts disabled"));
     }
     case ExitKind::kShutdown:
       return fail(

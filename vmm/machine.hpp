@@ -9,9 +9,14 @@
 // the device that registered the address on the IoBus, and everything else to the default
 // handling, which ends the run with a report for anything unexpected.
 //
-// HLT: with the in-kernel local APIC a vCPU waits in HLT inside KVM_RUN. The run loop kicks a vCPU
-// that has made no exit for a while; on its own thread it then looks whether it sits in HLT with
-// nothing left that can wake it (irq::check_wake_sources) and if so ends the run as "halted".
+// HLT: with the in-kernel local APIC a vCPU waits in HLT inside KVM_RUN. When no vCPU has made an
+// exit for a while, the run loop starts a halt round: it kicks every vCPU, and each one, on its
+// own thread, judges whether it is stopped for good: in HLT with nothing left that can wake it
+// (irq::check_wake_sources, which counts an interrupt already pending in its local APIC), or
+// still waiting for its startup IPI. A vCPU that is stopped waits outside KVM_RUN until every
+// vCPU has judged itself; then all judge again (nobody runs, so nobody can send an IPI in
+// between) and, when every vCPU is still stopped, the run ends as "halted". Anything else (a
+// running vCPU, a wake source, a pause, 200 ms without the others) ends the round.
 #pragma once
 
 #include <linux/kvm.h>
@@ -80,6 +85,9 @@ class ExitInterceptor {
   // access has been completed by then, so this is where a trap-like stop after it is taken. Every
   // link is called; the vCPU parks if any returns kPause.
   virtual ExitAction on_interrupted(class VcpuRunner& /*vcpu*/) { return ExitAction::kResume; }
+  // KVM_RUN returned EAGAIN: KVM took an INIT and/or a startup IPI for this vCPU and reset it
+  // (registers, and on SVM the debug state it had been given), without entering the guest.
+  virtual void on_reset(class VcpuRunner& /*vcpu*/) {}
 };
 
 // Where a link joins the chain.
@@ -120,9 +128,10 @@ class VcpuRunner {
   void join();
   void thread_main();
   void park();  // waits while a pause is requested
-  // From the run loop's thread: kicks the vCPU to look whether it waits in HLT when it has made
-  // no exit since the last call.
-  void look_for_halt();
+  // From the run loop's thread: whether the vCPU has made no exit since the last call (and is
+  // neither paused nor gone), and the kick that makes it join halt round `generation`.
+  bool idle_since_last_look();
+  void request_halt_check(std::uint64_t generation);
 
   Machine& machine_;
   Vcpu vcpu_;
@@ -134,8 +143,8 @@ class VcpuRunner {
   std::atomic<bool> thread_running_{false};
   ExitCounters counters_;
   std::atomic<std::uint64_t> exits_{0};  // counters_.total, readable from other threads
-  std::uint64_t exits_seen_ = 0;         // look_for_halt()'s last look (run loop thread only)
-  std::atomic<bool> halt_check_{false};  // set by look_for_halt(), taken after the EINTR
+  std::uint64_t exits_seen_ = 0;  // idle_since_last_look()'s last look (run loop thread only)
+  std::atomic<std::uint64_t> halt_check_{0};  // the halt round to join (0: none), after the EINTR
 };
 
 class Machine {
@@ -193,12 +202,22 @@ class Machine {
 
  private:
   friend class VcpuRunner;  // check_halted()
+  // Whether one vCPU is stopped for good, as judged on its own thread.
+  struct StopJudgement {
+    bool stopped = false;
+    std::string what;                   // "vCPU 0 executed HLT at RIP ... with ...": stopped only
+    std::optional<ExitAction> claimed;  // a link claimed the HLT shown to the chain
+  };
   void register_devices();
   void exit_port_written(unsigned vcpu, std::uint32_t value);
-  // On the vCPU's thread after a halt-check kick: when it waits in HLT with nothing left to wake
-  // it, shows the chain a KVM_EXIT_HLT and, unless a link claims it, ends the run as halted.
-  ExitAction check_halted(VcpuRunner& vcpu);
-  ExitAction halted(VcpuRunner& vcpu, std::uint64_t hlt_rip, const std::string& why);
+  // Run loop thread: starts a halt round when every vCPU has been idle since the last look.
+  void start_halt_round();
+  // On the vCPU's thread after a halt-round kick: takes part in round `generation` (see the top
+  // of this file); the vCPU whose judgement completes a round of stopped vCPUs ends the run.
+  ExitAction check_halted(VcpuRunner& vcpu, std::uint64_t generation);
+  // with_chain: show the chain a KVM_EXIT_HLT for a vCPU in HLT (the debug engines' safety net).
+  StopJudgement judge_stop(VcpuRunner& vcpu, bool with_chain);
+  ExitAction halted(VcpuRunner& vcpu, const std::string& what);
   void serial_input_loop();
   ExitAction default_exit(VcpuRunner& vcpu, const VmExit& exit);
   ExitAction fail(VcpuRunner& vcpu, RunOutcome::Kind kind, int status, const std::string& headline,
@@ -223,6 +242,17 @@ class Machine {
   std::vector<ExitInterceptor*> interceptors_;
   FaultHold fault_hold_;
   std::thread serial_input_thread_;
+
+  // The current halt round.
+  struct HaltRound {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::uint64_t generation = 0;  // of the current or last round
+    bool active = false;
+    unsigned phase = 0;  // 1: each vCPU judges itself; 2: each again, all outside KVM_RUN
+    unsigned reports = 0;
+    std::vector<std::string> stopped;  // phase 2: each vCPU's StopJudgement::what
+  } halt_round_;
 
   std::mutex finish_mutex_;
   std::condition_variable finished_cv_;

@@ -27,6 +27,7 @@ guestfw_gdt:
   .quad 0
   .quad 0x00af9a000000ffff        /* GUESTFW_CODE_SELECTOR: 64-bit code */
   .quad 0x00cf92000000ffff        /* GUESTFW_DATA_SELECTOR: flat data */
+  .quad 0x00cf9a000000ffff        /* GUESTFW_CODE32_SELECTOR: flat 32-bit code (the AP trampoline) */
 guestfw_gdt_end:
   .balign 8
   .globl guestfw_gdt_pointer

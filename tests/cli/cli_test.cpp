@@ -109,7 +109,7 @@ TEST(QemuSpellings, EachGetsOneLineWithDrvmsEquivalent) {
       {{"-serial", "stdio"}, "--serial FILE"},
       {{"-nographic"}, "drvm has no display"},
       {{"-initrd", "initrd.img"}, "--initrd FILE"},
-      {{"-smp", "2"}, "one vCPU"},
+      {{"-smp", "2"}, "--cpus N"},
       {{"-no-reboot"}, "status 8"},
       {{"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"}, "isa-debug-exit at port 0xf4"},
       {{"-enable-kvm"}, "always runs on KVM"},
@@ -146,6 +146,23 @@ TEST(MemHabits, ABareNumberIsMiBAsQemuAndManifests) {
       bad.err,
       "drvm: run: --mem: '64Q' is not a size; write a whole number of MiB or one with K, M or "
       "G (e.g. 64M, 1G)\n");
+}
+
+// --cpus: a whole number from 1 to 255 (xAPIC IDs), checked before KVM is opened.
+TEST(Cpus, AcceptsOneTo255BeforeKvm) {
+  for (const std::string count : {"1", "2", "4", "255"}) {
+    const DrvmResult r = run_drvm({"run", guest("hello.elf"), "--cpus", count}, kNoKvm);
+    EXPECT_TRUE(stopped_at_kvm(r)) << count << ": " << r.err;
+  }
+}
+
+TEST(Cpus, BadCountsAreOneLineUsageErrors) {
+  for (const std::string count : {"0", "256", "-1", "abc", "1.5", "", "2x"}) {
+    const DrvmResult r = run_drvm({"run", guest("hello.elf"), "--cpus", count}, kNoKvm);
+    EXPECT_EQ(r.status, 2) << count;
+    EXPECT_EQ(r.err, "drvm: run: --cpus: '" + count +
+                         "' is not a vCPU count; give a whole number from 1 to 255\n");
+  }
 }
 
 TEST(MemHabits, ABareNumberRunsAGuestWithThatManyMiB) {

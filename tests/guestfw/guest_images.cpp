@@ -89,6 +89,29 @@ const char* const kAcpiOutput =
     "MADT: local APIC NMI: processor 0xff, flags 0x0, LINT1\n";
 const char* const kIdleOutput = "idle.elf: waiting for an interrupt with nothing armed\n";
 
+std::string smp_hello_output(unsigned cpus) {
+  std::string out;
+  for (unsigned cpu = 0; cpu < cpus; ++cpu) out += fmt::format("cpu {0} (APIC ID {0}) up\n", cpu);
+  return out + fmt::format("smp-hello: {0} of {0} CPUs up\n", cpus);
+}
+
+std::string smp_ipi_output(unsigned cpus) {
+  std::string out;
+  for (unsigned cpu = 1; cpu < cpus; ++cpu) {
+    out +=
+        fmt::format("smp-ipi: cpu {0} (APIC ID {0}): 100 round trips, 100 pings received\n", cpu);
+  }
+  return out + fmt::format("smp-ipi: {} CPUs, 100 round trips each, all answered\n", cpus);
+}
+
+std::string smp_halt_output(unsigned cpus, bool wake) {
+  return wake ? fmt::format(
+                    "smp-halt: {} CPUs up, cpu 0 waits in HLT until cpu 1 wakes it\n"
+                    "smp-halt: cpu 0 woken by an IPI\n",
+                    cpus)
+              : fmt::format("smp-halt: {} CPUs up, cpu 0 waits in HLT\n", cpus);
+}
+
 std::string fault_output(std::uint64_t pushed_rflags, const std::string& image) {
   // fault_general_protection.S loads these before reading through RAX (non-canonical): #GP(0).
   return fmt::format(

@@ -30,6 +30,10 @@ extern const char* const kIoPortOutput;
 std::string timer_output(unsigned ticks = 5);
 extern const char* const kAcpiOutput;
 extern const char* const kIdleOutput;
+// The SMP images with `cpus` CPUs (drvm --cpus N, QEMU -smp N).
+std::string smp_hello_output(unsigned cpus);
+std::string smp_ipi_output(unsigned cpus);
+std::string smp_halt_output(unsigned cpus, bool wake);
 // fault.elf's banner and register dump. The addresses come from the image's symbols (`image`:
 // "fault", or "fault.mb64", the ELF64 that fault.mb.elf was converted from); rflags is what
 // the VMM saves for a fault: QEMU TCG does not set RFLAGS.RF in the pushed image, hardware and KVM

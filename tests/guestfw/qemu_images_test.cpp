@@ -25,7 +25,7 @@ class QemuImages : public ::testing::Test {
   // exit instead of a reboot loop. ioapic2=off: one I/O APIC, as drvm has (microvm adds a second
   // one at GSI 24 by default); the PIT and the PIC are on by default under TCG.
   ProcessResult boot(const std::string& image, const std::string& cmdline = "",
-                     ProcessOptions options = {}) {
+                     ProcessOptions options = {}, unsigned cpus = 1) {
     std::vector<std::string> argv = {*qemu_,
                                      "-M",
                                      "microvm,ioapic2=off",
@@ -41,6 +41,7 @@ class QemuImages : public ::testing::Test {
                                      "-serial",
                                      "stdio"};
     if (!cmdline.empty()) argv.insert(argv.end(), {"-append", cmdline});
+    if (cpus != 1) argv.insert(argv.end(), {"-smp", std::to_string(cpus)});
     return run_process(argv, options);
   }
 
@@ -100,6 +101,29 @@ TEST_F(QemuImages, TripleFaultEndsTheRun) {
 TEST_F(QemuImages, UnclaimedPortsReadAllOnes) {
   const ProcessResult run = boot("ioport");
   EXPECT_EQ(run.stdout_text, kIoPortOutput);
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+// The SMP images under -smp N: the output drvm --cpus N is held to (vm_images_test.cpp).
+TEST_F(QemuImages, SmpHelloStartsEveryCpu) {
+  for (const unsigned cpus : {1u, 2u, 4u}) {
+    const ProcessResult run = boot("smp-hello", "", {}, cpus);
+    EXPECT_EQ(run.stdout_text, smp_hello_output(cpus)) << cpus << " CPUs";
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
+TEST_F(QemuImages, SmpIpiAnswersEveryPing) {
+  for (const unsigned cpus : {1u, 2u, 4u}) {
+    const ProcessResult run = boot("smp-ipi", "", {}, cpus);
+    EXPECT_EQ(run.stdout_text, smp_ipi_output(cpus)) << cpus << " CPUs";
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
+TEST_F(QemuImages, SmpHaltWakesCpu0ByIpi) {
+  const ProcessResult run = boot("smp-halt", "wake=1", {}, 2);
+  EXPECT_EQ(run.stdout_text, smp_halt_output(2, true));
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
 }
 

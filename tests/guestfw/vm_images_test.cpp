@@ -123,6 +123,54 @@ TEST_F(VmImages, IdleWithNothingArmedIsReportedAsHalted) {
       << run.stderr_text;
 }
 
+// --cpus N: the BSP starts every AP through INIT and SIPI (guestfw's trampoline), each reports.
+// More vCPUs than host CPUs is fine.
+TEST_F(VmImages, SmpHelloStartsEveryCpu) {
+  for (const unsigned cpus : {1u, 2u, 4u}) {
+    const ProcessResult run = drvm_run("smp-hello", {"--cpus", std::to_string(cpus)});
+    EXPECT_EQ(run.stdout_text, smp_hello_output(cpus)) << cpus << " vCPUs";
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
+TEST_F(VmImages, SmpIpiAnswersEveryPing) {
+  for (const unsigned cpus : {1u, 2u, 4u}) {
+    const ProcessResult run = drvm_run("smp-ipi", {"--cpus", std::to_string(cpus)});
+    EXPECT_EQ(run.stdout_text, smp_ipi_output(cpus)) << cpus << " vCPUs";
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
+// The halt rule with several vCPUs (docs/vmm.md, "HLT"): every vCPU in HLT with nothing armed.
+TEST_F(VmImages, SmpAllCpusInHltIsReportedAsHalted) {
+  const ProcessResult run = drvm_run("smp-halt", {"--cpus", "2"});
+  EXPECT_EQ(run.stdout_text, smp_halt_output(2, false));
+  EXPECT_EQ(run.exit_status, kStatusHalted) << describe(run);
+  EXPECT_NE(run.stderr_text.find("every vCPU is stopped for good: vCPU 0 executed HLT"),
+            std::string::npos)
+      << run.stderr_text;
+  EXPECT_NE(run.stderr_text.find("; vCPU 1 executed HLT"), std::string::npos) << run.stderr_text;
+}
+
+// APs that were never started are stopped for good once the BSP is: halt.elf with 3 vCPUs.
+TEST_F(VmImages, SmpCpusWaitingForTheirSipiCountAsStopped) {
+  const ProcessResult run = drvm_run("halt", {"--cpus", "3"});
+  EXPECT_EQ(run.stdout_text, kHaltOutput);
+  EXPECT_EQ(run.exit_status, kStatusHalted) << describe(run);
+  EXPECT_NE(run.stderr_text.find("vCPU 1 waits for its startup IPI; vCPU 2 waits for its startup "
+                                 "IPI"),
+            std::string::npos)
+      << run.stderr_text;
+}
+
+// A vCPU in HLT with nothing armed is not stopped while another vCPU runs and can send it an IPI:
+// vCPU 1 spins for about a second, then wakes vCPU 0, which exits 0 (not "halted").
+TEST_F(VmImages, SmpCpuInHltWaitsForAnIpiFromARunningCpu) {
+  const ProcessResult run = drvm_run("smp-halt", {"--cpus", "2", "--cmdline", "wake=1"});
+  EXPECT_EQ(run.stdout_text, smp_halt_output(2, true));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
 // COM1's receive interrupt (IRQ 4 through the I/O APIC) wakes the guest from HLT for each byte.
 TEST_F(VmImages, EchoIrqReadsInputByInterrupt) {
   const std::string input = ::testing::TempDir() + "/echo-irq-input.txt";

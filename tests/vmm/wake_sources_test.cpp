@@ -51,6 +51,26 @@ TEST(WakeSources, NothingArmedIsHalted) {
             std::string::npos);
 }
 
+// Another vCPU's IPI that arrived while this one was outside KVM_RUN sits in its IRR.
+TEST(WakeSources, AnInterruptPendingInTheIrrWakes) {
+  InterruptState state = idle_guest();
+  set_reg(state.lapic, 0x200 + 16 * 2, 1u << 16);  // vector 0x50
+  EXPECT_TRUE(judge_wake_sources(state).can_wake);
+  EXPECT_EQ(judge_wake_sources(state).detail,
+            "waiting for an interrupt pending in the local APIC (IRR)");
+  state.rflags = 2;  // with interrupts disabled it cannot end the HLT
+  EXPECT_FALSE(judge_wake_sources(state).can_wake);
+}
+
+// Another vCPU's NMI IPI ends even a HLT with interrupts disabled.
+TEST(WakeSources, APendingNmiWakesEvenWithInterruptsDisabled) {
+  InterruptState state = idle_guest();
+  state.rflags = 2;
+  state.nmi_pending = true;
+  EXPECT_TRUE(judge_wake_sources(state).can_wake);
+  EXPECT_EQ(judge_wake_sources(state).detail, "waiting for a pending NMI");
+}
+
 TEST(WakeSources, LapicTimerInEachMode) {
   InterruptState state = idle_guest();
   set_reg(state.lapic, 0x320, 0x20040);  // periodic, vector 0x40

@@ -1706,6 +1706,16 @@ void DebugController::before_run(VcpuRunner& runner) {
   }
 }
 
+void DebugController::on_reset(VcpuRunner& runner) {
+  // INIT reset the vCPU inside KVM (an AP being started): KVM_SET_GUEST_DEBUG's breakpoints are
+  // gone from the VMCB on SVM and the cached registers are stale. Apply and arm everything again.
+  State& st = *state_;
+  PerVcpu& s = st.at(runner);
+  s.regs_cached = s.sregs_cached = false;
+  s.debug_applied = false;
+  s.dirty.store(true, std::memory_order_release);
+}
+
 ExitAction DebugController::on_interrupted(VcpuRunner& runner) {
   State& st = *state_;
   PerVcpu& s = st.at(runner);

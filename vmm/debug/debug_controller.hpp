@@ -200,6 +200,7 @@ class DebugController final : public ExitInterceptor {
   void before_run(VcpuRunner& vcpu) override;
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;
+  void on_reset(VcpuRunner& vcpu) override;
 
  private:
   struct State;

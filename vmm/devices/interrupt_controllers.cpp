@@ -18,6 +18,7 @@ constexpr unsigned kApicLvtLint0 = 0x350;
 constexpr unsigned kApicLvtLint1 = 0x360;
 constexpr unsigned kApicTimerInitial = 0x380;
 constexpr unsigned kApicTimerCurrent = 0x390;
+constexpr unsigned kApicIrr = 0x200;  // eight 32-bit registers, 16 bytes apart
 constexpr std::uint32_t kApicSoftwareEnable = 1u << 8;
 constexpr std::uint32_t kLvtMasked = 1u << 16;
 constexpr std::uint32_t kLvtDeliveryExtInt = 7u << 8;
@@ -125,6 +126,12 @@ void set_bios_lint(Vcpu& vcpu) {
 
 WakeCheck judge_wake_sources(const InterruptState& state) {
   WakeCheck check;
+  if (state.nmi_pending) {
+    // Another vCPU's NMI IPI, queued while this one was outside KVM_RUN.
+    check.can_wake = true;
+    check.detail = "waiting for a pending NMI";
+    return check;
+  }
   if ((state.rflags & x86::kRflagsIf) == 0) {
     // Only an NMI could end this HLT, and nothing in drvm's platform raises one.
     check.detail = "with interrupts disabled";
@@ -158,6 +165,11 @@ WakeCheck judge_wake_sources(const InterruptState& state) {
     sources += sources.empty() ? "" : ", ";
     sources += source;
   };
+  // An interrupt already requested (another vCPU's IPI that arrived while this one was outside
+  // KVM_RUN): KVM delivers it on the next entry. Counted whatever the TPR says (conservative).
+  bool requested = false;
+  for (unsigned reg = 0; reg < 8; ++reg) requested |= apic_reg(lapic, kApicIrr + 16 * reg) != 0;
+  if (apic_enabled && requested) add("an interrupt pending in the local APIC (IRR)");
   const std::uint32_t lvt_timer = apic_reg(lapic, kApicLvtTimer);
   if (apic_software_enabled && (lvt_timer & kLvtMasked) == 0) {
     bool armed = false;
@@ -183,7 +195,7 @@ WakeCheck judge_wake_sources(const InterruptState& state) {
                      ? "waiting for " + sources
                      : "with interrupts enabled, but nothing can raise one (local APIC timer "
                        "stopped or masked, PIT not counting or IRQ 0 masked, COM1's receive "
-                       "interrupt off, its input closed or IRQ 4 masked)";
+                       "interrupt off, its input closed or IRQ 4 masked, no interrupt pending)";
   return check;
 }
 
@@ -191,6 +203,8 @@ WakeCheck check_wake_sources(Vm& vm, Vcpu& vcpu, const kvm_regs& regs, const kvm
                              bool com1_can_interrupt, std::uint32_t com1_irq) {
   InterruptState state;
   state.rflags = regs.rflags;
+  const kvm_vcpu_events events = vcpu.events();
+  state.nmi_pending = events.nmi.pending != 0 || events.nmi.injected != 0;
   if ((regs.rflags & x86::kRflagsIf) == 0) return judge_wake_sources(state);
   state.apic_base = sregs.apic_base;
   state.lapic = vcpu.lapic();

@@ -57,6 +57,7 @@ struct InterruptState {
   kvm_pic_state pic_slave{};
   kvm_ioapic_state ioapic{};
   kvm_pit_state2 pit{};
+  bool nmi_pending = false;         // an NMI queued or being injected (KVM_GET_VCPU_EVENTS)
   std::int64_t now_ns = 0;          // CLOCK_MONOTONIC, the clock of the PIT's count_load_time
   bool com1_can_interrupt = false;  // Uart16550::can_interrupt()
   std::uint32_t com1_irq = 4;

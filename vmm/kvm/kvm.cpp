@@ -349,4 +349,9 @@ kvm_mp_state Vcpu::mp_state() const {
   return state;
 }
 
+void Vcpu::set_mp_state(std::uint32_t state) {
+  kvm_mp_state mp{state};
+  ioctl_or_throw(KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
+}
+
 }  // namespace drvm::vmm

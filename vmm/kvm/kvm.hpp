@@ -160,6 +160,7 @@ class Vcpu {
   kvm_lapic_state lapic() const;
   void set_lapic(const kvm_lapic_state& state);
   kvm_mp_state mp_state() const;
+  void set_mp_state(std::uint32_t state);  // KVM_SET_MP_STATE
 
   int fd() const { return fd_.get(); }
 

@@ -3,8 +3,9 @@
  * sees the same environment under drvm and QEMU. */
 #pragma once
 
-#define GUESTFW_CODE_SELECTOR 0x08 /* 64-bit code, DPL 0 */
-#define GUESTFW_DATA_SELECTOR 0x10 /* flat data, DPL 0 */
+#define GUESTFW_CODE_SELECTOR 0x08   /* 64-bit code, DPL 0 */
+#define GUESTFW_DATA_SELECTOR 0x10   /* flat data, DPL 0 */
+#define GUESTFW_CODE32_SELECTOR 0x18 /* flat 32-bit code, DPL 0 (APs on their way to long mode) */
 
 #define GUESTFW_CR0 0x80000011  /* PG | ET | PE */
 #define GUESTFW_CR4 0x00000020  /* PAE */
