@@ -19,20 +19,16 @@ namespace drvm::vmm::debug {
 void DebugController::State::match_access(VcpuDebug& s, const AccessInfo& access,
                                           std::uint64_t candidates) {
   const bp::EffectiveSet& eff = manager.effective(s.index);
-  for (std::uint64_t m = candidates; m; m &= m - 1) {
-    const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
-    const bp::BpAttr& attr = eff.slot_attr[slot];
-    if (bp::matches(attr, access.linear, access.size, access.type)) {
-      s.access_slots |= std::uint64_t{1} << slot;
-      if (s.first_access) continue;
-      s.first_access = access;
-      if (access.size > 8) {
-        // A REP string range: report the element that touched the watch.
-        const std::uint64_t first = std::max(access.linear, attr.addr);
-        s.first_access->linear = first;
-        s.first_access->size = 1;
-      }
-    }
+  const std::uint64_t hit = eff.slots_matching(candidates, access.linear, access.size, access.type);
+  if (hit == 0) return;
+  s.access_slots |= hit;
+  if (s.first_access) return;
+  s.first_access = access;
+  if (access.size > 8) {
+    // A REP string range: report the element that touched the (lowest) watch.
+    const bp::BpAttr& attr = eff.slot_attr[static_cast<unsigned>(std::countr_zero(hit))];
+    s.first_access->linear = std::max(access.linear, attr.addr);
+    s.first_access->size = 1;
   }
 }
 
@@ -59,12 +55,8 @@ void DebugController::State::finish_instruction(VcpuDebug& s, const kvm_regs& re
 void DebugController::State::check_exec(VcpuDebug& s, std::uint64_t linear, const kvm_regs& regs,
                                         Notifications& n) {
   if (s.skip_exec_at == linear || (regs.rflags & x86::kRflagsRf)) return;
-  const bp::EffectiveSet& eff = manager.effective(s.index);
-  std::uint64_t hit = 0;
-  for (std::uint64_t m = s.exec_slots; m; m &= m - 1) {
-    const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
-    if (eff.slot_attr[slot].addr == linear) hit |= std::uint64_t{1} << slot;
-  }
+  const std::uint64_t hit =
+      manager.effective(s.index).slots_matching(s.exec_slots, linear, 1, bp::Access::kExecute);
   if (!hit) return;
   bp::DispatchResult out;
   manager.dispatch(s.index, bp::DbHit{hit, 0}, out);
@@ -209,13 +201,8 @@ ExitAction DebugController::State::boundary(VcpuDebug& s) {
     if (is_system_instruction(bytes.data(), size, long_mode)) {
       s.rearm_after_step = true;  // a table may now be on a protected page (or off one)
     }
-    const bp::EffectiveSet& eff = manager.effective(s.index);
-    std::uint64_t here = 0;
-    for (std::uint64_t m = s.exec_slots; m; m &= m - 1) {
-      const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
-      if (eff.slot_attr[slot].addr == linear) here |= std::uint64_t{1} << slot;
-    }
-    s.hardware.suppress_for_step(here);
+    s.hardware.suppress_for_step(
+        manager.effective(s.index).slots_matching(s.exec_slots, linear, 1, bp::Access::kExecute));
     s.step.over = true;
     begin_step(s, regs, sregs);
     return ExitAction::kResume;

@@ -100,11 +100,9 @@ bool Stepper::iterations_observed(const kvm_regs& regs, const bp::EffectiveSet& 
   finished.rcx &= ~decode_.count_mask();
   std::array<MemoryAccess, DecodedAccesses::kMax> accesses{};
   const std::size_t count = decode_.resolve(regs, finished, accesses);
-  for (std::uint64_t m = data_slots; m; m &= m - 1) {
-    const bp::BpAttr& attr = eff.slot_attr[static_cast<unsigned>(std::countr_zero(m))];
-    for (std::size_t i = 0; i < count; ++i) {
-      if (bp::matches(attr, accesses[i].linear, accesses[i].size, accesses[i].type)) return true;
-    }
+  for (std::size_t i = 0; i < count; ++i) {
+    const MemoryAccess& access = accesses[i];
+    if (eff.slots_matching(data_slots, access.linear, access.size, access.type)) return true;
   }
   return false;
 }
