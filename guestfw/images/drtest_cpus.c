@@ -62,6 +62,10 @@ int guest_main(void) {
                  results[cpu].failed, results[cpu].skipped);
     if (results[cpu].failed != 0) ++failed_cpus;
   }
+  if (started != count) {
+    guest_printf("drtest: only %u of %u CPUs started\n", started, count);
+    return GUESTFW_EXIT_TEST_FAILURE;
+  }
   if (failed_cpus == 0)
     guest_printf("drtest: every CPU passed\n");
   else
