@@ -19,6 +19,7 @@ enum {
 };
 #define LAPIC_SVR_ENABLE 0x100u
 #define ICR_DELIVERY_FIXED 0x000u
+#define ICR_DELIVERY_NMI 0x400u
 #define ICR_DELIVERY_INIT 0x500u
 #define ICR_DELIVERY_STARTUP 0x600u
 #define ICR_LEVEL_ASSERT 0x4000u
@@ -96,6 +97,10 @@ static void send_icr(uint32_t apic_id, uint32_t command) {
 
 void guest_send_ipi(uint32_t apic_id, unsigned vector) {
   send_icr(apic_id, ICR_DELIVERY_FIXED | ICR_LEVEL_ASSERT | (vector & 0xff));
+}
+
+void guest_send_nmi(uint32_t apic_id) {
+  send_icr(apic_id, ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
 }
 
 void guest_spin_lock(struct guest_spinlock* lock) {

@@ -31,6 +31,9 @@ unsigned guest_start_aps(unsigned count, guest_ap_entry entry);
 
 /* A fixed-delivery, physical-destination IPI with this vector to the CPU with this APIC ID. */
 void guest_send_ipi(uint32_t apic_id, unsigned vector);
+/* An NMI IPI to the CPU with this APIC ID: it wakes a HLT even with interrupts disabled (and is
+ * delivered through IDT vector 2, which needs a handler: guest_set_exception_handler()). */
+void guest_send_nmi(uint32_t apic_id);
 
 struct guest_spinlock {
   volatile uint32_t locked;
