@@ -121,15 +121,21 @@ struct RunOptions {
 static_assert(cmdline::kMinGuestMemory == vmm::layout::kMinMemory &&
               cmdline::kMaxGuestMemory == vmm::layout::kMaxMemory);
 
+// `parse(value)`, with its NumberError given as run's usage error for `flag`.
+template <typename Parse>
+auto parse_number(const char* flag, const std::string& value, Parse parse) {
+  try {
+    return parse(value);
+  } catch (const cmdline::NumberError& error) {
+    throw UsageError(fmt::format("run: {}: {}", flag, error.what()));
+  }
+}
+
 void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
   line.add_value(
       "--mem", "SIZE",
       [&options](const std::string& value) {
-        try {
-          options.memory = cmdline::parse_guest_memory(value);
-        } catch (const cmdline::NumberError& error) {
-          throw UsageError(fmt::format("run: --mem: {}", error.what()));
-        }
+        options.memory = parse_number("--mem", value, cmdline::parse_guest_memory);
       },
       "guest RAM (default 128M): MiB as QEMU's -m, or with K/M/G; 2M-3G");
   line.add_value(
@@ -167,11 +173,7 @@ void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
   line.add_value(
       "--timeout", "SEC",
       [&options](const std::string& value) {
-        try {
-          options.timeout = cmdline::parse_seconds(value);
-        } catch (const cmdline::NumberError& error) {
-          throw UsageError(fmt::format("run: --timeout: {}", error.what()));
-        }
+        options.timeout = parse_number("--timeout", value, cmdline::parse_seconds);
       },
       "stop the guest after SEC seconds of wall time (status 4)");
   line.add_flag("--trace-io", &options.trace_io,

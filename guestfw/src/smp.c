@@ -8,22 +8,8 @@
 #include "guestfw/smp_layout.h"
 #include "guestfw/string.h"
 #include "guestfw/x86.h"
+#include "lapic_internal.h"
 
-/* Local APIC registers (Intel SDM vol. 3, table 11-1). */
-enum {
-  LAPIC_ID = 0x20,
-  LAPIC_TPR = 0x80,
-  LAPIC_SVR = 0xf0,
-  LAPIC_ICR_LOW = 0x300,
-  LAPIC_ICR_HIGH = 0x310,
-};
-#define LAPIC_SVR_ENABLE 0x100u
-#define ICR_DELIVERY_FIXED 0x000u
-#define ICR_DELIVERY_NMI 0x400u
-#define ICR_DELIVERY_INIT 0x500u
-#define ICR_DELIVERY_STARTUP 0x600u
-#define ICR_LEVEL_ASSERT 0x4000u
-#define ICR_SEND_PENDING 0x1000u
 /* How long the BSP waits for an AP after each startup IPI, in PAUSE loops: generous, as TCG is
  * slow; a real CPU needs microseconds. */
 #define AP_ARRIVAL_SPINS 50000000u
@@ -33,7 +19,7 @@ extern const char guestfw_ap_trampoline_end[];
 extern const char guestfw_ap_trampoline_gdt_pointer[];
 extern const char guestfw_gdt_pointer[]; /* long_mode.S: 16-bit limit, 64-bit base */
 
-/* Read by guestfw_ap_long_mode (ap_trampoline.S): the stack of the AP being started. */
+/* Read by guestfw_ap_start32 (ap_trampoline.S): the stack of the AP being started. */
 uint64_t guestfw_ap_boot_stack;
 void guestfw_ap_main(void);
 
@@ -115,8 +101,7 @@ void guest_spin_unlock(struct guest_spinlock* lock) {
 
 void guestfw_ap_main(void) {
   __asm__ volatile("lidt %0" : : "m"(bsp_idt));
-  guest_lapic_write(LAPIC_TPR, 0);
-  guest_lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | GUEST_SPURIOUS_VECTOR);
+  guestfw_lapic_enable();
   const unsigned cpu = guest_this_cpu();
   __atomic_store_n(&ap_arrived, cpu, __ATOMIC_RELEASE);
   ap_entry(cpu);
