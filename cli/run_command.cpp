@@ -98,10 +98,6 @@ std::string interrupted_report(vmm::Machine& machine, vmm::debug::DebugControlle
   return report;
 }
 
-// The vCPU count's ceiling before KVM is asked: xAPIC IDs are 8 bits and 0xff is the broadcast
-// ID, so APIC IDs 0-254 (the MADT's local APIC entries have 8-bit IDs too).
-constexpr unsigned kMaxCpus = 255;
-
 struct RunOptions {
   std::uint64_t memory = 128ULL << 20;
   unsigned cpus = 1;
@@ -141,13 +137,11 @@ void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
   line.add_value(
       "--cpus", "N",
       [&options](const std::string& value) {
-        const auto count = cmdline::parse_whole_number(value);
-        if (!count || *count < 1 || *count > kMaxCpus) {
-          throw UsageError(
-              fmt::format("run: --cpus: '{}' is not a vCPU count; give a whole number from 1 to {}",
-                          value, kMaxCpus));
+        try {
+          options.cpus = cmdline::parse_vcpu_count(value);  // shared with manifests' `cpus`
+        } catch (const cmdline::NumberError& error) {
+          throw UsageError(fmt::format("run: --cpus: {}", error.what()));
         }
-        options.cpus = static_cast<unsigned>(*count);
       },
       "vCPUs (default 1), as QEMU's -smp N: vCPU 0 boots, the others wait for INIT and a "
       "startup IPI; 1-255, at most KVM's KVM_CAP_MAX_VCPUS");

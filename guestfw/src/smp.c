@@ -1,4 +1,4 @@
-/* CPU discovery, AP start-up, spin locks and IPIs (guestfw/smp.h). */
+/* CPU discovery, AP start-up, spin locks, barriers and IPIs (guestfw/smp.h). */
 #include "guestfw/smp.h"
 
 #include "guestfw/acpi.h"
@@ -97,6 +97,17 @@ void guest_spin_lock(struct guest_spinlock* lock) {
 
 void guest_spin_unlock(struct guest_spinlock* lock) {
   __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+}
+
+void guest_barrier_wait(struct guest_barrier* barrier, unsigned count) {
+  /* Read the generation before arriving: the last CPU bumps it only after everyone arrived. */
+  const uint32_t generation = __atomic_load_n(&barrier->generation, __ATOMIC_ACQUIRE);
+  if (__atomic_add_fetch(&barrier->arrived, 1, __ATOMIC_ACQ_REL) == count) {
+    __atomic_store_n(&barrier->arrived, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&barrier->generation, generation + 1, __ATOMIC_RELEASE);
+    return;
+  }
+  while (__atomic_load_n(&barrier->generation, __ATOMIC_ACQUIRE) == generation) cpu_pause();
 }
 
 void guestfw_ap_main(void) {

@@ -33,16 +33,16 @@ std::uint64_t scale(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
   return static_cast<std::uint64_t>(static_cast<unsigned __int128>(a) * b / c);
 }
 
-char access_letter(bp::Access access) {
+std::string_view access_name(bp::Access access) {
   switch (access) {
     case bp::Access::kRead:
-      return 'r';
+      return "r";
     case bp::Access::kWrite:
-      return 'w';
+      return "w";
     case bp::Access::kExecute:
-      return 'x';
+      return "x";
   }
-  return '?';
+  return "?";
 }
 
 std::FILE* open_output(const char* flag, const std::string& path) {
@@ -164,10 +164,16 @@ void CountingSession::before_run(VcpuRunner& vcpu) {
   // The controller, next in the chain, arms the scheduled events.
 }
 
-void CountingSession::entering_guest(VcpuRunner&) {
-  if (!has_time_origin_.load(std::memory_order_acquire)) {
-    std::call_once(time_origin_once_, [this] { take_time_origin(); });
-  }
+void CountingSession::entering_guest(VcpuRunner& vcpu) {
+  VcpuClock& clock = clocks_[vcpu.index()];
+  if (clock.entered.load(std::memory_order_relaxed)) return;
+  clock.entered.store(true, std::memory_order_relaxed);
+  // The first entry starts the run's clock. A vCPU's events are armed at its own first entry,
+  // which for an AP may come a little later (its thread starts after the BSP's): until every vCPU
+  // has entered, an event bound to a later one was waiting for setup, not multiplexed.
+  const unsigned entered = vcpus_entered_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (entered == 1) take_time_origin();
+  if (entered == vcpus_ && vcpus_ > 1) take_setup_time();
 }
 
 std::optional<ExitAction> CountingSession::on_exit(VcpuRunner& vcpu, const VmExit&) {
@@ -209,15 +215,22 @@ void CountingSession::maybe_rotate() {
 }
 
 void CountingSession::take_time_origin() {
-  // The events are on the slots now; whatever time they were enabled without running so far was
-  // setup, not multiplexing.
-  for (const auto& event : events_) {
-    if (const bp::Result<bp::EventReading> reading = debug_.read_event(event->id)) {
-      event->setup_ns = reading.value().time_enabled - reading.value().time_running;
-    }
-  }
+  take_setup_time();
   time_origin_ = std::chrono::steady_clock::now();
   has_time_origin_.store(true, std::memory_order_release);
+}
+
+void CountingSession::take_setup_time() {
+  // The events are on the entered vCPUs' slots now; whatever time they were enabled without
+  // running so far was setup, not multiplexing. That time only grows, so the later reading wins
+  // when the first and the last vCPU's entries race.
+  std::lock_guard lock(setup_mutex_);
+  for (const auto& event : events_) {
+    if (const bp::Result<bp::EventReading> reading = debug_.read_event(event->id)) {
+      event->setup_ns =
+          std::max(event->setup_ns, reading.value().time_enabled - reading.value().time_running);
+    }
+  }
 }
 
 bp::HitAction CountingSession::on_overflow(void* context, const bp::Overflow&) {
@@ -242,12 +255,20 @@ bool CountingSession::on_hit(const debug::HostHit& hit) {
   line.count = hit.count;
   line.sample = hit.overflow;
   line.rip = hit.rip;
+  const bp::BpAttr& watch = event.plan.attr;
   if (hit.access) {
-    line.access = access_letter(hit.access->type);
+    line.access = access_name(hit.access->type);
     line.address = hit.access->linear;
     line.size = hit.access->size;
     line.old_value = hit.access->old_value;
     line.new_value = hit.access->new_value;
+  } else if (watch.type != bp::BpType::kExecute) {
+    // A data hit whose engine did not see the access (a hardware data breakpoint): the watched
+    // range, and the kind only when the condition tells it (x86 has write-only watches, but none
+    // for reads alone).
+    line.access = watch.type == bp::BpType::kWrite ? "w" : "rw";
+    line.address = watch.addr;
+    line.size = watch.len;
   } else {
     line.address = hit.rip;
   }

@@ -65,23 +65,28 @@ class CountingSession final : private ExitInterceptor {
     bp::EventId id;
     bool rotated = false;  // one of multiplexer_'s events
     std::atomic<std::uint64_t> samples{0};
-    std::uint64_t setup_ns = 0;  // enabled before the guest first ran (not counted as enabled)
+    // Enabled before every vCPU had entered the guest once (not counted as enabled); under
+    // setup_mutex_.
+    std::uint64_t setup_ns = 0;
   };
   // Per vCPU: its thread's CPU time, sampled on that thread.
   struct VcpuClock {
     std::atomic<bool> started{false};
+    std::atomic<bool> entered{false};       // its thread's first entering_guest() happened
     std::atomic<std::uint64_t> base_ns{0};  // at the thread's first before_run()
     std::atomic<std::uint64_t> cpu_ns{0};   // at its latest exit
     std::atomic<std::uint64_t> exits{0};    // exits and interruptions so far
   };
   // ExitInterceptor, ahead of the controller: samples the clock and slides the window before the
-  // controller's before_run(); the first entry with the events armed sets the time origin.
+  // controller's before_run(); the first entry with the events armed sets the time origin, each
+  // vCPU's first entry ends the setup time of the events bound to it.
   void before_run(VcpuRunner& vcpu) override;
   void entering_guest(VcpuRunner& vcpu) override;
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;
   void sample_clock(unsigned vcpu);
   void take_time_origin();
+  void take_setup_time();              // every event's setup_ns, as of now
   std::uint64_t vcpu_time_ns() const;  // summed over the vCPUs that ran
   void maybe_rotate();                 // vCPU thread
   void kick_loop();
@@ -107,7 +112,8 @@ class CountingSession final : private ExitInterceptor {
   std::unique_ptr<HitLog> record_;
 
   Machine& machine_;
-  std::once_flag time_origin_once_;
+  std::atomic<unsigned> vcpus_entered_{0};
+  std::mutex setup_mutex_;
   std::atomic<bool> has_time_origin_{false};
   std::chrono::steady_clock::time_point time_origin_;  // the guest's first run with events armed
   std::optional<std::chrono::steady_clock::time_point> finished_;
