@@ -13,6 +13,7 @@
 #include "bpcore/event.hpp"
 #include "bpcore/guest_dr_file.hpp"
 #include "bpcore/result.hpp"
+#include "bpcore/rotation.hpp"
 #include "bpcore/slot_layout.hpp"
 #include "bpcore/types.hpp"
 
@@ -72,8 +73,8 @@ class BreakpointManager {
   const EffectiveSet& schedule(VcpuId vcpu);
   /// The last result of schedule(vcpu) (what should be on the hardware now).
   const EffectiveSet& effective(VcpuId vcpu) const { return vcpus_[vcpu].effective; }
-  /// When the last schedule left flexible events out, advance the round robin by one event
-  /// and reschedule; returns whether it did.
+  /// When the last schedule left flexible events out, turn the vCPU's rotation ring by one
+  /// event (bpcore/rotation.hpp) and reschedule; returns whether it did.
   bool rotate(VcpuId vcpu);
 
   // --- Dispatch (hit path: no allocation, no clock read) ----------------------------------
@@ -126,7 +127,7 @@ class BreakpointManager {
     std::vector<std::uint32_t> events;  // records bound to this vCPU only
     bool dirty = true;
     std::uint64_t seen_global = 0;
-    std::uint64_t rotation = 0;
+    RotationRing rotation;  // its flexible events, scheduled from the head
     bool rotation_pending = false;
     EffectiveSet effective;
     std::unique_ptr<GuestDrFile> guest;

@@ -37,7 +37,7 @@ bool BreakpointManager::rotate(VcpuId vcpu) {
   VcpuState& vs = vcpus_[vcpu];
   schedule(vcpu);
   if (!vs.rotation_pending) return false;
-  ++vs.rotation;
+  vs.rotation.turn();
   vs.dirty = true;
   schedule(vcpu);
   return true;
@@ -137,7 +137,7 @@ void BreakpointManager::place(VcpuState& vs, std::uint64_t now) {
   }
   vs.rotation_pending = false;
   const std::size_t n = flexible_.size();
-  const std::size_t start = n ? vs.rotation % n : 0;
+  const std::size_t start = vs.rotation.head(n);
   for (std::size_t k = 0; k < n; ++k) {
     const std::uint32_t index = flexible_[(start + k) % n];
     Record& r = records_[index];

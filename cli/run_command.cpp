@@ -98,10 +98,6 @@ std::string interrupted_report(vmm::Machine& machine, vmm::debug::DebugControlle
   return report;
 }
 
-// The vCPU count's ceiling before KVM is asked: xAPIC IDs are 8 bits and 0xff is the broadcast
-// ID, so APIC IDs 0-254 (the MADT's local APIC entries have 8-bit IDs too).
-constexpr unsigned kMaxCpus = 255;
-
 struct RunOptions {
   std::uint64_t memory = 128ULL << 20;
   unsigned cpus = 1;
@@ -121,27 +117,31 @@ struct RunOptions {
 static_assert(cmdline::kMinGuestMemory == vmm::layout::kMinMemory &&
               cmdline::kMaxGuestMemory == vmm::layout::kMaxMemory);
 
+// `parse(value)`, with its NumberError given as run's usage error for `flag`.
+template <typename Parse>
+auto parse_number(const char* flag, const std::string& value, Parse parse) {
+  try {
+    return parse(value);
+  } catch (const cmdline::NumberError& error) {
+    throw UsageError(fmt::format("run: {}: {}", flag, error.what()));
+  }
+}
+
 void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
   line.add_value(
       "--mem", "SIZE",
       [&options](const std::string& value) {
-        try {
-          options.memory = cmdline::parse_guest_memory(value);
-        } catch (const cmdline::NumberError& error) {
-          throw UsageError(fmt::format("run: --mem: {}", error.what()));
-        }
+        options.memory = parse_number("--mem", value, cmdline::parse_guest_memory);
       },
       "guest RAM (default 128M): MiB as QEMU's -m, or with K/M/G; 2M-3G");
   line.add_value(
       "--cpus", "N",
       [&options](const std::string& value) {
-        const auto count = cmdline::parse_whole_number(value);
-        if (!count || *count < 1 || *count > kMaxCpus) {
-          throw UsageError(
-              fmt::format("run: --cpus: '{}' is not a vCPU count; give a whole number from 1 to {}",
-                          value, kMaxCpus));
+        try {
+          options.cpus = cmdline::parse_vcpu_count(value);  // shared with manifests' `cpus`
+        } catch (const cmdline::NumberError& error) {
+          throw UsageError(fmt::format("run: --cpus: {}", error.what()));
         }
-        options.cpus = static_cast<unsigned>(*count);
       },
       "vCPUs (default 1), as QEMU's -smp N: vCPU 0 boots, the others wait for INIT and a "
       "startup IPI; 1-255, at most KVM's KVM_CAP_MAX_VCPUS");
@@ -167,11 +167,7 @@ void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
   line.add_value(
       "--timeout", "SEC",
       [&options](const std::string& value) {
-        try {
-          options.timeout = cmdline::parse_seconds(value);
-        } catch (const cmdline::NumberError& error) {
-          throw UsageError(fmt::format("run: --timeout: {}", error.what()));
-        }
+        options.timeout = parse_number("--timeout", value, cmdline::parse_seconds);
       },
       "stop the guest after SEC seconds of wall time (status 4)");
   line.add_flag("--trace-io", &options.trace_io,

@@ -62,4 +62,13 @@ std::uint64_t parse_guest_memory(std::string_view text) {
   return size;
 }
 
+unsigned parse_vcpu_count(std::string_view text) {
+  const auto count = parse_whole_number(text);
+  if (!count || *count < 1 || *count > kMaxVcpus) {
+    throw NumberError(
+        fmt::format("'{}' is not a vCPU count; give a whole number from 1 to {}", text, kMaxVcpus));
+  }
+  return static_cast<unsigned>(*count);
+}
+
 }  // namespace drvm::cmdline

@@ -36,4 +36,10 @@ inline constexpr std::uint64_t kMinGuestMemory = 2 * kMiB;
 inline constexpr std::uint64_t kMaxGuestMemory = 3 * kGiB;
 std::uint64_t parse_guest_memory(std::string_view text);  // throws NumberError
 
+// vCPUs for `drvm run --cpus` and a manifest's `cpus`: a whole number from 1 to 255 (xAPIC IDs
+// are 8 bits and 0xff is the broadcast ID, so APIC IDs 0-254; the MADT's entries have 8-bit IDs
+// too). KVM's own limit (KVM_CAP_MAX_VCPUS) is checked by drvm run once /dev/kvm is open.
+inline constexpr unsigned kMaxVcpus = 255;
+unsigned parse_vcpu_count(std::string_view text);  // throws NumberError
+
 }  // namespace drvm::cmdline

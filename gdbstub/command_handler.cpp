@@ -84,6 +84,7 @@ CommandOutcome CommandHandler::handle(std::string_view payload, const StopEvent&
   const std::string_view args = payload.substr(1);
   switch (payload[0]) {
     case '?':
+      stop_reported();
       return reply(format_stop_reply(last_stop_, features_));
     case 'q':
     case 'Q':

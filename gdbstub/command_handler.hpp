@@ -38,6 +38,10 @@ class CommandHandler {
   CommandOutcome handle(std::string_view payload, const StopEvent& last_stop);
 
   StopReplyFeatures stop_reply_features() const { return features_; }
+  // A stop reply naming a thread went to gdb: gdb then takes that thread as the one `g`, `p`,
+  // `m` and the like address (it records it as the general thread and sends no Hg for it), so
+  // the Hg selection falls back to the stopped thread, as in gdbserver.
+  void stop_reported() { general_thread_ = 0; }
 
  private:
   CommandOutcome query(std::string_view payload);

@@ -51,6 +51,7 @@ void StubSession::on_stop(std::uint64_t generation, const StopEvent& event) {
   last_stop_ = event;
   if (reply_on_stop_) {
     reply_on_stop_ = false;
+    handler_.stop_reported();
     send(format_stop_reply(event, handler_.stop_reply_features()));
   }
   drain_queue();

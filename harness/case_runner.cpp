@@ -54,6 +54,7 @@ std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& con
     argv.insert(argv.end(), {"--mem", bytes % (1 << 20) == 0 ? fmt::format("{}M", bytes >> 20)
                                                              : fmt::format("{}K", bytes >> 10)});
   }
+  if (test.cpus) argv.insert(argv.end(), {"--cpus", std::to_string(*test.cpus)});
   if (!test.cmdline.empty()) argv.insert(argv.end(), {"--cmdline", test.cmdline});
   for (const std::string& module : test.initrd) argv.insert(argv.end(), {"--initrd", module});
   argv.insert(argv.end(), {"--timeout", fmt::format("{}", test.timeout_s)});

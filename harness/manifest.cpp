@@ -25,9 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::array kTopKeys = {"name", "defaults", "case"};
-constexpr std::array kCaseKeys = {"name",    "image",  "cmdline", "initrd", "mem",
-                                  "timeout", "expect", "serial",  "events"};
-constexpr std::array kDefaultKeys = {"image",   "cmdline", "initrd", "mem",
+constexpr std::array kCaseKeys = {"name", "image",   "cmdline", "initrd", "mem",
+                                  "cpus", "timeout", "expect",  "serial", "events"};
+constexpr std::array kDefaultKeys = {"image",   "cmdline", "initrd", "mem",   "cpus",
                                      "timeout", "expect",  "serial", "events"};
 constexpr std::array kExpectKeys = {"exit", "outcome"};
 constexpr std::array kSerialKeys = {"golden", "require", "forbid"};
@@ -398,6 +398,20 @@ class ManifestParser {
         c.mem_bytes = cmdline::parse_guest_memory(text);
       } catch (const cmdline::NumberError& error) {
         fail(mem->source(), key + ".mem", error.what());
+      }
+    }
+    if (const toml::node* cpus = lookup(table, defaults, "cpus")) {
+      // The same rule as drvm run --cpus (1-255).
+      const auto* number = cpus->as_integer();
+      if (!number) {
+        fail(cpus->source(), key + ".cpus",
+             fmt::format("must be a whole number of vCPUs from 1 to {}, as drvm run --cpus N",
+                         cmdline::kMaxVcpus));
+      }
+      try {
+        c.cpus = cmdline::parse_vcpu_count(std::to_string(number->get()));
+      } catch (const cmdline::NumberError& error) {
+        fail(cpus->source(), key + ".cpus", error.what());
       }
     }
     c.timeout_s = kDefaultTimeoutSeconds;

@@ -68,7 +68,8 @@ struct Case {
   std::string cmdline;              // empty: no --cmdline
   std::vector<std::string> initrd;  // one drvm run --initrd each: "FILE[ ARGS]", FILE absolute
   std::optional<std::uint64_t> mem_bytes;  // `mem`, by drvm run --mem's rule (cmdline/numbers.hpp)
-  double timeout_s = 0;                    // always > 0: every run has a wall-clock limit
+  std::optional<unsigned> cpus;  // `cpus`, by drvm run --cpus's rule (1-255); nullopt: drvm's 1
+  double timeout_s = 0;          // always > 0: every run has a wall-clock limit
   Expectation expect;
   SerialExpectation serial;
   std::vector<EventExpectation> events;

@@ -203,3 +203,8 @@ extern const char drtest_pushf_insn[], drtest_pushf_next[];
 /* ud2 (2 bytes) at drtest_ud_insn. */
 void drtest_raise_ud(void);
 extern const char drtest_ud_insn[];
+/* drtest_cpus.c's wait: HLT with interrupts disabled until *flag != 0 (set by an NMI's handler). An
+ * NMI that interrupts it at any RIP from drtest_wait_check to drtest_wait_hlt must resume at
+ * drtest_wait_check. */
+void drtest_wait_for_flag(const volatile uint32_t* flag);
+extern const char drtest_wait_check[], drtest_wait_hlt[];

@@ -239,6 +239,20 @@ label drtest_pushf_next
   popq %rax
   ret
 
+/* drtest_cpus.c: wait in HLT, interrupts disabled, until *flag (RDI) is non-zero. The NMI that
+ * sets the flag may come between the check and the HLT: its handler then resumes at
+ * drtest_wait_check instead (any RIP from drtest_wait_check to drtest_wait_hlt), so the wake-up
+ * is never lost. */
+function drtest_wait_for_flag
+label drtest_wait_check
+  cmpl $0, (%rdi)
+  jne 1f
+label drtest_wait_hlt
+  hlt
+  jmp drtest_wait_check
+1:
+  ret
+
 /* A page of its own: a read/write watch on it exercises a VMM's handling of code fetched from a
  * watched page without slowing down anything else. */
   .section .text.drtest_isolated, "ax", @progbits

@@ -1,17 +1,9 @@
 /* firstbyte.elf: the smallest PVH image. Its first instruction already writes a byte to COM1 and
  * the next ones write the exit port, so the time from process start to the first serial byte is
  * the time a VMM takes to run the guest's first instruction (bench/vmm measures it). */
-#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#include "guestfw/pvh_note.inc"
 
-  .section .note.pvh, "a", @note
-  .balign 4
-  .long 4                         /* name size: "Xen\0" */
-  .long 4                         /* descriptor size */
-  .long XEN_ELFNOTE_PHYS32_ENTRY
-  .asciz "Xen"
-  .balign 4
-  .long firstbyte_start
-  .balign 4
+  pvh_note firstbyte_start
 
   .text
   .code32

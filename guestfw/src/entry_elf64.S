@@ -17,16 +17,8 @@ elf64_start:
   pushq $elf64_reloaded_cs
   lretq
 elf64_reloaded_cs:
-  mov $GUESTFW_CR4, %eax          /* keeps PAE, which long mode requires */
-  mov %rax, %cr4
-  mov $guestfw_pml4, %eax
-  mov %rax, %cr3
-  mov $GUESTFW_MSR_EFER, %ecx
-  mov $GUESTFW_EFER, %eax         /* the CPU keeps LMA as it is */
-  xor %edx, %edx
-  wrmsr
-  mov $GUESTFW_CR0, %eax
-  mov %rax, %cr0
+  guestfw_load_data_segments
+  guestfw_load_control_registers %rax
   xor %edi, %edi                  /* no start_info */
   xor %esi, %esi
   jmp guestfw_long_mode_start

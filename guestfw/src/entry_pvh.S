@@ -2,18 +2,9 @@
  * to long mode. Entered in 32-bit protected mode, paging off, flat segments, interrupts off,
  * EBX = physical address of struct hvm_start_info. */
 #include "guestfw/boot_state.h"
+#include "guestfw/pvh_note.inc"
 
-#define XEN_ELFNOTE_PHYS32_ENTRY 18
-
-  .section .note.pvh, "a", @note
-  .balign 4
-  .long 4                         /* name size: "Xen\0" */
-  .long 4                         /* descriptor size */
-  .long XEN_ELFNOTE_PHYS32_ENTRY
-  .asciz "Xen"
-  .balign 4
-  .long pvh_start32
-  .balign 4
+  pvh_note pvh_start32
 
   .text
   .code32

@@ -7,6 +7,7 @@
 #include "guestfw/exit.h"
 #include "guestfw/format.h"
 #include "guestfw/x86.h"
+#include "lapic_internal.h"
 
 #define IDT_VECTORS 256
 #define STUB_SPACING 16
@@ -16,20 +17,6 @@ extern const char guestfw_interrupt_stubs[];
 
 static struct idt_gate interrupt_idt[IDT_VECTORS] __attribute__((aligned(16)));
 static guest_irq_handler irq_handlers[IDT_VECTORS];
-
-/* Local APIC registers (Intel SDM vol. 3, table 11-1). */
-enum {
-  LAPIC_TPR = 0x80,
-  LAPIC_EOI = 0xb0,
-  LAPIC_SVR = 0xf0,
-  LAPIC_LVT_TIMER = 0x320,
-  LAPIC_TIMER_INITIAL = 0x380,
-  LAPIC_TIMER_DIVIDE = 0x3e0,
-};
-#define LAPIC_SVR_ENABLE 0x100u
-#define LAPIC_LVT_MASKED 0x10000u
-#define LAPIC_LVT_TIMER_PERIODIC 0x20000u
-#define LAPIC_DIVIDE_BY_16 0x3u
 
 #define IOAPIC_VERSION 0x01u
 #define IOAPIC_REDIRECTION 0x10u
@@ -69,8 +56,7 @@ void guest_interrupts_init(void) {
   pic_init();
   const unsigned pins = ((guest_ioapic_read(IOAPIC_VERSION) >> 16) & 0xff) + 1;
   for (unsigned pin = 0; pin < pins; ++pin) guest_ioapic_mask(pin);
-  guest_lapic_write(LAPIC_TPR, 0);
-  guest_lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | GUEST_SPURIOUS_VECTOR);
+  guestfw_lapic_enable();
 }
 
 void guest_set_irq_handler(unsigned vector, guest_irq_handler handler) {

@@ -39,45 +39,43 @@ guestfw_gdt_pointer:              /* 32-bit lgdt reads limit + 4 bytes of base, 
   .code32
   .globl guestfw_enter_long_mode
   .type guestfw_enter_long_mode, @function
-/* From 32-bit protected mode with paging off (the PVH and Multiboot entries): the GDT, the identity
- * page tables, long mode, then guestfw_long_mode_start. EBX = physical address of the boot
- * information (or 0), ESI = its protocol (GUESTFW_BOOT_*). */
+/* From 32-bit protected mode with paging off (the PVH and Multiboot entries): long mode with the
+ * boot stack, then guestfw_long_mode_start. EBX = physical address of the boot information (or
+ * 0), ESI = its protocol (GUESTFW_BOOT_*). */
 guestfw_enter_long_mode:
+  mov %ebx, %edi
+  mov $__stack_top, %esp
+  mov $guestfw_long_mode_start, %ebp
+  /* falls through */
+  .size guestfw_enter_long_mode, . - guestfw_enter_long_mode
+
+  .globl guestfw_switch_to_long_mode
+  .type guestfw_switch_to_long_mode, @function
+/* The one way into long mode, for the boot entries and for each AP (ap_trampoline.S): from 32-bit
+ * protected mode with paging off and flat DS, loads the GDT, the identity page tables and the
+ * control registers, switches to 64-bit code and jumps to the address in EBP with every data
+ * segment register flat and RSP = ESP. EDI and ESI are passed on as RDI and RSI (zero-extended:
+ * the upper halves are undefined after the switch); EAX, ECX and EDX are clobbered. */
+guestfw_switch_to_long_mode:
   lgdt guestfw_gdt_pointer
-  mov $GUESTFW_DATA_SELECTOR, %eax
-  mov %eax, %ds
-  mov %eax, %es
-  mov %eax, %ss
-  mov $GUESTFW_CR4, %eax
-  mov %eax, %cr4
-  mov $guestfw_pml4, %eax
-  mov %eax, %cr3
-  mov $GUESTFW_MSR_EFER, %ecx
-  mov $GUESTFW_EFER, %eax
-  xor %edx, %edx
-  wrmsr
-  mov $GUESTFW_CR0, %eax
-  mov %eax, %cr0
+  guestfw_load_control_registers %eax
   ljmp $GUESTFW_CODE_SELECTOR, $1f
   .code64
 1:
-  mov %ebx, %edi                  /* zero-extends */
-  mov %esi, %esi                  /* zero-extends: the upper halves are undefined after the switch */
-  jmp guestfw_long_mode_start
-  .size guestfw_enter_long_mode, . - guestfw_enter_long_mode
+  guestfw_load_data_segments
+  mov %esp, %esp                  /* zero-extends, as each of these */
+  mov %edi, %edi
+  mov %esi, %esi
+  mov %ebp, %ebp
+  jmp *%rbp
+  .size guestfw_switch_to_long_mode, . - guestfw_switch_to_long_mode
 
   .globl guestfw_long_mode_start
   .type guestfw_long_mode_start, @function
-/* RDI = physical address of the boot information (hvm_start_info, or the Multiboot information when
- * RSI = 1), or 0. RSI survives the .bss clearing (rep stosq uses RDI, RCX, RAX). */
+/* In long mode on guestfw's GDT (flat data segments loaded) with RSP = __stack_top. RDI = physical
+ * address of the boot information (hvm_start_info, or the Multiboot information when RSI = 1), or
+ * 0. RSI survives the .bss clearing (rep stosq uses RDI, RCX, RAX). */
 guestfw_long_mode_start:
-  mov $GUESTFW_DATA_SELECTOR, %eax
-  mov %eax, %ds
-  mov %eax, %es
-  mov %eax, %ss
-  mov %eax, %fs
-  mov %eax, %gs
-  mov $__stack_top, %rsp
   mov %rdi, %rbx
   mov $__bss_start, %edi
   mov $__bss_end, %ecx

@@ -1,4 +1,4 @@
-/* CPU discovery, AP start-up, spin locks and IPIs (guestfw/smp.h). */
+/* CPU discovery, AP start-up, spin locks, barriers and IPIs (guestfw/smp.h). */
 #include "guestfw/smp.h"
 
 #include "guestfw/acpi.h"
@@ -8,21 +8,8 @@
 #include "guestfw/smp_layout.h"
 #include "guestfw/string.h"
 #include "guestfw/x86.h"
+#include "lapic_internal.h"
 
-/* Local APIC registers (Intel SDM vol. 3, table 11-1). */
-enum {
-  LAPIC_ID = 0x20,
-  LAPIC_TPR = 0x80,
-  LAPIC_SVR = 0xf0,
-  LAPIC_ICR_LOW = 0x300,
-  LAPIC_ICR_HIGH = 0x310,
-};
-#define LAPIC_SVR_ENABLE 0x100u
-#define ICR_DELIVERY_FIXED 0x000u
-#define ICR_DELIVERY_INIT 0x500u
-#define ICR_DELIVERY_STARTUP 0x600u
-#define ICR_LEVEL_ASSERT 0x4000u
-#define ICR_SEND_PENDING 0x1000u
 /* How long the BSP waits for an AP after each startup IPI, in PAUSE loops: generous, as TCG is
  * slow; a real CPU needs microseconds. */
 #define AP_ARRIVAL_SPINS 50000000u
@@ -32,7 +19,7 @@ extern const char guestfw_ap_trampoline_end[];
 extern const char guestfw_ap_trampoline_gdt_pointer[];
 extern const char guestfw_gdt_pointer[]; /* long_mode.S: 16-bit limit, 64-bit base */
 
-/* Read by guestfw_ap_long_mode (ap_trampoline.S): the stack of the AP being started. */
+/* Read by guestfw_ap_start32 (ap_trampoline.S): the stack of the AP being started. */
 uint64_t guestfw_ap_boot_stack;
 void guestfw_ap_main(void);
 
@@ -98,6 +85,10 @@ void guest_send_ipi(uint32_t apic_id, unsigned vector) {
   send_icr(apic_id, ICR_DELIVERY_FIXED | ICR_LEVEL_ASSERT | (vector & 0xff));
 }
 
+void guest_send_nmi(uint32_t apic_id) {
+  send_icr(apic_id, ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
+}
+
 void guest_spin_lock(struct guest_spinlock* lock) {
   while (__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE) != 0) {
     while (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED) != 0) cpu_pause();
@@ -108,10 +99,20 @@ void guest_spin_unlock(struct guest_spinlock* lock) {
   __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
 }
 
+void guest_barrier_wait(struct guest_barrier* barrier, unsigned count) {
+  /* Read the generation before arriving: the last CPU bumps it only after everyone arrived. */
+  const uint32_t generation = __atomic_load_n(&barrier->generation, __ATOMIC_ACQUIRE);
+  if (__atomic_add_fetch(&barrier->arrived, 1, __ATOMIC_ACQ_REL) == count) {
+    __atomic_store_n(&barrier->arrived, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&barrier->generation, generation + 1, __ATOMIC_RELEASE);
+    return;
+  }
+  while (__atomic_load_n(&barrier->generation, __ATOMIC_ACQUIRE) == generation) cpu_pause();
+}
+
 void guestfw_ap_main(void) {
   __asm__ volatile("lidt %0" : : "m"(bsp_idt));
-  guest_lapic_write(LAPIC_TPR, 0);
-  guest_lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | GUEST_SPURIOUS_VECTOR);
+  guestfw_lapic_enable();
   const unsigned cpu = guest_this_cpu();
   __atomic_store_n(&ap_arrived, cpu, __ATOMIC_RELEASE);
   ap_entry(cpu);

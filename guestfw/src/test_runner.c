@@ -74,7 +74,7 @@ static enum outcome run_case(const struct guest_test_case* test) {
   return running.outcome;
 }
 
-int guest_run_tests(void) {
+struct guest_test_counts guest_run_test_cases(void) {
   char filter[64];
   const bool filtered = guest_cmdline_option("filter", filter, sizeof filter);
   unsigned counts[3] = {0, 0, 0};
@@ -86,7 +86,13 @@ int guest_run_tests(void) {
   guestfw_set_unexpected_exception_hook(NULL);
   guest_printf("summary: %u passed, %u failed, %u skipped\n", counts[OUTCOME_PASS],
                counts[OUTCOME_FAIL], counts[OUTCOME_SKIP]);
-  return counts[OUTCOME_FAIL] == 0 ? GUESTFW_EXIT_SUCCESS : GUESTFW_EXIT_TEST_FAILURE;
+  return (struct guest_test_counts){.passed = counts[OUTCOME_PASS],
+                                    .failed = counts[OUTCOME_FAIL],
+                                    .skipped = counts[OUTCOME_SKIP]};
+}
+
+int guest_run_tests(void) {
+  return guest_run_test_cases().failed == 0 ? GUESTFW_EXIT_SUCCESS : GUESTFW_EXIT_TEST_FAILURE;
 }
 
 /* Images made only of test cases get this guest_main; an image that defines its own wins. */

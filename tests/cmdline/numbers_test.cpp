@@ -53,5 +53,21 @@ TEST(Numbers, GuestMemoryIsMiBWhenBareAsQemuAndManifests) {
   }
 }
 
+// drvm run --cpus and a manifest's `cpus`: 1 to 255 (xAPIC IDs).
+TEST(Numbers, VcpuCountIsOneTo255) {
+  EXPECT_EQ(parse_vcpu_count("1"), 1u);
+  EXPECT_EQ(parse_vcpu_count("4"), 4u);
+  EXPECT_EQ(parse_vcpu_count("255"), 255u);
+  for (const char* bad : {"0", "256", "-1", "2.5", "", "x", "4 ", "99999999999999999999999"}) {
+    EXPECT_THROW(parse_vcpu_count(bad), NumberError) << bad;
+  }
+  try {
+    parse_vcpu_count("0");
+    ADD_FAILURE() << "accepted 0";
+  } catch (const NumberError& error) {
+    EXPECT_STREQ(error.what(), "'0' is not a vCPU count; give a whole number from 1 to 255");
+  }
+}
+
 }  // namespace
 }  // namespace drvm::cmdline

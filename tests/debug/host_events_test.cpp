@@ -150,8 +150,10 @@ TEST(HostEventsStop, StopsAtTheBreakpointAndResumes) {
   ASSERT_EQ(stops.size(), 6u);
   // Alternating: the write (trap-like, after it) then the call (fault-like, at the target).
   EXPECT_EQ(stops[0].kind, vmm::debug::StopKind::kWatchpoint);
-  ASSERT_TRUE(stops[0].access.has_value());
-  EXPECT_EQ(stops[0].access->linear, run.symbol("host_write_target"));
+  // The page engines see the access; a hardware data breakpoint only that its slot fired.
+  if (stops[0].access) {
+    EXPECT_EQ(stops[0].access->linear, run.symbol("host_write_target"));
+  }
   EXPECT_EQ(stops[1].kind, vmm::debug::StopKind::kBreakpoint);
   EXPECT_EQ(stops[1].rip, target);
   EXPECT_EQ(stops[2].kind, vmm::debug::StopKind::kWatchpoint);

@@ -5,6 +5,7 @@
 // source specify, with a probe that answers as such a host would (issue 10, item 3).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 
@@ -107,6 +108,43 @@ TEST_F(StandardHost, MovDrUnderTheHostsGeneralDetectIsEmulated) {
   EXPECT_EQ(run_->controller().guest_debug_regs(0).dr[0], 0x123458u);
   EXPECT_FALSE(db_pending());  // the host's GD is not the guest's: no #DB for it
   EXPECT_EQ(run_->controller().counters(0).dr_emulations, 1u);
+}
+
+// A data breakpoint on a hardware slot fires as KVM_EXIT_DEBUG with its DR6 bit, after the access,
+// and the engine never sees the access itself. The hit is still a data hit: a stop it asks for is
+// a watchpoint stop (gdb's `watch:ADDR`), not a breakpoint stop.
+TEST_F(StandardHost, HardwareDataHitStopsAsAWatchpointWithoutTheAccess) {
+  vmm::debug::DebugController& c = run_->controller();
+  constexpr std::uint64_t kWatched = 0x200000;  // RAM; the PVH entry runs with paging off
+  bp::EventSpec spec;
+  spec.attr = bp::BpAttr{kWatched, 4, bp::BpType::kWrite};
+  spec.binding = bp::Binding::target_all(vmm::debug::kGdbOwner);
+  ASSERT_TRUE(c.create_event(spec).ok());
+  std::vector<vmm::debug::HostHit> hits;
+  std::vector<vmm::debug::StopInfo> stops;
+  c.set_hit_callback(vmm::debug::kGdbOwner, [&](const vmm::debug::HostHit& hit) {
+    hits.push_back(hit);
+    return true;  // stop, as gdb's events do
+  });
+  c.set_stop_callback([&](unsigned, const vmm::debug::StopInfo& info) { stops.push_back(info); });
+  c.before_run(run_->machine().vcpu(0));  // arms the event
+  const std::vector<vmm::debug::SlotInfo> slots = c.slots(0);
+  const auto armed = std::find_if(slots.begin(), slots.end(), [](const vmm::debug::SlotInfo& s) {
+    return s.owner == vmm::debug::kGdbOwner;
+  });
+  ASSERT_NE(armed, slots.end());
+  ASSERT_EQ(armed->engine, vmm::debug::Engine::kHardware);
+  ASSERT_EQ(armed->slot, 0u);  // the first hardware slot: DR0, reported as DR6.B0
+  const auto action = debug_exit(vmm::x86::kVectorDb, 0xffff0ff1);
+  ASSERT_TRUE(action.has_value());
+  EXPECT_EQ(*action, vmm::ExitAction::kPause);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_TRUE(hits[0].data);
+  EXPECT_FALSE(hits[0].access.has_value());
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].kind, vmm::debug::StopKind::kWatchpoint);
+  EXPECT_EQ(stops[0].rip, vcpu().regs().rip);
+  EXPECT_FALSE(db_pending());  // the host's hit, not the guest's
 }
 
 }  // namespace

@@ -107,20 +107,29 @@ const std::vector<DrtestCase>& drtest_cases() {
   return cases;
 }
 
-std::string drtest_expected_output(DrtestVmm vmm) {
-  std::string output;
+std::string drtest_expected_output(DrtestVmm vmm, unsigned cpus) {
+  std::string one_cpu;
   unsigned passed = 0, skipped = 0;
   for (const DrtestCase& test : drtest_cases()) {
     if (vmm == DrtestVmm::kQemuTcg && !test.qemu_tcg_skip_reason.empty()) {
-      output += fmt::format("SKIP {}: {}\n", test.name, test.qemu_tcg_skip_reason);
+      one_cpu += fmt::format("SKIP {}: {}\n", test.name, test.qemu_tcg_skip_reason);
       ++skipped;
     } else {
-      output += fmt::format("PASS {}\n", test.name);
+      one_cpu += fmt::format("PASS {}\n", test.name);
       ++passed;
     }
   }
-  output += fmt::format("summary: {} passed, 0 failed, {} skipped\n", passed, skipped);
-  return output;
+  one_cpu += fmt::format("summary: {} passed, 0 failed, {} skipped\n", passed, skipped);
+  if (cpus == 1) return one_cpu;
+
+  // APIC ID = CPU index under drvm and QEMU.
+  std::string output = fmt::format("drtest: {} CPUs, the cases run on each in turn\n", cpus);
+  for (unsigned cpu = 0; cpu < cpus; ++cpu)
+    output += fmt::format("drtest: cpu {} (APIC ID {})\n", cpu, cpu) + one_cpu;
+  for (unsigned cpu = 0; cpu < cpus; ++cpu)
+    output +=
+        fmt::format("drtest: cpu {}: {} passed, 0 failed, {} skipped\n", cpu, passed, skipped);
+  return output + "drtest: every CPU passed\n";
 }
 
 std::vector<DrtestOutcome> drtest_outcomes(const std::string& serial) {

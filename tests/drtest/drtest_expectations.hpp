@@ -22,8 +22,10 @@ inline constexpr const char* kDrtestQemuTcgCmdline = "drtest.vmm=qemu-tcg";
 
 enum class DrtestVmm { kExact, kQemuTcg };
 // Every line drtest.elf prints, summary included: all PASS for an exact VMM (drvm); under QEMU TCG
-// the known-to-differ cases are SKIP lines.
-std::string drtest_expected_output(DrtestVmm vmm);
+// the known-to-differ cases are SKIP lines. With several CPUs (drvm --cpus, QEMU -smp) the case
+// lines and the summary come once per CPU, each run under a "drtest: cpu N (APIC ID N)" line, then
+// a count line per CPU and "drtest: every CPU passed" (guestfw/images/drtest_cpus.c).
+std::string drtest_expected_output(DrtestVmm vmm, unsigned cpus = 1);
 
 // "PASS name" / "FAIL name: ..." / "SKIP name: ..." -> {"FAIL", "name"} for each case line.
 struct DrtestOutcome {

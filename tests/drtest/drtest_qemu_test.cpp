@@ -25,7 +25,8 @@ class DrtestQemu : public ::testing::Test {
 
   // The command line tests/guestfw uses (see qemu_images_test.cpp), with cmdline as -append.
   // multiboot: drtest.mb.elf on the PC machine, as tests/guestfw/multiboot_qemu_test.cpp boots it.
-  ProcessResult boot(const std::string& cmdline, bool multiboot = false) {
+  // cpus: -smp (the MADT QEMU's microvm gives lists them; drtest then runs on each in turn).
+  ProcessResult boot(const std::string& cmdline, bool multiboot = false, unsigned cpus = 1) {
     std::vector<std::string> argv = {*qemu_,        "-accel",     "tcg",
                                      "-nodefaults", "-nographic", "-no-reboot"};
     if (multiboot) {
@@ -37,6 +38,7 @@ class DrtestQemu : public ::testing::Test {
     argv.insert(argv.end(),
                 {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-serial", "stdio"});
     if (!cmdline.empty()) argv.insert(argv.end(), {"-append", cmdline});
+    if (cpus != 1) argv.insert(argv.end(), {"-smp", std::to_string(cpus)});
     return run_process(argv);
   }
 
@@ -64,6 +66,32 @@ TEST_F(DrtestQemu, WithoutTheFlagFailsExactlyTheKnownToDifferCases) {
     (outcome.verdict == "FAIL" ? failures : passes).insert(outcome.name);
   EXPECT_EQ(failures, expected_failures) << run.stdout_text;
   EXPECT_EQ(passes.size() + failures.size(), drtest_cases().size()) << run.stdout_text;
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestTestFailure)) << describe(run);
+}
+
+// -smp 2: the whole list on CPU 0, then on CPU 1, each with its summary, then the per-CPU table.
+TEST_F(DrtestQemu, PassesEveryCaseQemuImplementsOnEachOfTwoCpus) {
+  const ProcessResult run = boot(kDrtestQemuTcgCmdline, false, 2);
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kQemuTcg, 2));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
+// A CPU's failures are its own: without the flag each CPU fails exactly the known-to-differ cases,
+// both CPUs are reported as failed, and so is the image.
+TEST_F(DrtestQemu, WithoutTheFlagEachOfTwoCpusFailsExactlyTheKnownToDifferCases) {
+  const ProcessResult run = boot("", false, 2);
+  std::multiset<std::string> expected_failures, failures;
+  for (const DrtestCase& test : drtest_cases())
+    if (!test.qemu_tcg_skip_reason.empty()) expected_failures.insert({test.name, test.name});
+  std::size_t outcomes = 0;
+  for (const DrtestOutcome& outcome : drtest_outcomes(run.stdout_text)) {
+    ++outcomes;
+    if (outcome.verdict == "FAIL") failures.insert(outcome.name);
+  }
+  EXPECT_EQ(failures, expected_failures) << run.stdout_text;
+  EXPECT_EQ(outcomes, 2 * drtest_cases().size()) << run.stdout_text;
+  EXPECT_NE(run.stdout_text.find("drtest: 2 of 2 CPUs failed\n"), std::string::npos)
+      << run.stdout_text;
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestTestFailure)) << describe(run);
 }
 

@@ -20,11 +20,11 @@ class DrtestVm : public ::testing::Test {
   }
 
   static ProcessResult drvm_run(std::vector<std::string> options,
-                                const std::string& image = "drtest") {
+                                const std::string& image = "drtest", int timeout_seconds = 10) {
     std::vector<std::string> argv = {DRVM_BINARY, "run", guest_image_path(image), "--timeout",
-                                     "10"};
+                                     std::to_string(timeout_seconds)};
     argv.insert(argv.end(), options.begin(), options.end());
-    return run_process(argv, {.timeout = std::chrono::seconds(20)});
+    return run_process(argv, {.timeout = std::chrono::seconds(2 * timeout_seconds)});
   }
 };
 
@@ -51,6 +51,20 @@ TEST_F(DrtestVm, PassesEveryCaseUnderExact) {
 TEST_F(DrtestVm, QemuTcgFlagGivesQemusOutput) {
   const ProcessResult run = drvm_run({"--cmdline", kDrtestQemuTcgCmdline});
   EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kQemuTcg));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
+}
+
+// --cpus 2: the whole list on vCPU 0, then on vCPU 1 (its own guest debug registers, started by
+// INIT and SIPI after vCPU 0's run), while the other waits in HLT (guestfw/images/drtest_cpus.c).
+TEST_F(DrtestVm, PassesEveryCaseOnEachOfTwoVcpus) {
+  const ProcessResult run = drvm_run({"--cpus", "2"}, "drtest", 30);
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kExact, 2));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
+}
+
+TEST_F(DrtestVm, PassesEveryCaseOnEachOfTwoVcpusUnderExact) {
+  const ProcessResult run = drvm_run({"--cpus", "2", "--exact"}, "drtest", 30);
+  EXPECT_EQ(run.stdout_text, drtest_expected_output(DrtestVmm::kExact, 2));
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run) << run.stderr_text;
 }
 

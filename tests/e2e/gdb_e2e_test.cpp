@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "elf_symbols.hpp"
 #include "gdb_session.hpp"
 #include "guest_images.hpp"
 #include "process.hpp"
@@ -424,6 +425,58 @@ TEST(GdbE2e, ListeningLineGivesTheGdbCommandToPaste) {
                       "drvm: gdb: listening on 127\\.0\\.0\\.1:([0-9]+); connect with: gdb -ex "
                       "'target remote 127\\.0\\.0\\.1:\\1' " +
                           guest_image_path("gdbwork") + "\n"));
+}
+
+// Two vCPUs as two threads (smp-debugregs.elf with drs=off: the guest leaves its own DRs alone).
+// watched[1] is written only by CPU 1 (APIC ID 1), so the watchpoint stops with thread 2 selected
+// and its first value; each thread has its own registers (thread 2 on its AP stack, thread 1 on
+// the image's stack); and with scheduler-locking a stepi of thread 2 leaves thread 1 where it was.
+TEST(GdbE2e, TwoVcpusAreTwoThreadsAndAWatchpointStopsTheOneThatWrote) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.image = "smp-debugregs";
+  script.drvm_args = {"--cpus", "2", "--cmdline", "drs=off"};
+  script.commands =
+      to_guest_main({"info threads", "watch watched[1]", "continue", "info threads", "p/x $rip",
+                     "p/x $rsp", "thread 1", "p/x $rip", "p/x $rsp", "set scheduler-locking on",
+                     "thread 2", "stepi", "p/x $rip", "thread 1", "p/x $rip", "p/x $rsp", "delete",
+                     "set scheduler-locking off", "continue"});
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  const std::string& out = result.gdb_output;
+  // `info threads` before and after the stop: both vCPUs, thread 2 selected at the stop.
+  EXPECT_EQ(count(out, "Thread 1 (vCPU 0)"), 2u);
+  EXPECT_EQ(count(out, "Thread 2 (vCPU 1)"), 2u);
+  EXPECT_TRUE(matches(out, R"(\*\s+2\s+Thread 2 \(vCPU 1\))"));
+  EXPECT_TRUE(matches(out, R"(Thread 2 [^\n]*hit Hardware watchpoint 2: watched\[1\]\n\nOld )"
+                           R"(value = 0\nNew value = 1\n)"));
+  // The values printed, in order: thread 2's RIP and RSP, thread 1's, thread 2's RIP after its
+  // stepi, thread 1's RIP and RSP after it.
+  std::vector<std::uint64_t> values;
+  const std::regex value(R"(\$([0-9]+) = 0x([0-9a-f]+))");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), value); it != std::sregex_iterator();
+       ++it) {
+    values.push_back(std::stoull((*it)[2], nullptr, 16));
+  }
+  ASSERT_EQ(values.size(), 7u) << out;
+  const std::string image = guest_image_path("smp-debugregs");
+  const auto after_write = elf_symbol_address(image, "smp_dr_after_own_write");
+  const auto ap_stacks = elf_symbol_address(image, "ap_stacks");
+  const auto stack_bottom = elf_symbol_address(image, "__stack_bottom");
+  const auto stack_top = elf_symbol_address(image, "__stack_top");
+  ASSERT_TRUE(after_write && ap_stacks && stack_bottom && stack_top);
+  constexpr std::uint64_t kApStack = 16 * 1024;  // guestfw's GUESTFW_AP_STACK_SIZE
+  EXPECT_EQ(values[0], *after_write);            // the watch traps after CPU 1's write
+  EXPECT_GT(values[1], *ap_stacks + kApStack);   // CPU 1's stack: ap_stacks[1]
+  EXPECT_LE(values[1], *ap_stacks + 2 * kApStack);
+  EXPECT_GT(values[3], *stack_bottom);  // CPU 0 on the image's own stack
+  EXPECT_LE(values[3], *stack_top);
+  EXPECT_NE(values[4], values[0]);  // thread 2 stepped
+  EXPECT_EQ(values[5], values[2]);  // thread 1 did not move
+  EXPECT_EQ(values[6], values[3]);
+  EXPECT_TRUE(contains(out, "[Inferior 1 (Remote target) exited normally]"));
+  EXPECT_EQ(result.drvm_status, exit_port_status(kGuestSuccess));
+  EXPECT_EQ(result.serial, smp_debugregs_output(2, false));
 }
 
 TEST(GdbE2e, PortInUseIsOneLineAndStatus2) {

@@ -147,6 +147,22 @@ TEST_F(StubCommands, SelectsThreadForRegisters) {
   EXPECT_EQ(request("H"), "E16");
 }
 
+// gdb records the thread of a stop reply as the stub's general thread and sends no Hg for it
+// (remote.c record_currthread): after a stop on thread 2, `p` reads thread 2 even though Hg1 came
+// before.
+TEST_F(StubCommands, AStopSelectsTheStoppedThreadForRegisters) {
+  EXPECT_EQ(request("Hg1"), "OK");
+  EXPECT_EQ(request("p0"), hex_u64(0x1111111111111111));
+  harness.target.script_stop(
+      {StopEvent{StopReason::kTrap, 2, TrapCause::kWriteWatchpoint, 0x10020}});
+  EXPECT_EQ(request("vCont;c"), "T05watch:10020;thread:2;");
+  EXPECT_EQ(request("p0"), hex_u64(0x2222222222222222));
+  EXPECT_EQ(request("Hg1"), "OK");  // an explicit selection holds until the next stop
+  EXPECT_EQ(request("p0"), hex_u64(0x1111111111111111));
+  EXPECT_EQ(request("?"), "T05watch:10020;thread:2;");
+  EXPECT_EQ(request("p0"), hex_u64(0x2222222222222222));
+}
+
 TEST_F(StubCommands, ReadsMemoryWithErrorsForUnmappedPages) {
   EXPECT_EQ(request(fmt::format("m{:x},4", kBase + 0x10)), "10111213");
   EXPECT_EQ(request(fmt::format("m{:x},4", FakeTarget::kHoleBase)), "E0e");

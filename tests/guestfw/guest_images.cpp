@@ -112,6 +112,33 @@ std::string smp_halt_output(unsigned cpus, bool wake) {
               : fmt::format("smp-halt: {} CPUs up, cpu 0 waits in HLT\n", cpus);
 }
 
+std::string smp_debugregs_output(unsigned cpus, bool drs) {
+  std::string out;
+  unsigned shared_writes = 0;
+  for (unsigned cpu = 0; cpu < cpus; ++cpu) {
+    shared_writes += smp_debugregs_shared_writes(cpu);
+    if (!drs) {
+      out += fmt::format(
+          "smp-debugregs: cpu {0} (APIC ID {0}): DRs not armed; shared_counter: {1} writes; 0 "
+          "#DBs\n",
+          cpu, smp_debugregs_shared_writes(cpu));
+      continue;
+    }
+    const unsigned watch = cpu % 4, work = (cpu + 1) % 4;
+    const std::string shared_work =
+        cpu == 0 ? "DR2 breaks on shared_work: 3 of 3 #DBs; " : std::string();
+    out += fmt::format(
+        "smp-debugregs: cpu {0} (APIC ID {0}): DR{1} watches watched[{0}]: {2} of {2} #DBs; DR{3} "
+        "breaks on cpu{0}_work: {4} of {4} #DBs; {5}shared_counter: {6} writes; its DRs read back "
+        "its own; no other #DB\n",
+        cpu, watch, smp_debugregs_own_writes(cpu), work, smp_debugregs_own_calls(cpu), shared_work,
+        smp_debugregs_shared_writes(cpu));
+  }
+  out += fmt::format("smp-debugregs: shared_counter 1000 -> {}: {} writes by {} CPUs\n",
+                     1000 + shared_writes, shared_writes, cpus);
+  return out + fmt::format("smp-debugregs: {} CPUs, pass\n", cpus);
+}
+
 std::string fault_output(std::uint64_t pushed_rflags, const std::string& image) {
   // fault_general_protection.S loads these before reading through RAX (non-canonical): #GP(0).
   return fmt::format(

@@ -34,6 +34,21 @@ extern const char* const kIdleOutput;
 std::string smp_hello_output(unsigned cpus);
 std::string smp_ipi_output(unsigned cpus);
 std::string smp_halt_output(unsigned cpus, bool wake);
+// smp-debugregs.elf with `cpus` CPUs, every count exact (guestfw/images/smp_debugregs.c); with
+// drs = false its output under drs=off (no debug register touched, no #DB).
+std::string smp_debugregs_output(unsigned cpus, bool drs = true);
+// How often CPU `cpu` of smp-debugregs.elf writes shared_counter and its own watched[cpu], calls
+// cpu<cpu>_work, and reads each other CPU's watched[] element.
+constexpr unsigned smp_debugregs_shared_writes(unsigned cpu) {
+  return 10 + cpu;
+}
+constexpr unsigned smp_debugregs_own_writes(unsigned cpu) {
+  return 3 + cpu;
+}
+constexpr unsigned smp_debugregs_own_calls(unsigned cpu) {
+  return 2 + cpu;
+}
+constexpr unsigned kSmpDebugregsForeignReads = 2;
 // fault.elf's banner and register dump. The addresses come from the image's symbols (`image`:
 // "fault", or "fault.mb64", the ELF64 that fault.mb.elf was converted from); rflags is what
 // the VMM saves for a fault: QEMU TCG does not set RFLAGS.RF in the pushed image, hardware and KVM

@@ -121,6 +121,21 @@ TEST_F(QemuImages, SmpIpiAnswersEveryPing) {
   }
 }
 
+// Each CPU's debug registers are its own: its watch and breakpoints give it exactly its own #DBs.
+TEST_F(QemuImages, SmpDebugRegistersArePerCpu) {
+  for (const unsigned cpus : {1u, 2u, 4u}) {
+    const ProcessResult run = boot("smp-debugregs", "", {}, cpus);
+    EXPECT_EQ(run.stdout_text, smp_debugregs_output(cpus)) << cpus << " CPUs";
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
+TEST_F(QemuImages, SmpDebugRegistersOffMeansNoDebugException) {
+  const ProcessResult run = boot("smp-debugregs", "drs=off", {}, 2);
+  EXPECT_EQ(run.stdout_text, smp_debugregs_output(2, false));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
 TEST_F(QemuImages, SmpHaltWakesCpu0ByIpi) {
   const ProcessResult run = boot("smp-halt", "wake=1", {}, 2);
   EXPECT_EQ(run.stdout_text, smp_halt_output(2, true));

@@ -141,6 +141,22 @@ TEST_F(VmImages, SmpIpiAnswersEveryPing) {
   }
 }
 
+// Every vCPU has its own guest DR file and slots: each CPU's watch and breakpoints give it exactly
+// its own #DBs while the others access the same addresses (docs/dr-virtualization.md).
+TEST_F(VmImages, SmpDebugRegistersArePerVcpu) {
+  for (const unsigned cpus : {1u, 2u, 4u}) {
+    const ProcessResult run = drvm_run("smp-debugregs", {"--cpus", std::to_string(cpus)});
+    EXPECT_EQ(run.stdout_text, smp_debugregs_output(cpus)) << cpus << " vCPUs";
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
+TEST_F(VmImages, SmpDebugRegistersOffMeansNoDebugException) {
+  const ProcessResult run = drvm_run("smp-debugregs", {"--cpus", "2", "--cmdline", "drs=off"});
+  EXPECT_EQ(run.stdout_text, smp_debugregs_output(2, false));
+  EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+}
+
 // The halt rule with several vCPUs (docs/vmm.md, "HLT"): every vCPU in HLT with nothing armed.
 TEST_F(VmImages, SmpAllCpusInHltIsReportedAsHalted) {
   const ProcessResult run = drvm_run("smp-halt", {"--cpus", "2"});

@@ -48,6 +48,7 @@ name = "firmware"
 
 [defaults]
 mem = 64
+cpus = 2
 timeout = 2.5
 cmdline = "console=ttyS0"
 serial.forbid = ["PANIC"]
@@ -63,6 +64,7 @@ serial.require = ['^hello', 'world$']
 image = "/abs/spin.elf"
 timeout = 1
 mem = 16
+cpus = 4
 cmdline = ""
 expect.outcome = "timeout"
 
@@ -81,9 +83,10 @@ initrd = ["mods/a.bin arg1 x,y", "/abs/b,c.bin"]
 
   const Case& boot = suite.cases[0];
   EXPECT_EQ(boot.name, "boot");
-  EXPECT_EQ(boot.location, "/suites/demo.toml:10");
+  EXPECT_EQ(boot.location, "/suites/demo.toml:11");
   EXPECT_EQ(boot.image, fs::path("/build/guest/hello.elf"));
   EXPECT_EQ(boot.mem_bytes, 64u << 20);
+  EXPECT_EQ(boot.cpus, 2u);  // from [defaults]
   EXPECT_DOUBLE_EQ(boot.timeout_s, 2.5);
   EXPECT_EQ(boot.cmdline, "console=ttyS0");
   EXPECT_EQ(boot.expect.outcome, ExpectedOutcome::Exit);
@@ -99,6 +102,7 @@ initrd = ["mods/a.bin arg1 x,y", "/abs/b,c.bin"]
   EXPECT_EQ(spin.image, fs::path("/abs/spin.elf"));
   EXPECT_DOUBLE_EQ(spin.timeout_s, 1.0);
   EXPECT_EQ(spin.mem_bytes, 16u << 20);
+  EXPECT_EQ(spin.cpus, 4u);
   EXPECT_EQ(spin.cmdline, "");
   EXPECT_EQ(spin.expect.outcome, ExpectedOutcome::Timeout);
   EXPECT_FALSE(spin.expect.exit_value);
@@ -128,6 +132,7 @@ TEST(Manifest, DefaultsWithoutAnyExpectation) {
   EXPECT_EQ(c.expect.exit_value, 0u);
   EXPECT_DOUBLE_EQ(c.timeout_s, kDefaultTimeoutSeconds);
   EXPECT_FALSE(c.mem_bytes);
+  EXPECT_FALSE(c.cpus);  // drvm run's default: 1 vCPU
   // `mem` follows drvm run --mem's rule: a bare number is MiB, sizes with K/M/G as strings.
   EXPECT_EQ(parse("[[case]]\nimage='a'\nmem='64M'\n").cases[0].mem_bytes, 64u << 20);
   EXPECT_EQ(parse("[[case]]\nimage='a'\nmem='6148K'\n").cases[0].mem_bytes, 6148u << 10);
@@ -235,6 +240,16 @@ const BadManifest kBadManifests[] = {
      "case[0].mem: '64Q' is not a size; write a whole number of MiB or one with K, M or G"},
     {"mem neither number nor string", "[[case]]\nimage='a'\nmem=1.5\n",
      "case[0].mem: must be MiB of guest memory (an integer, as drvm run --mem 64) or a size"},
+    {"cpus zero", "[[case]]\nimage='a'\ncpus=0\n",
+     ":3:6: case[0].cpus: '0' is not a vCPU count; give a whole number from 1 to 255"},
+    {"cpus above the xAPIC limit", "[[case]]\nimage='a'\ncpus=256\n",
+     ":3:6: case[0].cpus: '256' is not a vCPU count; give a whole number from 1 to 255"},
+    {"cpus negative", "[[case]]\nimage='a'\ncpus=-2\n", "case[0].cpus: '-2' is not a vCPU count"},
+    {"cpus a string", "[[case]]\nimage='a'\ncpus='2'\n",
+     ":3:6: case[0].cpus: must be a whole number of vCPUs from 1 to 255, as drvm run --cpus N"},
+    {"cpus a fraction", "[[case]]\nimage='a'\ncpus=1.5\n", "case[0].cpus: must be a whole number"},
+    {"cpus in defaults", "[defaults]\ncpus=300\n[[case]]\nimage='a'\n", ":2:6: case[0].cpus:"},
+    {"cpu typo", "[[case]]\nimage='a'\ncpu=2\n", "case[0].cpu: unknown key; did you mean 'cpus'?"},
     {"lookahead is not RE2", "[[case]]\nimage='a'\nserial.require=['(?=x)']\n",
      "case[0].serial.require[0]: bad regular expression '(?=x)': invalid perl operator: (?=; "
      "patterns use RE2 syntax, which has no backreferences or lookaround"},

@@ -295,6 +295,7 @@ TEST_F(Session, PassesTheCaseFlagsToDrvmRun) {
 [[case]]
 image = "a.script"
 mem = 32
+cpus = 4
 cmdline = "console=ttyS0 quiet"
 initrd = ["m1.bin one", "m2.bin"]
 timeout = 1.5
@@ -303,7 +304,7 @@ timeout = 1.5
             kExitAllPassed);
   EXPECT_EQ(testing::read_file(args),
             std::string(DRVM_FAKE_DRVM) + "\nrun\n" + (dir.path() / "a.script").string() +
-                "\n--mem\n32M\n--cmdline\nconsole=ttyS0 quiet\n--initrd\n" +
+                "\n--mem\n32M\n--cpus\n4\n--cmdline\nconsole=ttyS0 quiet\n--initrd\n" +
                 (dir.path() / "m1.bin").string() + " one\n--initrd\n" +
                 (dir.path() / "m2.bin").string() + "\n--timeout\n1.5\n");
   // A size that is not whole MiB goes on in KiB, with its unit (a bare number would be MiB).

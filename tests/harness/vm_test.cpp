@@ -89,6 +89,20 @@ TEST_F(HarnessVm, TripleFaultIsAFaultWithARegisterDump) {
   EXPECT_NE(fault.child.err.find("RIP"), std::string::npos) << fault.child.err;
 }
 
+// `cpus = N` reaches drvm run as --cpus N: smp-hello starts and lists every CPU.
+TEST_F(HarnessVm, CpusKeyRunsTheCaseOnThatManyVcpus) {
+  testing::ScratchDir dir;
+  const auto manifest = dir.write(
+      "suite.toml",
+      fmt::format(
+          "[[case]]\nimage = '{}/smp-hello.elf'\ncpus = 3\nexpect.exit = 0\n"
+          "serial.require = ['^cpu 2 \\(APIC ID 2\\) up$', '^smp-hello: 3 of 3 CPUs up$']\n",
+          DRVM_GUEST_DIR));
+  const auto [status, report] = test_main_stdout({manifest.string()});
+  EXPECT_EQ(status, kExitAllPassed) << report;
+  EXPECT_NE(report.find("1 passed"), std::string::npos) << report;
+}
+
 TEST_F(HarnessVm, AWrongGoldenFileFailsWithADiff) {
   testing::ScratchDir dir;
   dir.write("golden.txt", "something else\n");

@@ -28,7 +28,7 @@ TraceHit write_hit() {
   hit.event = "mem:cw_counter:w";
   hit.count = 7;
   hit.rip = 0x10160f;
-  hit.access = 'w';
+  hit.access = "w";
   hit.address = 0x10a000;
   hit.size = 4;
   hit.old_value = 6;
@@ -70,13 +70,13 @@ TEST(TraceLine, ExecuteSampleAndUnknownAddresses) {
   hit.count = 4;
   hit.sample = true;
   hit.rip = 0x101670;
-  hit.access = 'x';
+  hit.access = "x";
   hit.address = 0x101670;
   EXPECT_EQ(trace_line(hit),
             "drvm: trace: vcpu=1 rip=cw_tick access=x addr=cw_tick size=1 "
             "event=mem:cw_tick:x,period=2 count=4 sample\n");
   TraceHit read = write_hit();
-  read.access = 'r';
+  read.access = "r";
   read.address = 0x20000;
   read.rip = 0x30000;
   read.old_value.reset();

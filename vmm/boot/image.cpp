@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "vmm/boot/boot_layout.hpp"
 #include "vmm/boot/multiboot.hpp"
@@ -41,6 +42,18 @@ T load(std::span<const std::byte> bytes, std::uint64_t offset) {
   T value;
   std::memcpy(&value, bytes.data() + offset, sizeof(T));
   return value;
+}
+
+// The `count` entries of an ELF table (program or section headers), each read as Entry64 or
+// Entry32 and converted by `convert` (a generic lambda: both layouts name their fields alike).
+template <typename Entry64, typename Entry32, typename Convert>
+auto load_table(std::span<const std::byte> table, unsigned count, bool is64, Convert convert) {
+  std::vector<decltype(convert(std::declval<Entry64>()))> entries;
+  for (unsigned i = 0; i < count; ++i) {
+    entries.push_back(is64 ? convert(load<Entry64>(table, i * std::uint64_t{sizeof(Entry64)}))
+                           : convert(load<Entry32>(table, i * std::uint64_t{sizeof(Entry32)})));
+  }
+  return entries;
 }
 
 template <typename T>
@@ -164,18 +177,9 @@ class ElfReader {
              kRebuild);
     }
     phdr_table_ = source_.read(phoff_, std::uint64_t{phnum_} * entry_size);
-    std::vector<ProgramHeader> headers;
-    for (unsigned i = 0; i < phnum_; ++i) {
-      const std::uint64_t at = i * entry_size;
-      if (is64_) {
-        const auto h = load<Elf64_Phdr>(phdr_table_, at);
-        headers.push_back({h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz, h.p_align});
-      } else {
-        const auto h = load<Elf32_Phdr>(phdr_table_, at);
-        headers.push_back({h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz, h.p_align});
-      }
-    }
-    return headers;
+    return load_table<Elf64_Phdr, Elf32_Phdr>(phdr_table_, phnum_, is64_, [](const auto& h) {
+      return ProgramHeader{h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz, h.p_align};
+    });
   }
 
   // Section headers are optional: an image stripped of them (or with a damaged table) still
@@ -187,18 +191,9 @@ class ElfReader {
       return {};
     }
     shdr_table_ = source_.read(shoff_, std::uint64_t{shnum_} * entry_size);
-    std::vector<SectionHeader> headers;
-    for (unsigned i = 0; i < shnum_; ++i) {
-      const std::uint64_t at = i * entry_size;
-      if (is64_) {
-        const auto h = load<Elf64_Shdr>(shdr_table_, at);
-        headers.push_back({h.sh_type, h.sh_offset, h.sh_size, h.sh_addralign, h.sh_link});
-      } else {
-        const auto h = load<Elf32_Shdr>(shdr_table_, at);
-        headers.push_back({h.sh_type, h.sh_offset, h.sh_size, h.sh_addralign, h.sh_link});
-      }
-    }
-    return headers;
+    return load_table<Elf64_Shdr, Elf32_Shdr>(shdr_table_, shnum_, is64_, [](const auto& h) {
+      return SectionHeader{h.sh_type, h.sh_offset, h.sh_size, h.sh_addralign, h.sh_link};
+    });
   }
 
   // Scans one note area for Xen's PHYS32_ENTRY note. `area` names it in errors.

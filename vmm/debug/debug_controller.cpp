@@ -238,7 +238,13 @@ void DebugController::State::route(VcpuDebug& s, const bp::DispatchResult& out, 
   for (unsigned i = 0; i < out.fired_count; ++i) {
     const bp::FiredEvent& fired = out.fired[i];
     HostHit& hit = n.hits[n.hit_count++];
-    hit = HostHit{s.index, fired.event, fired.owner, rip, access, 0, fired.overflow};
+    hit = HostHit{.vcpu = s.index,
+                  .event = fired.event,
+                  .owner = fired.owner,
+                  .rip = rip,
+                  .access = access,
+                  .data = kind == StopKind::kWatchpoint,
+                  .overflow = fired.overflow};
     if (auto reading = manager.read(fired.event)) hit.count = reading.value().value;
     if (fired.action == bp::HitAction::kStop && fired.overflow && !n.stop) {
       n.stop = true;
@@ -265,7 +271,7 @@ bool DebugController::State::notify(Notifications& n) {
     if (callback && callback(n.hits[i]) && !stop) {
       stop = true;
       const HostHit& hit = n.hits[i];
-      n.stop_info = StopInfo{hit.access ? StopKind::kWatchpoint : StopKind::kBreakpoint, hit.rip,
+      n.stop_info = StopInfo{hit.data ? StopKind::kWatchpoint : StopKind::kBreakpoint, hit.rip,
                              hit.event, hit.owner, hit.access};
     }
   }

@@ -61,9 +61,12 @@ struct HostHit {
   // breakpoints: RIP after the access (past the instruction, or at a REP string instruction with
   // iterations left), as the trap-like #DB reports it.
   std::uint64_t rip = 0;
-  std::optional<AccessInfo> access;  // data breakpoints: the (first) access that matched
-  std::uint64_t count = 0;           // the event's count including this hit
-  bool overflow = false;             // this hit completed the event's sample period
+  // Data breakpoints: the (first) access that matched, when the engine saw it (a hardware data
+  // breakpoint does not: then only `data` tells the hit from an instruction breakpoint's).
+  std::optional<AccessInfo> access;
+  bool data = false;        // a data breakpoint's hit (trap-like, RIP after the access)
+  std::uint64_t count = 0;  // the event's count including this hit
+  bool overflow = false;    // this hit completed the event's sample period
 };
 // Return true to stop the vCPU (it parks; on_stop is called; resume() lets it go).
 using HitCallback = std::function<bool(const HostHit&)>;

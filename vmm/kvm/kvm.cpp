@@ -256,57 +256,47 @@ void Vcpu::ioctl_or_throw(unsigned long request, void* arg, const char* name) co
 }
 
 kvm_regs Vcpu::regs() const {
-  kvm_regs regs{};
-  ioctl_or_throw(KVM_GET_REGS, &regs, "KVM_GET_REGS");
-  return regs;
+  return get<kvm_regs>(KVM_GET_REGS, "KVM_GET_REGS");
 }
 
 void Vcpu::set_regs(const kvm_regs& regs) {
-  ioctl_or_throw(KVM_SET_REGS, const_cast<kvm_regs*>(&regs), "KVM_SET_REGS");
+  set(KVM_SET_REGS, regs, "KVM_SET_REGS");
 }
 
 kvm_sregs Vcpu::sregs() const {
-  kvm_sregs sregs{};
-  ioctl_or_throw(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
-  return sregs;
+  return get<kvm_sregs>(KVM_GET_SREGS, "KVM_GET_SREGS");
 }
 
 void Vcpu::set_sregs(const kvm_sregs& sregs) {
-  ioctl_or_throw(KVM_SET_SREGS, const_cast<kvm_sregs*>(&sregs), "KVM_SET_SREGS");
+  set(KVM_SET_SREGS, sregs, "KVM_SET_SREGS");
 }
 
 kvm_fpu Vcpu::fpu() const {
-  kvm_fpu fpu{};
-  ioctl_or_throw(KVM_GET_FPU, &fpu, "KVM_GET_FPU");
-  return fpu;
+  return get<kvm_fpu>(KVM_GET_FPU, "KVM_GET_FPU");
 }
 
 void Vcpu::set_fpu(const kvm_fpu& fpu) {
-  ioctl_or_throw(KVM_SET_FPU, const_cast<kvm_fpu*>(&fpu), "KVM_SET_FPU");
+  set(KVM_SET_FPU, fpu, "KVM_SET_FPU");
 }
 
 kvm_debugregs Vcpu::debugregs() const {
-  kvm_debugregs debugregs{};
-  ioctl_or_throw(KVM_GET_DEBUGREGS, &debugregs, "KVM_GET_DEBUGREGS");
-  return debugregs;
+  return get<kvm_debugregs>(KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
 }
 
 void Vcpu::set_debugregs(const kvm_debugregs& debugregs) {
-  ioctl_or_throw(KVM_SET_DEBUGREGS, const_cast<kvm_debugregs*>(&debugregs), "KVM_SET_DEBUGREGS");
+  set(KVM_SET_DEBUGREGS, debugregs, "KVM_SET_DEBUGREGS");
 }
 
 kvm_vcpu_events Vcpu::events() const {
-  kvm_vcpu_events events{};
-  ioctl_or_throw(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS");
-  return events;
+  return get<kvm_vcpu_events>(KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS");
 }
 
 void Vcpu::set_events(const kvm_vcpu_events& events) {
-  ioctl_or_throw(KVM_SET_VCPU_EVENTS, const_cast<kvm_vcpu_events*>(&events), "KVM_SET_VCPU_EVENTS");
+  set(KVM_SET_VCPU_EVENTS, events, "KVM_SET_VCPU_EVENTS");
 }
 
 void Vcpu::set_guest_debug(const kvm_guest_debug& debug) {
-  ioctl_or_throw(KVM_SET_GUEST_DEBUG, const_cast<kvm_guest_debug*>(&debug), "KVM_SET_GUEST_DEBUG");
+  set(KVM_SET_GUEST_DEBUG, debug, "KVM_SET_GUEST_DEBUG");
 }
 
 void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
@@ -334,19 +324,15 @@ void Vcpu::set_msr(std::uint32_t index, std::uint64_t value) {
 }
 
 kvm_lapic_state Vcpu::lapic() const {
-  kvm_lapic_state state{};
-  ioctl_or_throw(KVM_GET_LAPIC, &state, "KVM_GET_LAPIC");
-  return state;
+  return get<kvm_lapic_state>(KVM_GET_LAPIC, "KVM_GET_LAPIC");
 }
 
 void Vcpu::set_lapic(const kvm_lapic_state& state) {
-  ioctl_or_throw(KVM_SET_LAPIC, const_cast<kvm_lapic_state*>(&state), "KVM_SET_LAPIC");
+  set(KVM_SET_LAPIC, state, "KVM_SET_LAPIC");
 }
 
 kvm_mp_state Vcpu::mp_state() const {
-  kvm_mp_state state{};
-  ioctl_or_throw(KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE");
-  return state;
+  return get<kvm_mp_state>(KVM_GET_MP_STATE, "KVM_GET_MP_STATE");
 }
 
 void Vcpu::set_mp_state(std::uint32_t state) {

@@ -166,6 +166,17 @@ class Vcpu {
 
  private:
   void ioctl_or_throw(unsigned long request, void* arg, const char* name) const;
+  // One KVM_GET_* ioctl into a zeroed T, and one KVM_SET_* ioctl from `value`.
+  template <typename T>
+  T get(unsigned long request, const char* name) const {
+    T value{};
+    ioctl_or_throw(request, &value, name);
+    return value;
+  }
+  template <typename T>
+  void set(unsigned long request, const T& value, const char* name) {
+    ioctl_or_throw(request, const_cast<T*>(&value), name);
+  }
 
   unsigned index_;
   Fd fd_;

@@ -403,15 +403,16 @@ void probe_readonly_mem(const Context& context, ProbeResult& result) {
       rip_past = no("no read-only memslots");
       return;
     }
-    HostPages page(0x1000);
-    std::memset(page.data(), 0x5a, page.size());
+    GuestMemory page(0x1000);
+    std::memset(page.host_base(), 0x5a, page.size());
     // At RO_CODE_ADDR: mov $7, %eax (b8 07 00 00 00); ret (c3).
     const std::array<std::uint8_t, 6> code{0xb8, kReadOnlyCodeResult, 0, 0, 0, 0xc3};
-    std::memcpy(page.data() + (kReadOnlyCodeAddress - kReadOnlyAddress), code.data(), code.size());
+    std::memcpy(page.host_base() + (kReadOnlyCodeAddress - kReadOnlyAddress), code.data(),
+                code.size());
     vm.vm().set_memslot({.slot = 1,
                          .guest_phys = kReadOnlyAddress,
                          .size = page.size(),
-                         .host = page.data(),
+                         .host = page.host_base(),
                          .read_only = true});
 
     // Expect: the read's value, the fetched code's value, then the write as MMIO.
@@ -450,7 +451,7 @@ void probe_readonly_mem(const Context& context, ProbeResult& result) {
                                              rip, write_insn, after));
     const Stop end = vm.run();
     std::uint32_t stored = 0;
-    std::memcpy(&stored, page.data(), sizeof stored);
+    std::memcpy(&stored, page.host_base(), sizeof stored);
     if (end != Stop::exit || !is_report(vm.run_area(), kEndReport) || stored != kReadOnlyFill) {
       finding =
           no(fmt::format("after the write exit: {}, slot holds {:#x}", describe(vm, end), stored));
@@ -477,9 +478,9 @@ void complete_mmio_read(ProbeVm& vm, std::uint32_t value) {
 // Median, not mean: a slot deletion waits for an SRCU grace period, which a loaded host stretches
 // now and then by orders of magnitude.
 double measure_memslot_recreate(ProbeVm& vm, unsigned repetitions) {
-  HostPages page(0x1000);
+  GuestMemory page(0x1000);
   const Memslot slot{
-      .slot = 2, .guest_phys = kMmioAddress, .size = page.size(), .host = page.data()};
+      .slot = 2, .guest_phys = kMmioAddress, .size = page.size(), .host = page.host_base()};
   const Memslot deleted{.slot = 2, .guest_phys = kMmioAddress, .size = 0, .host = nullptr};
   std::vector<double> samples_us;
   for (unsigned i = 0; i < repetitions; ++i) {

@@ -16,6 +16,13 @@
         .set RO_CODE_ADDR, 0x200100 /* code the host put in the read-only memslot */
         .set MMIO_ADDR, 0x400000    /* guest-physical page with no memslot */
 
+/* Reports "reached the end" and stops: the last instructions of most programs. */
+        .macro reached_end
+        mov $1, %eax
+        out %eax, $PORT_REPORT
+        hlt
+        .endm
+
         .section .rodata.drvm_probe_guests, "a"
         .code64
 
@@ -70,9 +77,7 @@ drvm_probe_hw_insn_bp_end:
 drvm_probe_data_write_begin:
         movl $0x600d, DATA_ADDR     /* the watched write */
 drvm_probe_data_write_after:
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_data_write_end:
 
 /* A 4-byte read of DATA_ADDR; a read/write data breakpoint stops at _after. */
@@ -80,9 +85,7 @@ drvm_probe_data_write_end:
 drvm_probe_data_read_begin:
         mov DATA_ADDR, %ebx         /* the watched read */
 drvm_probe_data_read_after:
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_data_read_end:
 
 /* The guest arms its own write watchpoint on DATA_ADDR, then writes there. */
@@ -95,9 +98,7 @@ drvm_probe_guest_data_bp_begin:
         mov %rax, %dr7
         movl $0x600d, DATA_ADDR     /* the watched write */
 drvm_probe_guest_data_bp_after:
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_guest_data_bp_end:
 
 /* The guest arms its own instruction breakpoint on _target; its #DB handler sets RF to go on. */
@@ -145,9 +146,7 @@ drvm_probe_step_second:
 drvm_probe_step_third:
 1:      dec %rcx                    /* host sets rcx = loop count */
         jnz 1b
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_step_end:
 
 /* Read-only memslot: read it, run code from it, then write it. */
@@ -162,9 +161,7 @@ drvm_probe_readonly_begin:
 drvm_probe_readonly_write:
         movl $0xcafef00d, RO_ADDR   /* the write: expected to be an MMIO exit */
 drvm_probe_readonly_after:
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_readonly_end:
 
 /* Unmapped page: a read the host completes, then a write. */
@@ -178,9 +175,7 @@ drvm_probe_mmio_after_read:
 drvm_probe_mmio_write:
         movl $0x55667788, MMIO_ADDR /* the write: an MMIO exit */
 drvm_probe_mmio_after_write:
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_mmio_end:
 
 /* rcx reads of the unmapped page, to time MMIO exits. */
@@ -189,17 +184,13 @@ drvm_probe_mmio_loop_begin:
 1:      mov MMIO_ADDR, %eax         /* one MMIO exit per iteration */
         dec %rcx                    /* host sets rcx = loop count */
         jnz 1b
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_mmio_loop_end:
 
 /* The host injects #DB before the first instruction; the handler reports, then this runs. */
         .globl drvm_probe_inject_begin, drvm_probe_inject_end
 drvm_probe_inject_begin:
-        mov $1, %eax
-        out %eax, $PORT_REPORT      /* reached the end */
-        hlt
+        reached_end
 drvm_probe_inject_end:
 drvm_probe_guests_end:
 

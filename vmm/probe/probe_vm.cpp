@@ -3,7 +3,6 @@
 #include "vmm/x86/x86.hpp"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -177,28 +176,17 @@ Watchdog::~Watchdog() {
   timer_delete(timer_);
 }
 
-HostPages::HostPages(std::size_t size) : size_(size) {
-  void* mapping = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mapping == MAP_FAILED) throw KvmError("mmap of probe guest memory", errno);
-  data_ = static_cast<std::uint8_t*>(mapping);
-}
-
-HostPages::~HostPages() {
-  ::munmap(data_, size_);
-}
-
 ProbeVm::ProbeVm(const System& system, std::uint64_t entry, std::chrono::milliseconds timeout)
     : ram_(kRamSize),
       vm_(system),
       vcpu_(vm_, 0),
       timeout_(timeout),
       watchdog_(std::chrono::steady_clock::now() + timeout) {
-  vm_.set_memslot({.slot = 0, .guest_phys = 0, .size = kRamSize, .host = ram_.data()});
+  vm_.set_memslot({.slot = 0, .guest_phys = 0, .size = kRamSize, .host = ram_.host_base()});
   write_page_tables(ram());
   write_gdt(ram());
   write_idt(ram());
-  std::memcpy(ram_.data() + kCodeBase, drvm_probe_guests_begin,
+  std::memcpy(ram_.host_base() + kCodeBase, drvm_probe_guests_begin,
               static_cast<std::size_t>(drvm_probe_guests_end - drvm_probe_guests_begin));
   enter_long_mode(vcpu_, entry);
 }

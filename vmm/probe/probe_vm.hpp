@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 
+#include "vmm/kvm/guest_memory.hpp"
 #include "vmm/kvm/kvm.hpp"
 
 // Labels of probe_guests.S (the blob is copied whole, labels become guest addresses).
@@ -86,21 +87,6 @@ class Watchdog {
   timer_t timer_{};
 };
 
-// Anonymous host memory backing a memslot, unmapped on destruction.
-class HostPages {
- public:
-  explicit HostPages(std::size_t size);
-  ~HostPages();
-  HostPages(const HostPages&) = delete;
-  HostPages& operator=(const HostPages&) = delete;
-  std::uint8_t* data() { return data_; }
-  std::size_t size() const { return size_; }
-
- private:
-  std::uint8_t* data_;
-  std::size_t size_;
-};
-
 class ProbeVm {
  public:
   // A VM whose vCPU starts at `entry` (a guest address from guest_address()).
@@ -116,11 +102,13 @@ class ProbeVm {
   Vm& vm() { return vm_; }
   Vcpu& vcpu() { return vcpu_; }
   kvm_run& run_area() { return vcpu_.run_area(); }
-  std::span<std::uint8_t> ram() { return {ram_.data(), kRamSize}; }
+  std::span<std::uint8_t> ram() {
+    return {reinterpret_cast<std::uint8_t*>(ram_.host_base()), kRamSize};
+  }
   std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:
-  HostPages ram_;  // declared first: outlives the VM that maps it
+  GuestMemory ram_;  // declared first: outlives the VM that maps it
   Vm vm_;
   Vcpu vcpu_;
   std::chrono::milliseconds timeout_;

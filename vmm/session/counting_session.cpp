@@ -33,16 +33,16 @@ std::uint64_t scale(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
   return static_cast<std::uint64_t>(static_cast<unsigned __int128>(a) * b / c);
 }
 
-char access_letter(bp::Access access) {
+std::string_view access_name(bp::Access access) {
   switch (access) {
     case bp::Access::kRead:
-      return 'r';
+      return "r";
     case bp::Access::kWrite:
-      return 'w';
+      return "w";
     case bp::Access::kExecute:
-      return 'x';
+      return "x";
   }
-  return '?';
+  return "?";
 }
 
 std::FILE* open_output(const char* flag, const std::string& path) {
@@ -52,6 +52,19 @@ std::FILE* open_output(const char* flag, const std::string& path) {
                                 path, std::strerror(errno)));
   }
   return file;
+}
+
+// The manager's spec of a planned event (the overflow handler aside).
+bp::EventSpec spec_of(const PlannedEvent& planned) {
+  const bp::EventRequest& request = planned.request;
+  bp::EventSpec spec;
+  spec.attr = planned.attr;
+  spec.binding = request.vcpu ? bp::Binding::target_on(debug::kSessionOwner, *request.vcpu)
+                              : bp::Binding::target_all(debug::kSessionOwner);
+  spec.pinned = request.pinned;
+  spec.exclusive = request.exclusive;
+  spec.sample_period = request.period;
+  return spec;
 }
 
 }  // namespace
@@ -79,21 +92,23 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
     trace_ = std::make_unique<HitLog>(stderr, HitLog::Format::kTrace, symbols_, vcpus_);
   }
 
-  // Flexible events share what the session's pinned events leave on the busiest vCPU; beyond
-  // that they take turns (see RotationSchedule).
+  // Flexible events share what the session's pinned events leave on the busiest vCPU (bpcore's
+  // budget); beyond that they take turns (bpcore's Multiplexer).
   const std::vector<PlannedEvent>& events = plan.events();
-  std::size_t most_pinned = 0;
-  for (unsigned vcpu = 0; vcpu < vcpus_; ++vcpu) {
-    const auto pinned = std::count_if(events.begin(), events.end(), [vcpu](const PlannedEvent& e) {
-      return e.request.pinned && (!e.request.vcpu || *e.request.vcpu == vcpu);
-    });
-    most_pinned = std::max(most_pinned, static_cast<std::size_t>(pinned));
+  std::vector<bp::EventSpec> pinned;
+  std::size_t flexible = 0;
+  for (const PlannedEvent& planned : events) {
+    if (planned.request.pinned) {
+      pinned.push_back(spec_of(planned));
+    } else {
+      ++flexible;
+    }
   }
-  const std::size_t flexible = static_cast<std::size_t>(std::count_if(
-      events.begin(), events.end(), [](const PlannedEvent& e) { return !e.request.pinned; }));
-  const std::size_t capacity = slots_ > most_pinned ? slots_ - most_pinned : 0;
-  schedule_ = RotationSchedule(flexible, capacity);
-  if (schedule_.rotates() && debug_.options().log != nullptr) {
+  const bp::SlotLayout host = bp::SlotLayout::mixed(slots_);
+  multiplexer_ =
+      bp::Multiplexer(flexible, bp::flexible_budget(host, vcpus_, debug::kSessionOwner, 0, pinned),
+                      kRotationIntervalNs);
+  if (multiplexer_.rotates() && debug_.options().log != nullptr) {
     // Once, before the run: the user asked for counts and gets estimates.
     std::fprintf(debug_.options().log,
                  "drvm: %zu events on %u slots: counts are multiplexed (scaled estimates); raise "
@@ -105,19 +120,13 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
     auto event = std::make_unique<Event>();
     event->plan = planned;
     const bp::EventRequest& request = event->plan.request;
-    bp::EventSpec spec;
-    if (!request.pinned && schedule_.rotates()) {
+    bp::EventSpec spec = spec_of(event->plan);
+    spec.on_overflow = bp::OverflowHandler{&CountingSession::on_overflow, event.get()};
+    if (!request.pinned && multiplexer_.rotates()) {
       event->rotated = true;
-      spec.disabled = !schedule_.enabled(rotated_.size());
+      spec.disabled = !multiplexer_.holds_slots(rotated_.size());
       rotated_.push_back(events_.size());
     }
-    spec.attr = event->plan.attr;
-    spec.binding = request.vcpu ? bp::Binding::target_on(debug::kSessionOwner, *request.vcpu)
-                                : bp::Binding::target_all(debug::kSessionOwner);
-    spec.pinned = request.pinned;
-    spec.exclusive = request.exclusive;
-    spec.sample_period = request.period;
-    spec.on_overflow = bp::OverflowHandler{&CountingSession::on_overflow, event.get()};
     bp::Result<bp::EventId> id = debug_.create_event(spec);
     if (!id) {
       for (const auto& created : events_) (void)debug_.destroy_event(created->id);
@@ -131,7 +140,6 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
     event->id = id.value();
     events_.push_back(std::move(event));
   }
-  window_ns_.assign(rotated_.size(), 0);
   debug_.set_hit_callback(debug::kSessionOwner,
                           [this](const debug::HostHit& hit) { return on_hit(hit); });
   machine_.add_interceptor(*this, ChainPosition::kFirst);
@@ -152,14 +160,20 @@ void CountingSession::before_run(VcpuRunner& vcpu) {
     clock.cpu_ns.store(now, std::memory_order_relaxed);
     clock.started.store(true, std::memory_order_release);
   }
-  if (schedule_.rotates()) maybe_rotate();
+  if (multiplexer_.rotates()) maybe_rotate();
   // The controller, next in the chain, arms the scheduled events.
 }
 
-void CountingSession::entering_guest(VcpuRunner&) {
-  if (!has_time_origin_.load(std::memory_order_acquire)) {
-    std::call_once(time_origin_once_, [this] { take_time_origin(); });
-  }
+void CountingSession::entering_guest(VcpuRunner& vcpu) {
+  VcpuClock& clock = clocks_[vcpu.index()];
+  if (clock.entered.load(std::memory_order_relaxed)) return;
+  clock.entered.store(true, std::memory_order_relaxed);
+  // The first entry starts the run's clock. A vCPU's events are armed at its own first entry,
+  // which for an AP may come a little later (its thread starts after the BSP's): until every vCPU
+  // has entered, an event bound to a later one was waiting for setup, not multiplexed.
+  const unsigned entered = vcpus_entered_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (entered == 1) take_time_origin();
+  if (entered == vcpus_ && vcpus_ > 1) take_setup_time();
 }
 
 std::optional<ExitAction> CountingSession::on_exit(VcpuRunner& vcpu, const VmExit&) {
@@ -192,29 +206,31 @@ std::uint64_t CountingSession::vcpu_time_ns() const {
 void CountingSession::maybe_rotate() {
   std::unique_lock lock(rotation_mutex_, std::try_to_lock);
   if (!lock.owns_lock() || stop_) return;
-  const std::uint64_t now = vcpu_time_ns();
-  if (now - last_tick_ns_ < kRotationIntervalNs) return;
-  for (std::size_t position = 0; position < rotated_.size(); ++position) {
-    if (schedule_.enabled(position)) window_ns_[position] += now - last_tick_ns_;
-  }
-  last_tick_ns_ = now;
-  const RotationSchedule::Step step = schedule_.next();
+  const std::optional<bp::Multiplexer::Step> step = multiplexer_.tick(vcpu_time_ns());
+  if (!step) return;
   // Leave first, then join, so the joining event finds the freed slot; the controller re-arms
   // right after this, in the same before_run().
-  (void)debug_.disable_event(events_[rotated_[step.disable]]->id);
-  (void)debug_.enable_event(events_[rotated_[step.enable]]->id);
+  (void)debug_.disable_event(events_[rotated_[step->leave]]->id);
+  (void)debug_.enable_event(events_[rotated_[step->join]]->id);
 }
 
 void CountingSession::take_time_origin() {
-  // The events are on the slots now; whatever time they were enabled without running so far was
-  // setup, not multiplexing.
-  for (const auto& event : events_) {
-    if (const bp::Result<bp::EventReading> reading = debug_.read_event(event->id)) {
-      event->setup_ns = reading.value().time_enabled - reading.value().time_running;
-    }
-  }
+  take_setup_time();
   time_origin_ = std::chrono::steady_clock::now();
   has_time_origin_.store(true, std::memory_order_release);
+}
+
+void CountingSession::take_setup_time() {
+  // The events are on the entered vCPUs' slots now; whatever time they were enabled without
+  // running so far was setup, not multiplexing. That time only grows, so the later reading wins
+  // when the first and the last vCPU's entries race.
+  std::lock_guard lock(setup_mutex_);
+  for (const auto& event : events_) {
+    if (const bp::Result<bp::EventReading> reading = debug_.read_event(event->id)) {
+      event->setup_ns =
+          std::max(event->setup_ns, reading.value().time_enabled - reading.value().time_running);
+    }
+  }
 }
 
 bp::HitAction CountingSession::on_overflow(void* context, const bp::Overflow&) {
@@ -239,12 +255,20 @@ bool CountingSession::on_hit(const debug::HostHit& hit) {
   line.count = hit.count;
   line.sample = hit.overflow;
   line.rip = hit.rip;
+  const bp::BpAttr& watch = event.plan.attr;
   if (hit.access) {
-    line.access = access_letter(hit.access->type);
+    line.access = access_name(hit.access->type);
     line.address = hit.access->linear;
     line.size = hit.access->size;
     line.old_value = hit.access->old_value;
     line.new_value = hit.access->new_value;
+  } else if (watch.type != bp::BpType::kExecute) {
+    // A data hit whose engine did not see the access (a hardware data breakpoint): the watched
+    // range, and the kind only when the condition tells it (x86 has write-only watches, but none
+    // for reads alone).
+    line.access = watch.type == bp::BpType::kWrite ? "w" : "rw";
+    line.address = watch.addr;
+    line.size = watch.len;
   } else {
     line.address = hit.rip;
   }
@@ -254,7 +278,7 @@ bool CountingSession::on_hit(const debug::HostHit& hit) {
 }
 
 void CountingSession::start() {
-  if (schedule_.rotates()) kick_thread_ = std::thread([this] { kick_loop(); });
+  if (multiplexer_.rotates()) kick_thread_ = std::thread([this] { kick_loop(); });
 }
 
 void CountingSession::kick_loop() {
@@ -288,11 +312,7 @@ StatReport CountingSession::report() {
   report.elapsed_ns = ran ? ns_between(time_origin_, now) : 0;
   report.vcpu_time_ns = vcpu_time_ns();
   std::unique_lock rotation_lock(rotation_mutex_);
-  report.rotation_interval_ns =
-      schedule_.rotates()
-          ? static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::nanoseconds>(kRotationInterval).count())
-          : 0;
+  report.rotation_interval_ns = multiplexer_.rotates() ? multiplexer_.interval_ns() : 0;
   for (std::size_t i = 0; i < events_.size(); ++i) {
     const Event& event = *events_[i];
     const bp::EventRequest& request = event.plan.request;
@@ -332,8 +352,7 @@ StatReport CountingSession::report() {
     if (event.rotated) {
       const std::size_t position = static_cast<std::size_t>(
           std::find(rotated_.begin(), rotated_.end(), i) - rotated_.begin());
-      stat.time_running_ns = window_ns_[position];
-      if (schedule_.enabled(position)) stat.time_running_ns += report.vcpu_time_ns - last_tick_ns_;
+      stat.time_running_ns = multiplexer_.times(position, report.vcpu_time_ns).running;
     }
     for (unsigned vcpu = 0; vcpu < vcpus_; ++vcpu) {
       stat.per_vcpu.push_back(per_vcpu_[vcpu * events_.size() + i].load(std::memory_order_relaxed));

@@ -7,8 +7,8 @@
 // time of the vCPU threads from the guest's first run with the events armed (like perf's
 // task-clock), so neither setup nor a loaded host looks like guest progress. The session is the
 // link in front of the controller in the machine's interceptor chain: it samples that clock at
-// every exit and slides the multiplexing window on the vCPU thread, right before the controller
-// re-arms.
+// every exit and, on the vCPU thread right before the controller re-arms, applies the rotations
+// bpcore's Multiplexer decides on that clock (which also keeps the rotated events' times).
 //
 // Lifetime: construct after the controller, before Machine::run(); start() right before run();
 // finish() after run() returns; destroy before the controller.
@@ -25,10 +25,10 @@
 #include <thread>
 #include <vector>
 
+#include "bpcore/rotation.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/session/event_plan.hpp"
 #include "vmm/session/hit_log.hpp"
-#include "vmm/session/rotation.hpp"
 #include "vmm/session/session_plan.hpp"
 #include "vmm/session/stat_report.hpp"
 #include "vmm/session/symbol_table.hpp"
@@ -63,25 +63,30 @@ class CountingSession final : private ExitInterceptor {
   struct Event {
     PlannedEvent plan;
     bp::EventId id;
-    bool rotated = false;  // multiplexed by this session's RotationSchedule
+    bool rotated = false;  // one of multiplexer_'s events
     std::atomic<std::uint64_t> samples{0};
-    std::uint64_t setup_ns = 0;  // enabled before the guest first ran (not counted as enabled)
+    // Enabled before every vCPU had entered the guest once (not counted as enabled); under
+    // setup_mutex_.
+    std::uint64_t setup_ns = 0;
   };
   // Per vCPU: its thread's CPU time, sampled on that thread.
   struct VcpuClock {
     std::atomic<bool> started{false};
+    std::atomic<bool> entered{false};       // its thread's first entering_guest() happened
     std::atomic<std::uint64_t> base_ns{0};  // at the thread's first before_run()
     std::atomic<std::uint64_t> cpu_ns{0};   // at its latest exit
     std::atomic<std::uint64_t> exits{0};    // exits and interruptions so far
   };
   // ExitInterceptor, ahead of the controller: samples the clock and slides the window before the
-  // controller's before_run(); the first entry with the events armed sets the time origin.
+  // controller's before_run(); the first entry with the events armed sets the time origin, each
+  // vCPU's first entry ends the setup time of the events bound to it.
   void before_run(VcpuRunner& vcpu) override;
   void entering_guest(VcpuRunner& vcpu) override;
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;
   void sample_clock(unsigned vcpu);
   void take_time_origin();
+  void take_setup_time();              // every event's setup_ns, as of now
   std::uint64_t vcpu_time_ns() const;  // summed over the vCPUs that ran
   void maybe_rotate();                 // vCPU thread
   void kick_loop();
@@ -96,8 +101,7 @@ class CountingSession final : private ExitInterceptor {
   unsigned vcpus_;
   unsigned slots_;  // what the controller's manager schedules onto
   std::vector<std::unique_ptr<Event>> events_;
-  std::vector<std::size_t> rotated_;  // indices into events_, in rotation order
-  RotationSchedule schedule_{0, 0};
+  std::vector<std::size_t> rotated_;  // indices into events_, in multiplexer_'s order
   std::vector<std::atomic<std::uint64_t>> per_vcpu_;  // [vcpu * events + event]
   std::unique_ptr<VcpuClock[]> clocks_;
 
@@ -108,16 +112,17 @@ class CountingSession final : private ExitInterceptor {
   std::unique_ptr<HitLog> record_;
 
   Machine& machine_;
-  std::once_flag time_origin_once_;
+  std::atomic<unsigned> vcpus_entered_{0};
+  std::mutex setup_mutex_;
   std::atomic<bool> has_time_origin_{false};
   std::chrono::steady_clock::time_point time_origin_;  // the guest's first run with events armed
   std::optional<std::chrono::steady_clock::time_point> finished_;
-  // Multiplexing state, under rotation_mutex_.
+  // Multiplexing state, under rotation_mutex_. bpcore's Multiplexer decides, on vCPU time,
+  // when the flexible events rotate and which hold the slots; the session applies it.
   std::mutex rotation_mutex_;
   std::condition_variable rotation_wake_;
   bool stop_ = false;
-  std::uint64_t last_tick_ns_ = 0;        // vCPU time of the last slide
-  std::vector<std::uint64_t> window_ns_;  // per rotated event: vCPU time spent in the window
+  bp::Multiplexer multiplexer_;
   std::thread kick_thread_;
 };
 

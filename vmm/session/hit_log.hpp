@@ -23,7 +23,9 @@ struct TraceHit {
   std::uint64_t count = 0;  // the event's count including this hit
   bool sample = false;      // this hit completed a sample period
   std::uint64_t rip = 0;    // execute: the instruction; data: after the access
-  char access = 'x';        // 'r', 'w' or 'x': what the access was
+  // "r", "w" or "x": what the access was; "rw" for a hit of a read or read/write watch whose
+  // engine did not see the access (a hardware data breakpoint cannot tell a read from a write).
+  std::string_view access = "x";
   std::uint64_t address = 0;
   std::uint32_t size = 1;
   std::optional<std::uint64_t> old_value;  // writes, when the engine saw the memory

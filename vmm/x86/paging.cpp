@@ -14,18 +14,30 @@ constexpr std::uint64_t kLargePage = 1u << 7;
 // Physical-address bits of a 64-bit paging entry (bits 51:12).
 constexpr std::uint64_t kAddressMask = 0x000ffffffffff000ULL;
 
-bool read_entry64(const PhysicalMemory& memory, std::uint64_t gpa, std::uint64_t& entry) {
-  std::byte raw[8];
+// A 32- or 64-bit paging entry at `gpa`; false when it lies outside RAM.
+template <typename Entry>
+bool read_entry(const PhysicalMemory& memory, std::uint64_t gpa, Entry& entry) {
+  std::byte raw[sizeof(Entry)];
   if (!memory.read(gpa, raw)) return false;
   std::memcpy(&entry, raw, sizeof entry);
   return true;
 }
 
-bool read_entry32(const PhysicalMemory& memory, std::uint64_t gpa, std::uint32_t& entry) {
-  std::byte raw[4];
-  if (!memory.read(gpa, raw)) return false;
-  std::memcpy(&entry, raw, sizeof entry);
-  return true;
+// Reads the paging entry (32 or 64 bits) at `gpa` for `level`, recording its table page `table`;
+// false, with the walk's error and level in `result`, when it lies outside RAM or is not present.
+template <typename Entry>
+bool read_present_entry(const PhysicalMemory& memory, std::uint64_t table, std::uint64_t gpa,
+                        int level, Entry& entry, Translation& result) {
+  result.tables.add(table);
+  if (!read_entry(memory, gpa, entry)) {
+    result.error = WalkError::kTableOutsideRam;
+  } else if ((entry & kPresent) != 0) {
+    return true;
+  } else {
+    result.error = WalkError::kNotPresent;
+  }
+  result.failed_level = level;
+  return false;
 }
 
 // Walks 64-bit entries (PAE or long mode) from table at level `level` down to the page.
@@ -37,15 +49,8 @@ void walk64(const PhysicalMemory& memory, std::uint64_t table, int level, std::u
     const unsigned shift = 12 + 9 * (level - 1);
     const std::uint64_t index = (linear >> shift) & 0x1ff;
     std::uint64_t entry = 0;
-    result.tables.add(table & kAddressMask);
-    if (!read_entry64(memory, (table & kAddressMask) + index * 8, entry)) {
-      result.error = WalkError::kTableOutsideRam;
-      result.failed_level = level;
-      return;
-    }
-    if ((entry & kPresent) == 0) {
-      result.error = WalkError::kNotPresent;
-      result.failed_level = level;
+    if (!read_present_entry(memory, table & kAddressMask, (table & kAddressMask) + index * 8, level,
+                            entry, result)) {
       return;
     }
     result.writable = result.writable && (entry & kWritable) != 0;
@@ -71,15 +76,9 @@ void walk64(const PhysicalMemory& memory, std::uint64_t table, int level, std::u
 Translation walk32(const PhysicalMemory& memory, const PagingState& paging, std::uint64_t linear) {
   Translation result;
   std::uint32_t pde = 0;
-  result.tables.add(paging.cr3 & 0xfffff000u);
-  if (!read_entry32(memory, (paging.cr3 & 0xfffff000u) + ((linear >> 22) & 0x3ff) * 4, pde)) {
-    result.error = WalkError::kTableOutsideRam;
-    result.failed_level = 2;
-    return result;
-  }
-  if ((pde & kPresent) == 0) {
-    result.error = WalkError::kNotPresent;
-    result.failed_level = 2;
+  if (!read_present_entry(memory, paging.cr3 & 0xfffff000u,
+                          (paging.cr3 & 0xfffff000u) + ((linear >> 22) & 0x3ff) * 4, 2, pde,
+                          result)) {
     return result;
   }
   if (paging.pse() && (pde & kLargePage) != 0) {
@@ -93,15 +92,8 @@ Translation walk32(const PhysicalMemory& memory, const PagingState& paging, std:
     return result;
   }
   std::uint32_t pte = 0;
-  result.tables.add(pde & 0xfffff000u);
-  if (!read_entry32(memory, (pde & 0xfffff000u) + ((linear >> 12) & 0x3ff) * 4, pte)) {
-    result.error = WalkError::kTableOutsideRam;
-    result.failed_level = 1;
-    return result;
-  }
-  if ((pte & kPresent) == 0) {
-    result.error = WalkError::kNotPresent;
-    result.failed_level = 1;
+  if (!read_present_entry(memory, pde & 0xfffff000u,
+                          (pde & 0xfffff000u) + ((linear >> 12) & 0x3ff) * 4, 1, pte, result)) {
     return result;
   }
   result.gpa = (pte & 0xfffff000u) | (linear & 0xfff);
@@ -156,15 +148,9 @@ Translation translate(const PhysicalMemory& memory, const PagingState& paging,
   } else if (paging.pae()) {
     // PAE: CR3 points at four PDPTEs (32-byte aligned); each PDPTE has only P as a permission.
     std::uint64_t pdpte = 0;
-    result.tables.add(paging.cr3);
-    if (!read_entry64(memory, (paging.cr3 & 0xffffffe0u) + ((linear >> 30) & 3) * 8, pdpte)) {
-      result.error = WalkError::kTableOutsideRam;
-      result.failed_level = 3;
-      return result;
-    }
-    if ((pdpte & kPresent) == 0) {
-      result.error = WalkError::kNotPresent;
-      result.failed_level = 3;
+    if (!read_present_entry(memory, paging.cr3,
+                            (paging.cr3 & 0xffffffe0u) + ((linear >> 30) & 3) * 8, 3, pdpte,
+                            result)) {
       return result;
     }
     walk64(memory, pdpte, 2, linear, result);
@@ -188,7 +174,7 @@ std::vector<std::uint64_t> all_paging_structure_pages(const PhysicalMemory& memo
     pages.push_back(pd);
     for (unsigned i = 0; i < 1024 && pages.size() < limit; ++i) {
       std::uint32_t pde = 0;
-      if (read_entry32(memory, pd + i * 4, pde) && (pde & kPresent) &&
+      if (read_entry(memory, pd + i * 4, pde) && (pde & kPresent) &&
           !((pde & kLargePage) && paging.pse())) {
         pages.push_back(pde & 0xfffff000u);
       }
@@ -212,7 +198,7 @@ std::vector<std::uint64_t> all_paging_structure_pages(const PhysicalMemory& memo
       const unsigned entries = table.level == 3 && !paging.long_mode() ? 4 : 512;
       for (unsigned i = 0; i < entries; ++i) {
         std::uint64_t entry = 0;
-        if (!read_entry64(memory, table.gpa + i * 8u, entry) || !(entry & kPresent)) continue;
+        if (!read_entry(memory, table.gpa + i * 8u, entry) || !(entry & kPresent)) continue;
         const bool large =
             (table.level == 2 || (table.level == 3 && paging.long_mode())) && (entry & kLargePage);
         // Bounded: a table that points to itself (or a huge hierarchy) stops at `limit`.

@@ -16,5 +16,34 @@
 #define GUESTFW_BOOT_PVH 0       /* hvm_start_info (or 0 from the ELF64 entry) */
 #define GUESTFW_BOOT_MULTIBOOT 1 /* the Multiboot information */
 
+#ifdef __ASSEMBLER__
+/* 64-bit code: the flat data selector into every data segment register. */
+.macro guestfw_load_data_segments
+  mov $GUESTFW_DATA_SELECTOR, %eax
+  mov %eax, %ds
+  mov %eax, %es
+  mov %eax, %ss
+  mov %eax, %fs
+  mov %eax, %gs
+.endm
+
+/* CR4 (PAE first, which long mode requires), CR3 = the identity page tables, EFER.LME, then CR0
+ * with paging: into long mode from 32-bit protected mode, or (the ELF64 entry) reloading them in
+ * long mode, where the CPU keeps LMA as it is. \cr_source is %eax in 32-bit code and %rax in
+ * 64-bit code. Clobbers EAX, ECX and EDX. */
+.macro guestfw_load_control_registers cr_source
+  mov $GUESTFW_CR4, %eax
+  mov \cr_source, %cr4
+  mov $guestfw_pml4, %eax
+  mov \cr_source, %cr3
+  mov $GUESTFW_MSR_EFER, %ecx
+  mov $GUESTFW_EFER, %eax
+  xor %edx, %edx
+  wrmsr
+  mov $GUESTFW_CR0, %eax
+  mov \cr_source, %cr0
+.endm
+#endif
+
 /* Identity map: 0-4 GiB in 2 MiB pages; anything at or above 4 GiB is unmapped. */
 #define GUESTFW_IDENTITY_MAP_END 0x100000000ULL

@@ -37,6 +37,14 @@ struct guest_test_case {
 /* Runs every registered case (subject to the filter) and returns the exit value. */
 int guest_run_tests(void);
 
+/* The same run without the exit value: the case lines and the summary line, then the counts. The
+ * framework's state is global, so one CPU at a time may run cases (drtest runs them on every CPU
+ * in turn). */
+struct guest_test_counts {
+  unsigned passed, failed, skipped;
+};
+struct guest_test_counts guest_run_test_cases(void);
+
 /* End the current case as failed or skipped with a printf-style reason. */
 noreturn void guest_test_fail(const char* fmt, ...) GUESTFW_PRINTF(1, 2);
 noreturn void guest_test_skip(const char* fmt, ...) GUESTFW_PRINTF(1, 2);
