@@ -58,31 +58,14 @@ void BreakpointManager::dispatch(VcpuId vcpu, const DbHit& hit_info, DispatchRes
   finish_dispatch(vcpu, hit_info.guest_flags, guest_bits, out);
 }
 
-void BreakpointManager::report_hit(VcpuId vcpu, EventId id, DispatchResult& out) {
-  reset(out);
-  ++hit_epoch_;
-  std::uint64_t guest_bits = 0;
-  const EffectiveSet& eff = vcpus_[vcpu].effective;
-  for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
-    if (eff.slot_event[static_cast<unsigned>(std::countr_zero(m))] == id) {
-      hit(vcpu, id, out, guest_bits);
-      break;
-    }
-  }
-  finish_dispatch(vcpu, 0, guest_bits, out);
-}
-
 void BreakpointManager::report_access(VcpuId vcpu, std::uint64_t addr, std::uint32_t size,
                                       Access access, DispatchResult& out) {
   reset(out);
   ++hit_epoch_;
   std::uint64_t guest_bits = 0;
   const EffectiveSet& eff = vcpus_[vcpu].effective;
-  for (std::uint64_t m = eff.used_mask; m; m &= m - 1) {
-    const unsigned s = static_cast<unsigned>(std::countr_zero(m));
-    if (matches(eff.slot_attr[s], addr, size, access)) {
-      hit(vcpu, eff.slot_event[s], out, guest_bits);
-    }
+  for (std::uint64_t m = eff.slots_matching(eff.used_mask, addr, size, access); m; m &= m - 1) {
+    hit(vcpu, eff.slot_event[static_cast<unsigned>(std::countr_zero(m))], out, guest_bits);
   }
   finish_dispatch(vcpu, 0, guest_bits, out);
 }

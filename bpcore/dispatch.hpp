@@ -1,4 +1,4 @@
-// Input and output of #DB dispatch (BreakpointManager::dispatch, report_hit, report_access).
+// Input and output of #DB dispatch (BreakpointManager::dispatch, report_access).
 #pragma once
 
 #include <array>

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 
 #include "bpcore/attributes.hpp"
@@ -26,6 +27,18 @@ struct EffectiveSet {
   std::uint64_t read_filter_mask = 0;
   /// Incremented each time any field above changes, so the VMM can skip reprogramming.
   std::uint64_t generation = 0;
+
+  /// The used slots among `candidates` that an access of `size` bytes at `addr` of kind `access`
+  /// triggers (matches()): what a software engine reports for one access it observed.
+  std::uint64_t slots_matching(std::uint64_t candidates, std::uint64_t addr, std::uint32_t size,
+                               Access access) const {
+    std::uint64_t hit = 0;
+    for (std::uint64_t m = candidates & used_mask; m; m &= m - 1) {
+      const unsigned slot = static_cast<unsigned>(std::countr_zero(m));
+      if (matches(slot_attr[slot], addr, size, access)) hit |= std::uint64_t{1} << slot;
+    }
+    return hit;
+  }
 };
 
 }  // namespace drvm::bp

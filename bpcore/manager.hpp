@@ -80,8 +80,6 @@ class BreakpointManager {
   // --- Dispatch (hit path: no allocation, no clock read) ----------------------------------
   /// A #DB on `vcpu` with the slots whose condition was met (effective slot numbers).
   void dispatch(VcpuId vcpu, const DbHit& hit, DispatchResult& out);
-  /// An engine matched event `id` itself; counted only if the event is on the vCPU's slots.
-  void report_hit(VcpuId vcpu, EventId id, DispatchResult& out);
   /// An access of `size` bytes at `addr`: every event on the vCPU's slots it matches fires.
   void report_access(VcpuId vcpu, std::uint64_t addr, std::uint32_t size, Access access,
                      DispatchResult& out);

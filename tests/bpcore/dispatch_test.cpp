@@ -103,19 +103,30 @@ TEST_F(Dispatch, DeliveryClearsGuestGd) {
   EXPECT_EQ(m.guest(0).read(7) & dr7::kGd, 0u);
 }
 
-TEST_F(Dispatch, ReportHitByEventId) {
-  const EventId on = must(m.create(spec(exec(0x1000), Binding::target_on(1, 0))));
-  const EventId elsewhere = must(m.create(spec(exec(0x1000), Binding::target_on(1, 1))));
-  m.schedule(0);
-  m.schedule(1);
-  m.report_hit(0, on, out);
-  EXPECT_EQ(out.fired_count, 1u);
-  m.report_hit(0, elsewhere, out);  // not on vCPU 0's slots
-  EXPECT_EQ(out.fired_count, 0u);
-  m.report_hit(0, EventId{}, out);
-  EXPECT_EQ(out.fired_count, 0u);
-  EXPECT_EQ(m.read(on).value().value, 1u);
-  EXPECT_EQ(m.read(elsewhere).value().value, 0u);
+TEST_F(Dispatch, SlotsMatchingPicksTheCandidatesAnAccessTriggers) {
+  must(m.create(spec({0x2000, 8, BpType::kReadWrite}, Binding::target_all(1))));
+  must(m.create(spec({0x2004, 4, BpType::kRead}, Binding::target_all(2))));
+  must(m.create(spec({0x2006, 2, BpType::kWrite}, Binding::target_all(3))));
+  must(m.create(spec(exec(0x2000), Binding::target_all(4))));
+  const EffectiveSet& eff = m.schedule(0);
+  const auto slot_of = [&](std::uint64_t addr, BpType type) {
+    for (unsigned s = 0; s < kMaxSlots; ++s) {
+      if ((eff.used_mask >> s & 1) && eff.slot_attr[s].addr == addr &&
+          eff.slot_attr[s].type == type)
+        return std::uint64_t{1} << s;
+    }
+    return std::uint64_t{0};
+  };
+  const std::uint64_t rw = slot_of(0x2000, BpType::kReadWrite), ro = slot_of(0x2004, BpType::kRead),
+                      wo = slot_of(0x2006, BpType::kWrite), x = slot_of(0x2000, BpType::kExecute);
+  ASSERT_TRUE(rw && ro && wo && x);
+  EXPECT_EQ(eff.slots_matching(eff.used_mask, 0x2004, 4, Access::kWrite), rw | wo);
+  EXPECT_EQ(eff.slots_matching(eff.used_mask, 0x2003, 2, Access::kRead), rw | ro);
+  EXPECT_EQ(eff.slots_matching(eff.used_mask, 0x2000, 1, Access::kExecute), x);
+  EXPECT_EQ(eff.slots_matching(eff.used_mask, 0x2008, 8, Access::kWrite), 0u);
+  // Only the candidates are looked at (an engine passes the slots it serves).
+  EXPECT_EQ(eff.slots_matching(wo, 0x2004, 4, Access::kWrite), wo);
+  EXPECT_EQ(eff.slots_matching(~eff.used_mask, 0x2004, 4, Access::kWrite), 0u);
 }
 
 TEST_F(Dispatch, ReportAccessMatchesEveryArmedEvent) {

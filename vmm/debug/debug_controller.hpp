@@ -1,8 +1,10 @@
-// DebugController: debug-register virtualization for one Machine. It traps the guest's MOV DR
-// (emulated against each vCPU's bp::GuestDrFile), makes every scheduled breakpoint effective with
-// the engine the probe allows (hardware slots, planted INT3, read-only or unmapped pages,
-// single-stepping), and routes hits: host events are counted and may stop the vCPU, guest events
-// become a #DB with the DR6 the guest expects. docs/dr-virtualization.md explains the engines.
+// DebugController: debug-register virtualization for one Machine, the locked exit router of the
+// debug layer. It owns bpcore's BreakpointManager and, per vCPU, one of each engine
+// (engines/: hardware slots, planted INT3, read-only or unmapped pages, the single-step engine,
+// drvm's own steps) and the guest's DR access (guest_dr_access.hpp). It arms every scheduled
+// breakpoint with the engine the probe and the layout allow, hands each exit to the engine that
+// claims it, and routes hits: host events are counted and may stop the vCPU, guest events become a
+// #DB with the DR6 the guest expects. docs/dr-virtualization.md explains the engines.
 //
 // Threading: before_run()/on_exit() run on each vCPU's own thread. Every other public method may
 // be called from any thread; they take the controller's lock and re-arm the vCPUs themselves
@@ -27,6 +29,7 @@
 #include "bpcore/result.hpp"
 #include "bpcore/types.hpp"
 #include "vmm/boot/image.hpp"
+#include "vmm/debug/engines/engine.hpp"
 #include "vmm/machine.hpp"
 #include "vmm/probe/probe.hpp"
 
@@ -47,27 +50,6 @@ struct DebugOptions {
   // Where the one-time warnings go (an untrapped MOV DR, a guest breakpoint that could not be
   // armed). nullptr silences them.
   std::FILE* log = stderr;
-};
-
-// How an effective slot is made to fire.
-enum class Engine : std::uint8_t {
-  kNone,          // slot unused
-  kHardware,      // a KVM_SET_GUEST_DEBUG hardware slot (DR0-DR3)
-  kInt3,          // instruction breakpoint: INT3 planted over the instruction's first byte
-  kReadOnlyPage,  // write watchpoint: the page's memslot is read-only
-  kUnmappedPage,  // read or read/write watchpoint: the page has no memslot
-  kSingleStep,    // every instruction is single-stepped and checked (--exact, or no other way)
-};
-const char* engine_name(Engine engine);
-
-// One data access an engine observed (for data breakpoints).
-struct AccessInfo {
-  bp::Access type = bp::Access::kRead;
-  std::uint64_t linear = 0;  // guest linear address of the first byte
-  std::uint32_t size = 0;    // bytes (<= 8 per access; a REP string reports each element)
-  // Writes of at most 8 bytes through the page engines or --exact: the memory before and after.
-  std::optional<std::uint64_t> old_value;
-  std::optional<std::uint64_t> new_value;
 };
 
 // A host event fired on a vCPU.

@@ -6,9 +6,15 @@
 // thread-safe: the controller's lock guards it.
 #pragma once
 
+#include <linux/kvm.h>
+
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <unordered_map>
+
+#include "vmm/debug/engines/engine.hpp"
 
 #include "vmm/kvm/guest_memory.hpp"
 
@@ -48,6 +54,12 @@ class TrapSites {
   // A debugger writes `byte` at `gpa`: if it is a planted site, the original is updated and the
   // trap stays; returns whether it was a site (the caller writes RAM otherwise).
   bool write_original(std::uint64_t gpa, std::uint8_t byte);
+  // Guest RAM at [gpa, gpa + out.size()) as the guest wrote it; 0 when not all of it is RAM.
+  std::size_t read_original(std::uint64_t gpa, std::span<std::uint8_t> out) const;
+  // The bytes of the instruction at the vCPU's RIP as the guest wrote them (up to the first
+  // untranslated page). Returns how many were read.
+  std::size_t fetch_instruction(const kvm_regs& regs, const kvm_sregs& sregs,
+                                std::array<std::uint8_t, kMaxInstruction>& out) const;
 
  private:
   enum class Reason : std::uint8_t { kMovDr, kSystem, kBreakpoint };

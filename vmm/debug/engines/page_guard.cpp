@@ -1,4 +1,4 @@
-#include "vmm/debug/page_guard.hpp"
+#include "vmm/debug/engines/page_guard.hpp"
 
 namespace drvm::vmm::debug {
 

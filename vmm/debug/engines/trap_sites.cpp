@@ -1,4 +1,6 @@
-#include "vmm/debug/trap_sites.hpp"
+#include "vmm/debug/engines/trap_sites.hpp"
+
+#include <algorithm>
 
 namespace drvm::vmm::debug {
 
@@ -94,6 +96,28 @@ bool TrapSites::write_original(std::uint64_t gpa, std::uint8_t byte) {
   if (it == sites_.end() || it->second.lifted) return false;
   it->second.original = byte;
   return true;
+}
+
+std::size_t TrapSites::read_original(std::uint64_t gpa, std::span<std::uint8_t> out) const {
+  if (!memory_.read(gpa, std::as_writable_bytes(out))) return 0;
+  overlay_originals(gpa, out);
+  return out.size();
+}
+
+std::size_t TrapSites::fetch_instruction(const kvm_regs& regs, const kvm_sregs& sregs,
+                                         std::array<std::uint8_t, kMaxInstruction>& out) const {
+  const std::uint64_t linear = sregs.cs.base + regs.rip;
+  const PagingState paging = PagingState::from(sregs);
+  auto span = std::as_writable_bytes(std::span(out));
+  const VirtualAccess got = read_virtual(memory_, paging, linear, span);
+  for (std::size_t i = 0; i < got.transferred;) {
+    const Translation t = translate(memory_, paging, linear + i);
+    const std::size_t in_page =
+        std::min<std::size_t>(got.transferred - i, 4096 - ((linear + i) & 4095));
+    if (t.ok()) overlay_originals(t.gpa, std::span(out).subspan(i, in_page));
+    i += in_page;
+  }
+  return got.transferred;
 }
 
 }  // namespace drvm::vmm::debug
