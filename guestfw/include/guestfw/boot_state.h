@@ -17,6 +17,8 @@
 #define GUESTFW_BOOT_MULTIBOOT 1 /* the Multiboot information */
 
 #ifdef __ASSEMBLER__
+/* GNU assembler macros: not C, so not for clang-format. */
+/* clang-format off */
 /* 64-bit code: the flat data selector into every data segment register. */
 .macro guestfw_load_data_segments
   mov $GUESTFW_DATA_SELECTOR, %eax
@@ -43,6 +45,7 @@
   mov $GUESTFW_CR0, %eax
   mov \cr_source, %cr0
 .endm
+/* clang-format on */
 #endif
 
 /* Identity map: 0-4 GiB in 2 MiB pages; anything at or above 4 GiB is unmapped. */
