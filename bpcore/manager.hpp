@@ -86,6 +86,13 @@ class BreakpointManager {
 
   // --- Per-vCPU guest state -----------------------------------------------------------------
   GuestDrFile& guest(VcpuId vcpu) { return *vcpus_[vcpu].guest; }
+  /// For GuestDrFile, a client of the manager like any other (as ptrace is of hw_breakpoint):
+  /// guest event `id` stands for the guest's DR`slot`, so its hits set that B bit in the guest's
+  /// DR6 ...
+  void set_guest_slot(EventId id, unsigned slot);
+  /// ... and the guest's breakpoints on `vcpu` changed: host events they pushed into kError try
+  /// again.
+  void guest_changed(VcpuId vcpu);
 
   const SlotConstraints& constraints() const { return constraints_; }
   /// Every slot of a vCPU: the host's plus the guest's (slot numbers index this layout).
@@ -95,7 +102,6 @@ class BreakpointManager {
   std::uint32_t vcpus() const { return constraints_.vcpus(); }
 
  private:
-  friend class GuestDrFile;
   static constexpr std::int8_t kNoGuestSlot = -1;
 
   struct Record {
@@ -145,9 +151,6 @@ class BreakpointManager {
   void hit(VcpuId vcpu, EventId id, DispatchResult& out, std::uint64_t& guest_bits);
   void finish_dispatch(VcpuId vcpu, std::uint64_t guest_flags, std::uint64_t guest_bits,
                        DispatchResult& out);
-  void set_guest_slot(EventId id, unsigned slot);
-  // The guest's breakpoints on `vcpu` changed: host events they pushed into kError try again.
-  void guest_changed(VcpuId vcpu);
   std::uint32_t budget(const Record& r) const;
 
   std::unique_ptr<Clock> own_clock_;
