@@ -91,7 +91,11 @@ TEST(GuestDebugRegisters, GeneralDetectExitWhereTheHostHasIt) {
     GTEST_SKIP() << "this host has no DR7.GD exit: " << probe.gd_exit.detail;
   GuestRun run(kDebugworkImage, "", false);
   expect_all_cases_pass(run);
-  EXPECT_EQ(run.controller().counters(0).trap_exits, 0u);  // nothing planted
+  // The image's MOV DR sites stay planted beside the GD exit: the processor clears DR7.GD when it
+  // delivers a #DB (SDM 17.2.4), so a MOV DR in the guest's #DB handler would escape GD until
+  // KVM loads DR7 again (seen under a nested AMD KVM: 8 untrapped changes without the sites).
+  EXPECT_EQ(run.controller().counters(0).untrapped_dr_changes, 0u);
+  EXPECT_GT(run.controller().counters(0).dr_emulations, 50u);
 }
 
 }  // namespace

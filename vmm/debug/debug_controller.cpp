@@ -382,9 +382,10 @@ DebugController::DebugController(Machine& machine, ProbeSource probe, const Debu
   st.block_irq =
       (machine.system().check_extension(KVM_CAP_SET_GUEST_DEBUG2) & KVM_GUESTDBG_BLOCKIRQ) != 0;
   if (!options.exact && image != nullptr) {
-    // The image's MOV DR sites are planted without waiting for the probe: where the host traps
-    // MOV DR itself (DR7.GD) they are redundant but harmless, and guestfw images carry some in
-    // code most guests never run (the fault register dump).
+    // The image's MOV DR sites are planted without waiting for the probe, and stay where the host
+    // traps MOV DR itself (DR7.GD): the processor clears GD when it delivers a #DB, so a MOV DR in
+    // the guest's #DB handler would escape GD until KVM loads DR7 again. guestfw images carry
+    // some in code most guests never run (the fault register dump).
     st.image_code = scan_image_code(*image);
     st.mov_dr_sites = std::move(st.image_code.mov_dr_sites);
   } else if (!options.exact) {
