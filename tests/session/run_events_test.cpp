@@ -16,6 +16,7 @@
 
 #include "harness/property_tree_json.hpp"
 #include "run_drvm.hpp"
+#include "stat_run.hpp"
 
 namespace drvm::test {
 namespace {
@@ -43,33 +44,9 @@ ptree parse_json(const std::string& text) {
   return tree;
 }
 
-struct Stat {
-  DrvmResult run;
-  ptree json;
-  std::map<std::string, ptree> events;  // by spec
-};
-
-// Runs countwork.elf with the events and `extra` flags; --stat --json --stat-output, the way
-// `drvm test` calls it.
+// Runs countwork.elf with the events and `extra` flags.
 Stat run_stat(const std::vector<std::string>& specs, std::vector<std::string> extra = {}) {
-  const std::string stat_file = temp_path("stat.json");
-  std::vector<std::string> args = {"run", kImage, "--timeout", "60"};
-  for (const std::string& spec : specs) args.insert(args.end(), {"--event", spec});
-  args.insert(args.end(), {"--stat", "--json", "--stat-output", stat_file});
-  args.insert(args.end(), extra.begin(), extra.end());
-  Stat stat;
-  stat.run = run_drvm(args);
-  const std::string text = slurp(stat_file);
-  ::unlink(stat_file.c_str());
-  if (text.empty()) {
-    ADD_FAILURE() << "no stat written; status " << stat.run.status << "\n" << stat.run.err;
-    return stat;
-  }
-  stat.json = parse_json(text);
-  for (const auto& [key, event] : stat.json.get_child("events")) {
-    stat.events[event.get<std::string>("spec")] = event;
-  }
-  return stat;
+  return run_with_stat({"run", kImage, "--timeout", "60"}, specs, extra);
 }
 
 std::uint64_t count_of(const Stat& stat, const std::string& spec) {

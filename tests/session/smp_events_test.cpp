@@ -20,6 +20,7 @@
 #include "guest_images.hpp"
 #include "harness/property_tree_json.hpp"
 #include "run_drvm.hpp"
+#include "stat_run.hpp"
 
 namespace drvm::test {
 namespace {
@@ -38,37 +39,14 @@ class SmpEvents : public ::testing::Test {
   }
 };
 
-struct Stat {
-  DrvmResult run;
-  ptree json;
-  std::map<std::string, ptree> events;  // by spec
-};
-
-// smp-debugregs.elf on `cpus` vCPUs with the events, --stat --json --stat-output, as drvm test
-// runs a case; `cmdline` "drs=off" leaves the guest's debug registers alone.
+// smp-debugregs.elf on `cpus` vCPUs with the events; `cmdline` "drs=off" leaves the guest's debug
+// registers alone.
 Stat run_stat(unsigned cpus, const std::string& cmdline, const std::vector<std::string>& specs,
               std::vector<std::string> extra = {}) {
-  const std::string stat_file = temp_path("stat.json");
   std::vector<std::string> args = {"run",       kImage, "--cpus", std::to_string(cpus),
                                    "--timeout", "50"};
   if (!cmdline.empty()) args.insert(args.end(), {"--cmdline", cmdline});
-  for (const std::string& spec : specs) args.insert(args.end(), {"--event", spec});
-  args.insert(args.end(), {"--stat", "--json", "--stat-output", stat_file});
-  args.insert(args.end(), extra.begin(), extra.end());
-  Stat stat;
-  stat.run = run_drvm(args);
-  const std::string text = slurp(stat_file);
-  ::unlink(stat_file.c_str());
-  if (text.empty()) {
-    ADD_FAILURE() << "no stat written; status " << stat.run.status << "\n" << stat.run.err;
-    return stat;
-  }
-  std::istringstream in(text);
-  boost::property_tree::read_json(in, stat.json);
-  for (const auto& [key, event] : stat.json.get_child("events")) {
-    stat.events[event.get<std::string>("spec")] = event;
-  }
-  return stat;
+  return run_with_stat(args, specs, extra);
 }
 
 std::vector<std::uint64_t> numbers(const ptree& array) {
