@@ -87,7 +87,6 @@ class Stepper {
   // run) stop after that iteration (SDM Vol. 3, 17.3.1.2 and 17.3.1.4). False when not a REP
   // string, already cut, or on its last iteration.
   bool cut_rep(kvm_regs& regs, const DecodedAccesses& decoded);
-  bool rep_cut() const { return rep_cut_.active; }
   // The cut iteration is over: restores the remaining count and, while iterations remain, puts RIP
   // back at the instruction with RF = 1 (what the processor has between iterations).
   void resume_cut_rep(kvm_regs& regs);
