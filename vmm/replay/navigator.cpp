@@ -1,0 +1,453 @@
+#include "vmm/replay/navigator.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace drvm::vmm::replay {
+namespace {
+
+// The triggers armed for one walk: each distinct trigger once; the walk's own end trigger and the
+// watched ones may coincide.
+struct Arrangement {
+  std::vector<Trigger> armed;
+  std::vector<std::size_t> watched_slot;  // per watched trigger
+  std::optional<std::size_t> end_slot;
+
+  std::size_t slot_of(const Trigger& trigger) {
+    const auto it = std::find(armed.begin(), armed.end(), trigger);
+    if (it != armed.end()) return static_cast<std::size_t>(it - armed.begin());
+    armed.push_back(trigger);
+    return armed.size() - 1;
+  }
+  Arrangement(const SegmentEnd& end, std::span<const Trigger> watched) {
+    if (end.hits > 0 && end.trigger) end_slot = slot_of(*end.trigger);
+    for (const Trigger& trigger : watched) watched_slot.push_back(slot_of(trigger));
+  }
+};
+
+bool is_exec(const Trigger& trigger) {
+  return trigger.kind == TriggerKind::kExecute;
+}
+
+}  // namespace
+
+std::size_t Navigator::add_stop(const Stop& stop) {
+  if (stops_.empty() && !stop.snapshot) {
+    throw ReplayError("the first stop of a recording needs a snapshot");
+  }
+  stops_.push_back(stop);
+  return stops_.size() - 1;
+}
+
+void Navigator::drop_before(std::size_t stop) {
+  if (stop >= stops_.size() || !stops_[stop].snapshot) {
+    throw ReplayError("history can only start at a stop with a snapshot");
+  }
+  oldest_ = std::max(oldest_, stop);
+}
+
+std::size_t Navigator::snapshot_at_or_before(std::size_t stop) const {
+  for (std::size_t k = stop + 1; k-- > oldest_;) {
+    if (stops_[k].snapshot) return k;
+  }
+  throw ReplayError("no snapshot at or before the position (history dropped)");
+}
+
+void Navigator::check(const RunResult& result) const {
+  if (result.ok()) return;
+  switch (result.kind) {
+    case RunResult::Kind::kDiverged:
+      throw ReplayError("the replay left the recorded run: " + result.why);
+    case RunResult::Kind::kEndOfLog:
+      throw ReplayError("the replay ran past the end of the recording" +
+                        (result.why.empty() ? std::string() : ": " + result.why));
+    case RunResult::Kind::kFailed:
+    case RunResult::Kind::kStopped:
+      break;
+  }
+  throw ReplayError(result.why.empty() ? std::string("the replay could not run") : result.why);
+}
+
+void Navigator::verify_stop(std::size_t stop) {
+  if (machine_.fingerprint() == stops_[stop].fingerprint) return;
+  throw ReplayError(fmt::format(
+      "the replay left the recorded run: the registers at stop {} (pc {:#x}) differ from the "
+      "recording",
+      stop, stops_[stop].pc));
+}
+
+Navigator::Walk Navigator::walk(const SegmentEnd& end, std::span<const Trigger> watched,
+                                const Visitor& visit) {
+  Arrangement arrangement(end, watched);
+  std::vector<std::uint64_t> counts(arrangement.armed.size(), 0);
+  const std::optional<std::uint64_t> end_exec =
+      end.trigger && end.hits > 0 && is_exec(*end.trigger)
+          ? std::optional<std::uint64_t>(end.trigger->address)
+          : std::nullopt;
+  bool visitor_stopped = false;
+  // Reports one hit of `slot` to the visitor for every watched trigger armed there.
+  const auto sight = [&](std::size_t slot, bool data, bool may_be_end) {
+    for (std::size_t w = 0; w < watched.size(); ++w) {
+      if (arrangement.watched_slot[w] != slot) continue;
+      const Trigger& trigger = arrangement.armed[slot];
+      // An execute trigger at the end's address fires at the same boundaries as the end trigger:
+      // its end.hits-th hit is at the boundary the walk ends at (when no steps follow).
+      const bool at_end = may_be_end && end.steps == 0 && !data && end_exec &&
+                          trigger.address == *end_exec && counts[slot] == end.hits;
+      if (visit && visit(Sighting{w, counts[slot], data, at_end})) visitor_stopped = true;
+    }
+  };
+  const auto result = [&](bool completed) {
+    Walk walk;
+    walk.completed = completed;
+    for (std::size_t w = 0; w < watched.size(); ++w) {
+      walk.watched_counts.push_back(counts[arrangement.watched_slot[w]]);
+    }
+    if (arrangement.end_slot) walk.end_count = counts[*arrangement.end_slot];
+    return walk;
+  };
+
+  machine_.arm(arrangement.armed);
+  if (end.hits > 0) {
+    bool reached = false;
+    check(machine_.run([&](const ReplayHit& hit) {
+      ++counts[hit.trigger];
+      if (arrangement.end_slot && hit.trigger == *arrangement.end_slot &&
+          counts[hit.trigger] == end.hits) {
+        reached = true;
+      }
+      sight(hit.trigger, hit.data, true);
+      return reached || visitor_stopped;
+    }));
+    if (!reached) return result(false);
+  }
+  for (std::uint64_t step = 0; step < end.steps; ++step) {
+    // run() would fire the execute triggers at this boundary before the instruction runs.
+    const std::uint64_t pc = machine_.pc();
+    if (machine_.reported_here() != pc) {
+      bool fired = false;
+      for (std::size_t slot = 0; slot < arrangement.armed.size(); ++slot) {
+        const Trigger& trigger = arrangement.armed[slot];
+        if (!is_exec(trigger) || trigger.address != pc) continue;
+        ++counts[slot];
+        fired = true;
+        sight(slot, false, false);
+      }
+      if (fired) machine_.set_reported_here(pc);
+      if (visitor_stopped) return result(false);
+    }
+    check(machine_.step([&](const ReplayHit& hit) {
+      ++counts[hit.trigger];
+      sight(hit.trigger, hit.data, false);
+    }));
+    if (visitor_stopped) return result(false);
+  }
+  return result(true);
+}
+
+void Navigator::reach(const Position& where) {
+  if (where.stop < oldest_ || where.stop >= stops_.size()) {
+    throw ReplayError("the position is outside the recorded history");
+  }
+  const std::size_t base = snapshot_at_or_before(where.stop);
+  // Interrupted stops always have a snapshot, so every stop after the base is resolved.
+  for (std::size_t k = base + 1; k <= where.stop; ++k) {
+    if (!stops_[k].resolved) throw ReplayError("an interrupted stop has no snapshot");
+  }
+  machine_.restore(base);
+  for (std::size_t k = base + 1; k <= where.stop; ++k) {
+    walk(stops_[k].from_previous, {}, {});
+    verify_stop(k);
+    machine_.set_reported_here(stops_[k].reported_here);
+  }
+  if (where.offset != SegmentEnd{}) walk(where.offset, {}, {});
+}
+
+void Navigator::resolve(std::size_t stop) {
+  Stop& target = stops_[stop];
+  if (target.resolved) return;
+  reach(Position{stop - 1, {}});
+  const auto matches = [&] {
+    return machine_.pc() == target.pc && machine_.landmarks() == target.landmarks &&
+           machine_.fingerprint() == target.fingerprint && machine_.memory_matches(stop);
+  };
+  if (matches()) {
+    target.from_previous = SegmentEnd{};
+    target.resolved = true;
+    return;
+  }
+  const Trigger arrival{TriggerKind::kExecute, target.pc, 1};
+  machine_.arm(std::span(&arrival, 1));
+  std::uint64_t arrivals = 0;
+  bool found = false;
+  const RunResult run = machine_.run([&](const ReplayHit&) {
+    ++arrivals;
+    if (machine_.landmarks() > target.landmarks) return true;  // gone past it
+    found = matches();
+    return found;
+  });
+  if (run.kind != RunResult::Kind::kEndOfLog) check(run);
+  if (!found) {
+    throw ReplayError(fmt::format(
+        "the interrupted position at pc {:#x} was not found again (the guest was interrupted "
+        "inside a string instruction, or its run depends on time)",
+        target.pc));
+  }
+  target.from_previous = SegmentEnd{arrival, arrivals, 0};
+  target.resolved = true;
+}
+
+Navigator::Found Navigator::reverse_continue(const Position& from,
+                                             std::span<const Trigger> watched) {
+  Position at = from;
+  for (;;) {
+    if (at.offset != SegmentEnd{}) {
+      reach(Position{at.stop, {}});
+      std::vector<Sighting> seen;
+      // The start boundary: a stop reached by firing an execute trigger at its pc has reported it,
+      // so the run does not fire it again, but going backwards arrives there.
+      const Stop& start = stops_[at.stop];
+      const std::uint64_t pc = machine_.pc();
+      if (machine_.reported_here() == pc && start.from_previous.trigger &&
+          is_exec(*start.from_previous.trigger) && start.from_previous.trigger->address == pc &&
+          at.stop > oldest_) {
+        for (std::size_t w = 0; w < watched.size(); ++w) {
+          if (is_exec(watched[w]) && watched[w].address == pc) seen.push_back(Sighting{w, 0});
+        }
+      }
+      walk(at.offset, watched, [&](const Sighting& sighting) {
+        if (sighting.data || !sighting.at_end) seen.push_back(sighting);
+        return false;
+      });
+      if (!seen.empty()) {
+        const Sighting& last = seen.back();
+        Position hit{at.stop, {}};
+        if (last.count > 0) hit.offset = SegmentEnd{watched[last.watched], last.count, 0};
+        if (last.data) {
+          // Backwards, a watchpoint stops before the instruction that made the access.
+          const std::optional<Position> before = previous_boundary(hit);
+          if (!before) throw ReplayError("the accessing instruction is before the history");
+          hit = *before;
+        }
+        reach(hit);
+        return Found{hit, last.watched, last.data, false, false};
+      }
+    }
+    if (at.stop <= oldest_) {
+      reach(Position{oldest_, {}});
+      Found found;
+      found.where = Position{oldest_, {}};
+      found.history_start = true;
+      return found;
+    }
+    resolve(at.stop);
+    at = Position{at.stop - 1, stops_[at.stop].from_previous};
+  }
+}
+
+std::optional<Position> Navigator::previous_boundary(const Position& where) {
+  Position at = where;
+  for (;;) {
+    SegmentEnd offset = at.offset;
+    if (offset.steps > 0) {
+      --offset.steps;
+      return Position{at.stop, offset};
+    }
+    if (offset.hits == 0) {
+      if (at.stop <= oldest_) return std::nullopt;
+      resolve(at.stop);
+      at = Position{at.stop - 1, stops_[at.stop].from_previous};
+      continue;
+    }
+    // Between the trigger's previous hit (or the stop) and this one, step to find the last
+    // boundary before it.
+    const Trigger trigger = *offset.trigger;
+    SegmentEnd anchor{};
+    if (offset.hits > 1) anchor = SegmentEnd{trigger, offset.hits - 1, 0};
+    reach(Position{at.stop, anchor});
+    machine_.arm(std::span(&trigger, 1));
+    std::uint64_t steps = 0;
+    bool at_stop = false;
+    for (;;) {
+      const std::uint64_t pc = machine_.pc();
+      if (is_exec(trigger) && pc == trigger.address && machine_.reported_here() != pc) {
+        if (steps == 0) {
+          at_stop = true;  // the first hit is the stop itself
+          break;
+        }
+        anchor.steps = steps - 1;
+        return Position{at.stop, anchor};
+      }
+      if (steps >= step_limit_) {
+        throw ReplayError(fmt::format(
+            "the previous instruction is more than {} instructions after the last arrival drvm "
+            "can run to; set a breakpoint closer to this point",
+            step_limit_));
+      }
+      bool hit = false;
+      check(machine_.step([&](const ReplayHit& h) { hit = hit || h.trigger == 0; }));
+      ++steps;
+      if (hit) {
+        anchor.steps = steps - 1;
+        return Position{at.stop, anchor};
+      }
+    }
+    if (at_stop) at = Position{at.stop, {}};
+  }
+}
+
+Navigator::Found Navigator::reverse_step(const Position& from) {
+  const std::optional<Position> before = previous_boundary(from);
+  if (!before) {
+    reach(Position{oldest_, {}});
+    Found found;
+    found.where = Position{oldest_, {}};
+    found.history_start = true;
+    return found;
+  }
+  reach(*before);
+  Found found;
+  found.where = *before;
+  return found;
+}
+
+Navigator::Found Navigator::forward_continue(const Position& from,
+                                             std::span<const Trigger> watched) {
+  Position at = from;
+  for (;;) {
+    if (at.stop >= present()) {
+      if (at.offset != SegmentEnd{}) throw ReplayError("the position is after the present");
+      Found found;
+      found.where = at;
+      found.present = true;
+      return found;
+    }
+    const std::size_t next = at.stop + 1;
+    resolve(next);
+    const SegmentEnd end = stops_[next].from_previous;
+    // Watched triggers and the next stop's trigger, counted from this stop.
+    std::vector<Trigger> counted(watched.begin(), watched.end());
+    if (end.trigger && end.hits > 0) counted.push_back(*end.trigger);
+    reach(Position{at.stop, {}});
+    const Walk to_here = walk(at.offset, counted, {});
+    Arrangement arrangement(SegmentEnd{}, counted);
+    std::vector<std::uint64_t> counts(arrangement.armed.size(), 0);
+    for (std::size_t i = 0; i < counted.size(); ++i) {
+      counts[arrangement.watched_slot[i]] = to_here.watched_counts[i];
+    }
+    const std::optional<std::size_t> end_slot =
+        end.trigger && end.hits > 0 ? std::optional(arrangement.watched_slot.back()) : std::nullopt;
+    std::optional<std::size_t> stopped_by;
+    bool stopped_data = false;
+    bool reached = false;
+    machine_.arm(arrangement.armed);
+    if (end.hits > 0) {
+      check(machine_.run([&](const ReplayHit& hit) {
+        ++counts[hit.trigger];
+        if (end_slot && hit.trigger == *end_slot && counts[hit.trigger] == end.hits) {
+          reached = true;
+        }
+        for (std::size_t w = 0; w < watched.size(); ++w) {
+          if (arrangement.watched_slot[w] == hit.trigger && !stopped_by) {
+            stopped_by = w;
+            stopped_data = hit.data;
+          }
+        }
+        return reached || stopped_by.has_value();
+      }));
+    } else {
+      // A one-instruction segment: the position is its start.
+      const std::uint64_t pc = machine_.pc();
+      if (machine_.reported_here() != pc) {
+        for (std::size_t w = 0; w < watched.size() && !stopped_by; ++w) {
+          if (is_exec(watched[w]) && watched[w].address == pc) stopped_by = w;
+        }
+        if (stopped_by) {
+          machine_.set_reported_here(pc);
+          return Found{at, stopped_by, false, false, false};
+        }
+      }
+      check(machine_.step([&](const ReplayHit& hit) {
+        for (std::size_t w = 0; w < watched.size(); ++w) {
+          if (arrangement.watched_slot[w] == hit.trigger && !stopped_by) {
+            stopped_by = w;
+            stopped_data = true;
+          }
+        }
+      }));
+      reached = true;
+    }
+    if (reached) {
+      verify_stop(next);
+      machine_.set_reported_here(stops_[next].reported_here);
+      if (stopped_by) return Found{Position{next, {}}, stopped_by, stopped_data, false, false};
+      at = Position{next, {}};
+      continue;
+    }
+    const std::size_t w = *stopped_by;
+    return Found{Position{at.stop, SegmentEnd{watched[w], counts[arrangement.watched_slot[w]], 0}},
+                 stopped_by, stopped_data, false, false};
+  }
+}
+
+Navigator::Found Navigator::forward_step(const Position& from, std::span<const Trigger> watched) {
+  Position at = from;
+  for (;;) {
+    if (at.stop >= present()) {
+      if (at.offset != SegmentEnd{}) throw ReplayError("the position is after the present");
+      Found found;  // the present: the caller steps live
+      found.where = at;
+      found.present = true;
+      return found;
+    }
+    const std::size_t next = at.stop + 1;
+    resolve(next);
+    const SegmentEnd end = stops_[next].from_previous;
+    std::vector<Trigger> counted(watched.begin(), watched.end());
+    if (end.trigger && end.hits > 0) counted.push_back(*end.trigger);
+    reach(Position{at.stop, {}});
+    const Walk to_here = walk(at.offset, counted, {});
+    Arrangement arrangement(SegmentEnd{}, counted);
+    const std::optional<std::size_t> end_slot =
+        end.trigger && end.hits > 0 ? std::optional(arrangement.watched_slot.back()) : std::nullopt;
+    std::uint64_t end_count = end_slot ? to_here.watched_counts.back() : 0;
+    // The next stop's breakpoint would fire right here: this position is that stop.
+    const auto next_fires_here = [&] {
+      const std::uint64_t pc = machine_.pc();
+      return end_slot && is_exec(*end.trigger) && pc == end.trigger->address &&
+             machine_.reported_here() != pc && end_count + 1 == end.hits;
+    };
+    if (next_fires_here()) {
+      verify_stop(next);
+      machine_.set_reported_here(stops_[next].reported_here);
+      at = Position{next, {}};
+      continue;
+    }
+    std::optional<std::size_t> watch_hit;
+    machine_.arm(arrangement.armed);
+    check(machine_.step([&](const ReplayHit& hit) {
+      if (end_slot && hit.trigger == *end_slot) ++end_count;
+      for (std::size_t w = 0; w < watched.size(); ++w) {
+        if (hit.data && arrangement.watched_slot[w] == hit.trigger && !watch_hit) watch_hit = w;
+      }
+    }));
+    SegmentEnd offset = at.offset;
+    ++offset.steps;
+    // A live step's segment is one instruction: every position in it is its start.
+    const bool reached =
+        end.hits == 0 || next_fires_here() || (!is_exec(*end.trigger) && end_count == end.hits);
+    Found found;
+    found.where = Position{at.stop, offset};
+    found.trigger = watch_hit;
+    found.data = watch_hit.has_value();
+    if (reached) {
+      verify_stop(next);
+      machine_.set_reported_here(stops_[next].reported_here);
+      found.where = Position{next, {}};
+    }
+    return found;
+  }
+}
+
+}  // namespace drvm::vmm::replay
