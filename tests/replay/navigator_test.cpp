@@ -271,32 +271,68 @@ TEST(Navigator, RandomSessionsMatchTheTrace) {
         if (kind < 2) {
           const std::vector<Trigger> watched = random_triggers(rng, session.program().size());
           expected = session.expected_reverse_continue(watched, now);
-          TEST(Navigator, ReportsADivergedReplay) {
-            Session session(7);
-            session.record_live(10);
-            Navigator& nav = session.navigator();
-            // From the first instruction on, the replay's registers differ from the live run's.
-            session.machine().diverge_after = 0;
-            EXPECT_THROW(
-                {
-                  for (std::size_t k = 1; k <= nav.present(); ++k) nav.reach(Position{k, {}});
-                  nav.reverse_continue(
-                      Position{nav.present(), {}},
-                      std::vector<Trigger>{Trigger{TriggerKind::kWrite, kDataBase, 64}});
-                  nav.reverse_step(Position{nav.present(), {}});
-                },
-                ReplayError);
-          }
+          found = nav.reverse_continue(at, watched);
+        } else if (kind < 4) {
+          expected = now > session.oldest_time() ? now - 1 : now;
+          found = nav.reverse_step(at);
+          EXPECT_EQ(found.history_start, now == session.oldest_time()) << what;
+        } else if (kind == 4 && in_past) {
+          const std::vector<Trigger> watched = random_triggers(rng, session.program().size());
+          nav.reach(at);
+          const bool reported = machine.reported_here() == machine.pc();
+          expected = session.expected_forward_continue(watched, now, reported);
+          found = nav.forward_continue(at, watched);
+        } else if (in_past) {
+          expected = now + 1;
+          found = nav.forward_step(at, {});
+          if (found.present) expected = now;  // at the present: the VMM steps live
+        } else {
+          continue;
+        }
+      } catch (const ReplayError& error) {
+        FAIL() << what << " kind " << kind << ": " << error.what();
+      }
+      const std::string where =
+          what + " kind " + std::to_string(kind) + " from " + std::to_string(now) + " -> stop " +
+          std::to_string(found.where.stop) + " hits " + std::to_string(found.where.offset.hits) +
+          " steps " + std::to_string(found.where.offset.steps);
+      session.check_state(expected, where);
+      if (::testing::Test::HasFatalFailure()) return;
+      at = found.where;
+      now = expected;
+      // The position found is canonical: reaching it again lands at the same state.
+      nav.reach(at);
+      session.check_state(expected, where + " (reached again)");
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
 
-          TEST(Navigator, StopsAtTheStartOfHistory) {
-            Session session(11);
-            session.record_live(6);
-            Navigator& nav = session.navigator();
-            const Navigator::Found found = nav.reverse_continue(Position{nav.present(), {}}, {});
-            EXPECT_TRUE(found.history_start);
-            EXPECT_EQ(found.where.stop, 0u);
-            session.check_state(0, "history start");
-          }
+TEST(Navigator, ReportsADivergedReplay) {
+  Session session(7);
+  session.record_live(10);
+  Navigator& nav = session.navigator();
+  // From the first instruction on, the replay's registers differ from the live run's.
+  session.machine().diverge_after = 0;
+  EXPECT_THROW(
+      {
+        for (std::size_t k = 1; k <= nav.present(); ++k) nav.reach(Position{k, {}});
+        nav.reverse_continue(Position{nav.present(), {}},
+                             std::vector<Trigger>{Trigger{TriggerKind::kWrite, kDataBase, 64}});
+        nav.reverse_step(Position{nav.present(), {}});
+      },
+      ReplayError);
+}
 
-        }  // namespace
-      }    // namespace drvm::vmm::replay::testing
+TEST(Navigator, StopsAtTheStartOfHistory) {
+  Session session(11);
+  session.record_live(6);
+  Navigator& nav = session.navigator();
+  const Navigator::Found found = nav.reverse_continue(Position{nav.present(), {}}, {});
+  EXPECT_TRUE(found.history_start);
+  EXPECT_EQ(found.where.stop, 0u);
+  session.check_state(0, "history start");
+}
+
+}  // namespace
+}  // namespace drvm::vmm::replay::testing
