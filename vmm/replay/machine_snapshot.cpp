@@ -22,7 +22,6 @@ constexpr std::uint32_t kMsrSysenterEip = 0x176;
 constexpr std::uint32_t kMsrMiscEnable = 0x1a0;
 constexpr std::uint32_t kMsrPat = 0x277;
 constexpr std::uint32_t kMsrTscDeadline = 0x6e0;
-constexpr std::uint32_t kMsrEfer = 0xc0000080;
 constexpr std::uint32_t kMsrStar = 0xc0000081;
 constexpr std::uint32_t kMsrLstar = 0xc0000082;
 constexpr std::uint32_t kMsrCstar = 0xc0000083;
@@ -34,11 +33,13 @@ constexpr std::uint32_t kMsrTscAux = 0xc0000103;
 
 // The MSRs a snapshot holds when KVM lists them, in restore order: the TSC first (later writes
 // may depend on it), APIC_BASE before KVM_SET_LAPIC, TSC_DEADLINE last (restore() sets it after
-// the local APIC, whose restore would disarm the timer it arms).
+// the local APIC, whose restore would disarm the timer it arms). EFER travels in kvm_sregs (KVM
+// does not list it).
 constexpr std::uint32_t kSnapshotMsrs[] = {
-    kMsrTsc,         kMsrTscAdjust,   kMsrApicBase, kMsrMiscEnable,   kMsrPat,    kMsrSysenterCs,
-    kMsrSysenterEsp, kMsrSysenterEip, kMsrEfer,     kMsrStar,         kMsrLstar,  kMsrCstar,
-    kMsrSfmask,      kMsrFsBase,      kMsrGsBase,   kMsrKernelGsBase, kMsrTscAux, kMsrTscDeadline,
+    kMsrTsc,        kMsrTscAdjust,   kMsrApicBase,    kMsrMiscEnable, kMsrPat,
+    kMsrSysenterCs, kMsrSysenterEsp, kMsrSysenterEip, kMsrStar,       kMsrLstar,
+    kMsrCstar,      kMsrSfmask,      kMsrFsBase,      kMsrGsBase,     kMsrKernelGsBase,
+    kMsrTscAux,     kMsrTscDeadline,
 };
 
 constexpr std::size_t kXsaveLegacySize = 4096;
