@@ -176,6 +176,8 @@ class Machine {
   void set_fault_hold(FaultHold hold) { fault_hold_ = std::move(hold); }
   // The device buses: register devices before run().
   IoBus& io_bus() { return io_bus_; }
+  // COM1 (snapshots save and restore its state while every vCPU is paused).
+  Uart16550& com1() { return com1_; }
   // Drives GSI `gsi` (KVM_IRQ_LINE), from any thread.
   void set_irq(std::uint32_t gsi, bool level) { vm_.irq_line(gsi, level); }
 

@@ -236,6 +236,38 @@ TEST_F(Com1Interrupts, TransmitterEmptyInterruptIsAcknowledgedByReadingIir) {
   EXPECT_EQ(levels_, (std::vector<bool>{true, false, true, false}));
 }
 
+TEST_F(Com1Interrupts, SavedStateComesBackWithItsUnreadInputAndIrqLevel) {
+  uart_->port_write(0, 3, 1, 0x83);  // DLAB: divisor 3
+  uart_->port_write(0, 0, 1, 0x03);
+  uart_->port_write(0, 3, 1, 0x03);
+  uart_->port_write(0, 7, 1, 0x5a);  // scratch
+  uart_->port_write(0, 1, 1, 0x01);  // IER: received data available
+  send("xyz");
+  uart_->pump_input();
+  EXPECT_EQ(uart_->port_read(0, 0, 1), static_cast<std::uint32_t>('x'));
+  const Uart16550::State saved = uart_->save();
+  EXPECT_EQ(saved.input, (std::vector<std::uint8_t>{'y', 'z'}));
+  EXPECT_EQ(saved.ier, 0x01);
+
+  // Run on: read the rest, change registers; the line drops.
+  EXPECT_EQ(uart_->port_read(0, 0, 1), static_cast<std::uint32_t>('y'));
+  EXPECT_EQ(uart_->port_read(0, 0, 1), static_cast<std::uint32_t>('z'));
+  uart_->port_write(0, 7, 1, 0x00);
+  uart_->port_write(0, 3, 1, 0x83);
+  uart_->port_write(0, 0, 1, 0x0c);
+  ASSERT_EQ(levels_, (std::vector<bool>{true, false}));
+
+  uart_->restore(saved);
+  EXPECT_EQ(levels_, (std::vector<bool>{true, false, true})) << "the line is driven again";
+  EXPECT_EQ(uart_->save(), saved);
+  EXPECT_EQ(uart_->port_read(0, 7, 1), 0x5au);
+  EXPECT_EQ(uart_->port_read(0, 2, 1) & 0x0f, 0x04u);  // IIR: received data
+  EXPECT_EQ(uart_->port_read(0, 0, 1), static_cast<std::uint32_t>('y'));
+  EXPECT_EQ(uart_->port_read(0, 0, 1), static_cast<std::uint32_t>('z'));
+  uart_->port_write(0, 3, 1, 0x83);
+  EXPECT_EQ(uart_->port_read(0, 0, 1), 0x03u);  // the divisor came back too
+}
+
 TEST_F(Com1Interrupts, NoInterruptWithoutEnable) {
   send("z");
   uart_->pump_input();

@@ -131,6 +131,28 @@ int Uart16550::input_fd() {
   return input_fd_;
 }
 
+Uart16550::State Uart16550::save() {
+  std::lock_guard lock(mutex_);
+  return State{ier_, lcr_,           mcr_,
+               scr_, fcr_,           dll_,
+               dlm_, thr_interrupt_, std::vector<std::uint8_t>(input_.begin(), input_.end())};
+}
+
+void Uart16550::restore(const State& state) {
+  std::lock_guard lock(mutex_);
+  ier_ = state.ier;
+  lcr_ = state.lcr;
+  mcr_ = state.mcr;
+  scr_ = state.scr;
+  fcr_ = state.fcr;
+  dll_ = state.dll;
+  dlm_ = state.dlm;
+  thr_interrupt_ = state.thr_interrupt;
+  input_.assign(state.input.begin(), state.input.end());
+  irq_level_ = pending_iir() != kIirNoInterrupt;
+  if (irq_) irq_(irq_level_);
+}
+
 std::uint8_t Uart16550::pending_iir() const {
   if ((ier_ & kIerReceivedData) != 0 && !input_.empty()) return kIirReceivedData;
   if ((ier_ & kIerThrEmpty) != 0 && thr_interrupt_) return kIirThrEmpty;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "vmm/devices/io_bus.hpp"
 
@@ -71,6 +72,20 @@ class Uart16550 final : public PortDevice {
   // is enabled and input is still open or buffered (the halt rules in docs/vmm.md).
   bool can_interrupt();
   int input_fd();
+
+  // What the guest can observe of the UART (registers, pending THR-empty interrupt, the bytes
+  // received and not yet read), for snapshots. The host side (fds, output buffer) is not part.
+  struct State {
+    std::uint8_t ier = 0, lcr = 0, mcr = 0, scr = 0, fcr = 0, dll = 0, dlm = 0;
+    bool thr_interrupt = false;
+    std::vector<std::uint8_t> input;
+    bool operator==(const State&) const = default;
+  };
+  State save();
+  // Puts the UART back in `state` and drives the IRQ line to the level that state implies, even
+  // when the UART believes it is already there: call it after the interrupt controllers have been
+  // restored, whose idea of the line may differ.
+  void restore(const State& state);
 
   // The registers without the lock (tests and callers that hold no other thread).
   std::uint8_t read(std::uint16_t offset);

@@ -31,6 +31,13 @@ constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, 8);
 constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, 8);
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
 constexpr unsigned long kSetGsiRouting = _IOC(_IOC_WRITE, KVMIO, 0x6a, 8);  // kvm_irq_routing
+// kvm_msr_list: a 4-byte count, then 32-bit indices.
+constexpr unsigned long kGetMsrIndexList = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x02, 4);
+// kvm_xsave: 4096 bytes of region, then (KVM_GET_XSAVE2 / KVM_SET_XSAVE) the extra components.
+constexpr std::size_t kXsaveRegionSize = 4096;
+constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, kXsaveRegionSize);
+constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, kXsaveRegionSize);
+constexpr unsigned long kGetXsave2 = _IOC(_IOC_READ, KVMIO, 0xcf, kXsaveRegionSize);
 
 // A FlexHeader followed by `count` entries of T, suitably aligned.
 template <typename T>
@@ -142,6 +149,21 @@ std::vector<kvm_cpuid_entry2> System::supported_cpuid() const {
   throw KvmError("KVM_GET_SUPPORTED_CPUID", E2BIG);
 }
 
+std::vector<std::uint32_t> System::msr_index_list() const {
+  // The call with a too-small count fails with E2BIG and reports the count needed.
+  std::vector<std::uint32_t> buffer(1, 0);
+  if (::ioctl(fd_.get(), kGetMsrIndexList, buffer.data()) < 0 && errno != E2BIG) {
+    throw KvmError("KVM_GET_MSR_INDEX_LIST", errno);
+  }
+  const std::uint32_t count = buffer[0];
+  buffer.assign(1 + count, 0);
+  buffer[0] = count;
+  if (::ioctl(fd_.get(), kGetMsrIndexList, buffer.data()) < 0) {
+    throw KvmError("KVM_GET_MSR_INDEX_LIST", errno);
+  }
+  return {buffer.begin() + 1, buffer.begin() + 1 + buffer[0]};
+}
+
 Vm::Vm(const System& system) : system_(&system) {
   int fd;
   do {
@@ -219,6 +241,24 @@ kvm_pit_state2 Vm::pit_state() const {
   return state;
 }
 
+void Vm::set_pit_state(const kvm_pit_state2& state) {
+  if (ioctl_retry(fd_.get(), KVM_SET_PIT2, const_cast<kvm_pit_state2*>(&state)) < 0) {
+    throw KvmError("KVM_SET_PIT2", errno);
+  }
+}
+
+kvm_clock_data Vm::clock() const {
+  kvm_clock_data clock{};
+  if (ioctl_retry(fd_.get(), KVM_GET_CLOCK, &clock) < 0) throw KvmError("KVM_GET_CLOCK", errno);
+  return clock;
+}
+
+void Vm::set_clock(const kvm_clock_data& clock) {
+  if (ioctl_retry(fd_.get(), KVM_SET_CLOCK, const_cast<kvm_clock_data*>(&clock)) < 0) {
+    throw KvmError("KVM_SET_CLOCK", errno);
+  }
+}
+
 int Vm::check_extension(unsigned cap) const {
   const int result = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
   return result < 0 ? 0 : result;
@@ -279,6 +319,32 @@ void Vcpu::set_fpu(const kvm_fpu& fpu) {
   set(KVM_SET_FPU, fpu, "KVM_SET_FPU");
 }
 
+std::vector<std::uint32_t> Vcpu::xsave(std::size_t size_bytes) const {
+  if (size_bytes < kXsaveRegionSize || size_bytes % 4 != 0) {
+    throw KvmError("KVM_GET_XSAVE (bad size)", EINVAL);
+  }
+  std::vector<std::uint32_t> area(size_bytes / 4);
+  if (size_bytes == kXsaveRegionSize) {
+    ioctl_or_throw(kGetXsave, area.data(), "KVM_GET_XSAVE");
+  } else {
+    ioctl_or_throw(kGetXsave2, area.data(), "KVM_GET_XSAVE2");
+  }
+  return area;
+}
+
+void Vcpu::set_xsave(std::span<const std::uint32_t> area) {
+  if (area.size() * 4 < kXsaveRegionSize) throw KvmError("KVM_SET_XSAVE (bad size)", EINVAL);
+  ioctl_or_throw(kSetXsave, const_cast<std::uint32_t*>(area.data()), "KVM_SET_XSAVE");
+}
+
+kvm_xcrs Vcpu::xcrs() const {
+  return get<kvm_xcrs>(KVM_GET_XCRS, "KVM_GET_XCRS");
+}
+
+void Vcpu::set_xcrs(const kvm_xcrs& xcrs) {
+  set(KVM_SET_XCRS, xcrs, "KVM_SET_XCRS");
+}
+
 kvm_debugregs Vcpu::debugregs() const {
   return get<kvm_debugregs>(KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
 }
@@ -321,6 +387,23 @@ void Vcpu::set_msr(std::uint32_t index, std::uint64_t value) {
   if (written != 1) {
     throw KvmError(fmt::format("KVM_SET_MSRS {:#x}", index), written < 0 ? errno : EIO);
   }
+}
+
+std::vector<kvm_msr_entry> Vcpu::msrs(std::span<const std::uint32_t> indices) const {
+  FlexBuffer<kvm_msr_entry> buffer(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i)
+    buffer.entries()[i] = kvm_msr_entry{indices[i], 0, 0};
+  const int read = ioctl_retry(fd_.get(), kGetMsrs, buffer.header());
+  if (read < 0) throw KvmError("KVM_GET_MSRS", errno);
+  return {buffer.entries(), buffer.entries() + read};
+}
+
+std::size_t Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
+  FlexBuffer<kvm_msr_entry> buffer(entries.size());
+  std::memcpy(buffer.entries(), entries.data(), entries.size() * sizeof(kvm_msr_entry));
+  const int written = ioctl_retry(fd_.get(), kSetMsrs, buffer.header());
+  if (written < 0) throw KvmError("KVM_SET_MSRS", errno);
+  return static_cast<std::size_t>(written);
 }
 
 kvm_lapic_state Vcpu::lapic() const {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -72,6 +73,8 @@ class System {
   std::size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
   // KVM_GET_SUPPORTED_CPUID: the host's CPUID leaves as KVM can expose them.
   std::vector<kvm_cpuid_entry2> supported_cpuid() const;
+  // KVM_GET_MSR_INDEX_LIST: the MSRs KVM_GET_MSRS/KVM_SET_MSRS can save and restore.
+  std::vector<std::uint32_t> msr_index_list() const;
   int fd() const { return fd_.get(); }
   const std::string& device_path() const { return path_; }
 
@@ -113,6 +116,10 @@ class Vm {
   kvm_irqchip irqchip(std::uint32_t chip_id) const;  // KVM_IRQCHIP_PIC_MASTER/SLAVE/IOAPIC
   void set_irqchip(const kvm_irqchip& chip);
   kvm_pit_state2 pit_state() const;
+  void set_pit_state(const kvm_pit_state2& state);  // KVM_SET_PIT2
+  // KVM_GET_CLOCK / KVM_SET_CLOCK: the VM's kvmclock base (nanoseconds).
+  kvm_clock_data clock() const;
+  void set_clock(const kvm_clock_data& clock);
   const System& system() const { return *system_; }
 
  private:
@@ -145,6 +152,12 @@ class Vcpu {
   void set_sregs(const kvm_sregs& sregs);
   kvm_fpu fpu() const;
   void set_fpu(const kvm_fpu& fpu);
+  // The XSAVE area (x87, SSE, AVX and the other XCR0 components): KVM_GET_XSAVE for size 4096,
+  // KVM_GET_XSAVE2 for the larger size KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) reports on the VM.
+  std::vector<std::uint32_t> xsave(std::size_t size_bytes) const;
+  void set_xsave(std::span<const std::uint32_t> area);  // KVM_SET_XSAVE, the size read back
+  kvm_xcrs xcrs() const;                                // KVM_GET_XCRS (KVM_CAP_XCRS)
+  void set_xcrs(const kvm_xcrs& xcrs);
   kvm_debugregs debugregs() const;
   void set_debugregs(const kvm_debugregs& debugregs);
   kvm_vcpu_events events() const;
@@ -154,6 +167,10 @@ class Vcpu {
   // KVM_GET_MSRS / KVM_SET_MSRS for a single MSR index.
   std::uint64_t msr(std::uint32_t index) const;
   void set_msr(std::uint32_t index, std::uint64_t value);
+  // Several MSRs in one KVM_GET_MSRS / KVM_SET_MSRS. KVM stops at the first MSR it refuses: the
+  // result holds (or the count says) only the ones before it.
+  std::vector<kvm_msr_entry> msrs(std::span<const std::uint32_t> indices) const;
+  std::size_t set_msrs(std::span<const kvm_msr_entry> entries);
   // The in-kernel local APIC's registers, and the vCPU's run state (KVM_MP_STATE_HALTED while it
   // waits in HLT inside KVM_RUN). Only from the vCPU's own thread, or while it is parked: a vCPU
   // blocked in an in-kernel HLT holds its mutex and other threads' ioctls would wait.
