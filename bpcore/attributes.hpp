@@ -1,7 +1,9 @@
 // Breakpoint attributes (address, length, type), their validation and access matching.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "bpcore/result.hpp"
 
@@ -64,5 +66,12 @@ constexpr bool matches(const BpAttr& attr, std::uint64_t addr, std::uint32_t siz
   if (access_last < addr) return bp_last >= addr || attr.addr <= access_last;  // wraps past 2^64
   return addr <= bp_last && attr.addr <= access_last;
 }
+
+// Splits [address, address + length) into naturally aligned pieces of 1, 2, 4 or 8 bytes, the
+// shapes a debug-register slot can watch. Empty for length 0 or a range that wraps, and also when
+// the range needs more than `max_pieces` pieces: that is decided from the length before any work,
+// so a client's length field never costs more than max_pieces pieces.
+std::vector<BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, BpType type,
+                                     std::size_t max_pieces);
 
 }  // namespace drvm::bp

@@ -110,6 +110,7 @@ struct RunOptions {
   bool help = false;
   std::optional<GdbAddress> gdb;
   bool gdb_no_wait = false;
+  std::uint64_t history = 1024ULL << 20;  // --history: reverse execution's budget (0: off)
   vmm::session::SessionOptions session;  // --event, --stat, --trace, ... (docs/events-guide.md)
 };
 
@@ -182,6 +183,16 @@ void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
       "waits at its first instruction until gdb continues");
   line.add_flag("--gdb-no-wait", &options.gdb_no_wait,
                 "with --gdb: let the guest run at once; gdb stops it when it attaches");
+  line.add_value(
+      "--history", "SIZE",
+      [&options](const std::string& value) {
+        options.history = parse_number("--history", value, [](std::string_view text) {
+          return cmdline::parse_size(text, std::uint64_t{1} << 20);
+        });
+      },
+      "with --gdb: memory reverse execution may keep for its snapshots (default 1024 MiB, "
+      "K/M/G suffixes, a bare number is MiB; the oldest history goes first; 0 turns reverse "
+      "execution off)");
   vmm::session::add_session_options(line, options.session);
   line.add_flag("-h,--help", &options.help, "show this help");
 }
@@ -303,7 +314,7 @@ int run_command(Args args) {
     std::optional<gdbstub::GdbServer> gdb_server;
     if (session_plan.active()) session.emplace(controller, machine, session_plan);
     if (options.gdb) {
-      gdb_target.emplace(machine, controller, !options.gdb_no_wait);
+      gdb_target.emplace(machine, controller, !options.gdb_no_wait, options.history);
       if (session) {
         gdb_target->set_session_events(
             [&session] { return vmm::format_session_events(session->report()); });

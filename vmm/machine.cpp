@@ -158,8 +158,13 @@ void VcpuRunner::thread_main() {
       immediate.store(0, std::memory_order_seq_cst);
       if (machine_.finishing()) break;
       if (pause_requested_.load(std::memory_order_seq_cst)) {
-        park();
-        continue;
+        if (!std::exchange(completion_owed_, false)) {
+          park();
+          continue;
+        }
+        // KVM finishes a port or device access at the next KVM_RUN: let it (immediate_exit
+        // returns before the guest runs on), so a parked vCPU's state is whole.
+        immediate.store(1, std::memory_order_seq_cst);
       }
       const auto& chain = machine_.interceptors();
       for (ExitInterceptor* link : chain) link->before_run(*this);
@@ -186,6 +191,10 @@ void VcpuRunner::thread_main() {
       counters_.by_reason[std::min<std::size_t>(run.exit_reason, ExitCounters::kBuckets - 1)]++;
       counters_.total++;
       exits_.store(counters_.total, std::memory_order_relaxed);
+      const VmExit exit = decode_exit(run);
+      completion_owed_ = exit.kind == ExitKind::kIo ||
+                         (exit.kind == ExitKind::kMmio &&
+                          !machine_.memory().contains(exit.mmio.address, exit.mmio.size));
       if (machine_.dispatch_exit(*this) == ExitAction::kPause) {
         pause_requested_.store(true, std::memory_order_seq_cst);
       }
@@ -389,6 +398,14 @@ VirtualAccess Machine::write_virtual(std::size_t index, std::uint64_t address,
                                      std::span<const std::byte> in) {
   const PagingState paging = PagingState::from(vcpu(index).vcpu().sregs());
   return vmm::write_virtual(memory_, paging, address, in);
+}
+
+irq::WakeCheck Machine::interrupt_sources(std::size_t index) {
+  Vcpu& cpu = vcpu(index).vcpu();
+  kvm_regs regs = cpu.regs();
+  regs.rflags |= x86::kRflagsIf;
+  return irq::check_wake_sources(vm_, cpu, regs, cpu.sregs(), com1_.can_interrupt(),
+                                 Uart16550::kCom1Irq);
 }
 
 ExitAction Machine::dispatch_exit(VcpuRunner& vcpu) {

@@ -38,6 +38,7 @@
 
 #include "vmm/boot/boot_modules.hpp"
 #include "vmm/boot/image.hpp"
+#include "vmm/devices/interrupt_controllers.hpp"
 #include "vmm/devices/io_bus.hpp"
 #include "vmm/devices/platform_ports.hpp"
 #include "vmm/devices/serial.hpp"
@@ -145,6 +146,9 @@ class VcpuRunner {
   std::atomic<std::uint64_t> exits_{0};  // counters_.total, readable from other threads
   std::uint64_t exits_seen_ = 0;  // idle_since_last_look()'s last look (run loop thread only)
   std::atomic<std::uint64_t> halt_check_{0};  // the halt round to join (0: none), after the EINTR
+  // The last exit was port I/O or device MMIO: KVM completes it (an IN's value, RIP past the
+  // instruction) at the next KVM_RUN, which parking must do first.
+  bool completion_owed_ = false;
 };
 
 class Machine {
@@ -178,6 +182,10 @@ class Machine {
   IoBus& io_bus() { return io_bus_; }
   // COM1 (snapshots save and restore its state while every vCPU is paused).
   Uart16550& com1() { return com1_; }
+  // What could interrupt vCPU `index` if it enabled interrupts (its flags' IF aside): the local
+  // APIC timer, the PIT or COM1 routed to it, an interrupt already requested. The vCPU must be
+  // paused. Reverse execution refuses a guest that has one (its timing cannot be replayed).
+  irq::WakeCheck interrupt_sources(std::size_t index);
   // Drives GSI `gsi` (KVM_IRQ_LINE), from any thread.
   void set_irq(std::uint32_t gsi, bool level) { vm_.irq_line(gsi, level); }
 

@@ -595,6 +595,31 @@ std::size_t DebugController::write_memory(unsigned vcpu, std::uint64_t linear,
   return done;
 }
 
+std::optional<std::uint64_t> DebugController::reported_breakpoint(unsigned vcpu) {
+  std::lock_guard lock(state_->mutex);
+  const std::uint64_t at = state_->vcpus.at(vcpu)->skip_exec_at;
+  return at == kNoAddress ? std::nullopt : std::optional(at);
+}
+
+void DebugController::set_reported_breakpoint(unsigned vcpu, std::optional<std::uint64_t> linear) {
+  std::lock_guard lock(state_->mutex);
+  state_->vcpus.at(vcpu)->skip_exec_at = linear.value_or(kNoAddress);
+}
+
+std::size_t DebugController::write_physical(std::uint64_t gpa, std::span<const std::uint8_t> in) {
+  std::lock_guard lock(state_->mutex);
+  return state_->sites.write_through(gpa, in);
+}
+
+void DebugController::memory_replaced() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->tables.generation.fetch_add(1);
+    for (auto& s : state_->vcpus) s->armed = false;
+  }
+  state_->mark_all_dirty();
+}
+
 DebugCounters DebugController::counters(unsigned vcpu) {
   const DebugCounterCells& c = state_->vcpus.at(vcpu)->counters;
   DebugCounters out;

@@ -38,6 +38,7 @@ namespace drvm::vmm::debug {
 // Owners of host events (bp::TargetId). The guest's own breakpoints are bp::kGuestTarget.
 inline constexpr bp::TargetId kGdbOwner = 1;
 inline constexpr bp::TargetId kSessionOwner = 2;  // counting sessions (--event/--stat/--trace)
+inline constexpr bp::TargetId kReplayOwner = 3;   // reverse execution's replays (vmm/replay)
 
 struct DebugOptions {
   // --exact: single-step every instruction and decode it first (nothing planted, no page
@@ -174,6 +175,18 @@ class DebugController final : public ExitInterceptor {
   // Writes guest memory for a debugger: bytes under planted INT3s update the saved originals (the
   // trap stays planted and the site is re-decoded), everything else goes to RAM.
   std::size_t write_memory(unsigned vcpu, std::uint64_t linear, std::span<const std::uint8_t> in);
+
+  // The address whose instruction breakpoints the vCPU's current boundary has already reported
+  // (resume() lets the instruction there run without firing them again), if any. Reverse
+  // execution saves it with a position and puts it back (vmm/replay).
+  std::optional<std::uint64_t> reported_breakpoint(unsigned vcpu);
+  void set_reported_breakpoint(unsigned vcpu, std::optional<std::uint64_t> linear);
+  // Writes guest-physical memory as the guest would have it (a snapshot restored): bytes under
+  // planted INT3s update the saved originals and the traps stay. Returns the bytes written.
+  std::size_t write_physical(std::uint64_t gpa, std::span<const std::uint8_t> in);
+  // Guest memory changed behind the guest's back (a snapshot restored): every vCPU re-translates
+  // and re-arms its breakpoints before it runs again.
+  void memory_replaced();
 
   DebugCounters counters(unsigned vcpu);
   // The probe's answers (runs the probe if nothing needed it yet).

@@ -61,25 +61,14 @@ gdbstub::Status manager_failure(bp::Error error) {
 
 }  // namespace
 
-std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type,
-                                     std::size_t max_pieces) {
-  std::vector<bp::BpAttr> pieces;
-  if (length == 0 || address + (length - 1) < address) return pieces;
-  // Every piece covers at most 8 bytes, so a longer range cannot fit; refuse before allocating.
-  if (length / 8 > max_pieces) return pieces;
-  while (length > 0) {
-    if (pieces.size() == max_pieces) return {};
-    std::uint32_t size = 8;
-    while (size > 1 && ((address & (size - 1)) != 0 || size > length)) size /= 2;
-    pieces.push_back(bp::BpAttr{address, size, type});
-    address += size;
-    length -= size;
-  }
-  return pieces;
-}
-
-GdbTarget::GdbTarget(Machine& machine, debug::DebugController& controller, bool hold_at_start)
+GdbTarget::GdbTarget(Machine& machine, debug::DebugController& controller, bool hold_at_start,
+                     std::uint64_t history_budget)
     : machine_(machine), controller_(controller), held_(hold_at_start) {
+  if (history_budget > 0 && machine_.vcpu_count() == 1) {
+    replay::HistoryOptions options;
+    options.budget_bytes = history_budget;
+    history_ = std::make_unique<replay::History>(machine_, controller_, options);
+  }
   // Before Machine::run(): pause() only records the request, the threads park when they start.
   if (hold_at_start) machine_.pause_all();
   controller_.set_hit_callback(debug::kGdbOwner, [this](const debug::HostHit&) {
@@ -94,6 +83,7 @@ GdbTarget::GdbTarget(Machine& machine, debug::DebugController& controller, bool 
 }
 
 GdbTarget::~GdbTarget() {
+  history_.reset();  // its worker may still be finishing a move
   machine_.set_fault_hold({});
   controller_.set_stop_callback({});
   controller_.set_hit_callback(debug::kGdbOwner, {});
@@ -132,6 +122,8 @@ void GdbTarget::attach(gdbstub::StopHandler on_stop) {
       fault_reported_ = true;
     } else if (held_) {
       now = StopEvent{StopReason::kTrap, 1, TrapCause::kUnspecified};
+    } else if (history_ && history_->in_past()) {
+      now = StopEvent{StopReason::kTrap, 1, TrapCause::kUnspecified};  // where the last gdb left
     } else {
       // Running (or ending: finish_run() answers): the coordinator stops it and reports.
       pending_ = std::move(on_stop);
@@ -140,6 +132,11 @@ void GdbTarget::attach(gdbstub::StopHandler on_stop) {
     }
   }
   changed_.notify_all();
+  if (now && history_ && held_) {
+    PendingStop start;
+    start.event = *now;
+    record_live_stop(start);  // the recording starts at the first instruction
+  }
   if (now) on_stop(*now);
 }
 
@@ -191,6 +188,15 @@ void GdbTarget::resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandl
     changed_.notify_all();
     return;
   }
+  if (history_ && history_->in_past()) {
+    // From a position in the past gdb's moves replay the recording up to the present, and go on
+    // live from there (finish_move).
+    const gdbstub::ThreadAction action = request.action_for(1);
+    if (action != gdbstub::ThreadAction::kStayStopped) {
+      start_move(false, action == gdbstub::ThreadAction::kStep);
+    }
+    return;
+  }
   for (int thread = 1; thread <= thread_count(); ++thread) {
     const auto vcpu = static_cast<unsigned>(thread - 1);
     switch (request.action_for(thread)) {
@@ -207,6 +213,10 @@ void GdbTarget::resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandl
 }
 
 void GdbTarget::interrupt() {
+  if (history_ && history_->moving()) {
+    history_->interrupt();  // the move reports the interrupted stop itself
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     if (!pending_) return;
@@ -216,6 +226,10 @@ void GdbTarget::interrupt() {
 }
 
 void GdbTarget::on_controller_stop(unsigned vcpu, const debug::StopInfo& info) {
+  if (history_ && history_->moving()) {
+    history_->machine().on_stop(info);  // a replay's stop
+    return;
+  }
   PendingStop stop;
   stop.event.reason = StopReason::kTrap;
   stop.event.thread = static_cast<gdbstub::ThreadId>(vcpu + 1);
@@ -241,6 +255,7 @@ void GdbTarget::on_controller_stop(unsigned vcpu, const debug::StopInfo& info) {
         stop.breakpoint = breakpoint.request;
         stop.event.cause = trap_cause(breakpoint.request.kind);
         if (info.kind == debug::StopKind::kWatchpoint) {
+          stop.access = info.access;
           // gdb looks the address up among its watchpoints: report the first watched byte the
           // access touched.
           const bp::BpAttr& piece =
@@ -267,15 +282,18 @@ void GdbTarget::coordinator_main() {
     std::unique_lock control(control_);
     lock.lock();
     if (!pending_ || (!interrupt_requested_ && stops_.empty())) continue;  // detached meanwhile
-    StopEvent event{StopReason::kInterrupted, 1};
+    PendingStop stop;
+    stop.event = StopEvent{StopReason::kInterrupted, 1};
     if (!stops_.empty()) {
-      event = stops_.front().event;
+      stop = stops_.front();
       stops_.pop_front();
     }
+    const StopEvent event = stop.event;
     interrupt_requested_ = false;
     if (event.reason == StopReason::kSignal) fault_reported_ = true;
     lock.unlock();
     machine_.pause_all();  // all-stop; a vCPU that stopped itself is already parked
+    if (!machine_.finishing()) record_live_stop(stop);
     lock.lock();
     gdbstub::StopHandler handler = std::exchange(pending_, {});
     lock.unlock();
@@ -296,6 +314,7 @@ void GdbTarget::detach() {
     stops_.clear();
   }
   changed_.notify_all();
+  leave_the_past();
   remove_all_breakpoints();
   bool faulted = false;
   {
@@ -328,6 +347,7 @@ void GdbTarget::disconnect(bool client_sent_packets) {
   changed_.notify_all();
   // A vanished gdb cannot remove its breakpoints; the vCPUs keep their state (held, stopped or
   // running) for the next gdb, as QEMU's stub does.
+  leave_the_past();
   remove_all_breakpoints();
   if (run_on) {
     for (std::size_t vcpu = 0; vcpu < machine_.vcpu_count(); ++vcpu) {
@@ -354,6 +374,11 @@ int GdbTarget::fault_signal(RunOutcome::Kind kind) {
 }
 
 bool GdbTarget::hold_fault(VcpuRunner& vcpu, const RunOutcome& outcome) {
+  if (history_ && history_->moving()) {
+    // A replay that faults has left the recorded run (the live run did not fault there).
+    history_->machine().on_fault(outcome.report);
+    return true;
+  }
   {
     std::lock_guard lock(mutex_);
     if (!attached_) return false;  // no gdb to inspect it: the run ends as without --gdb
@@ -461,6 +486,11 @@ gdbstub::Status GdbTarget::read_registers(gdbstub::ThreadId thread, gdbstub::Reg
 
 gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread, const gdbstub::Registers& in) {
   if (!valid_thread(thread)) return gdbstub::Status::failure(kErrorInvalid, "no such thread");
+  if (history_ && history_->in_past()) {
+    return gdbstub::Status::failure(
+        kErrorInvalid, "the registers of a recorded past state cannot be changed; continue to the "
+                       "present first");
+  }
   const auto vcpu = static_cast<unsigned>(thread - 1);
   try {
     Vcpu& cpu = machine_.vcpu(vcpu).vcpu();
@@ -490,6 +520,10 @@ gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread, const gdbst
                                        bp::error_message(*error)));
       }
     }
+    if (history_ && (changed.regs || changed.sregs || changed.fpu || changed.kernel_gs_base ||
+                     changed.debug)) {
+      history_->live_modified();
+    }
     return gdbstub::Status::success();
   } catch (const KvmError& error) {
     return gdbstub::Status::failure(kErrorIo, error.what());
@@ -505,7 +539,203 @@ std::size_t GdbTarget::read_memory(gdbstub::ThreadId thread, std::uint64_t addre
 std::size_t GdbTarget::write_memory(gdbstub::ThreadId thread, std::uint64_t address,
                                     std::span<const std::uint8_t> in) {
   if (!valid_thread(thread)) return 0;
-  return controller_.write_memory(static_cast<unsigned>(thread - 1), address, in);
+  if (history_ && history_->in_past()) return 0;  // the past cannot be changed
+  const std::size_t written =
+      controller_.write_memory(static_cast<unsigned>(thread - 1), address, in);
+  if (history_ && written > 0) history_->live_modified();
+  return written;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reverse execution
+
+bool GdbTarget::can_reverse() const {
+  return history_ != nullptr;
+}
+
+std::vector<replay::Trigger> GdbTarget::triggers() const {
+  std::lock_guard lock(mutex_);
+  std::vector<replay::Trigger> out;
+  for (const GdbBreakpoint& breakpoint : breakpoints_) {
+    replay::Trigger trigger;
+    trigger.address = breakpoint.request.address;
+    trigger.length = breakpoint.request.length;
+    switch (breakpoint.request.kind) {
+      case BreakpointKind::kSoftware:
+      case BreakpointKind::kHardware:
+        trigger.kind = replay::TriggerKind::kExecute;
+        trigger.length = 1;
+        break;
+      case BreakpointKind::kWrite:
+        trigger.kind = replay::TriggerKind::kWrite;
+        break;
+      case BreakpointKind::kRead:
+        trigger.kind = replay::TriggerKind::kRead;
+        break;
+      case BreakpointKind::kAccess:
+        trigger.kind = replay::TriggerKind::kAccess;
+        break;
+    }
+    out.push_back(trigger);
+  }
+  return out;
+}
+
+void GdbTarget::set_gdb_events_enabled(bool enabled) {
+  std::vector<bp::EventId> events;
+  {
+    std::lock_guard lock(mutex_);
+    for (const GdbBreakpoint& breakpoint : breakpoints_) {
+      events.insert(events.end(), breakpoint.events.begin(), breakpoint.events.end());
+    }
+  }
+  for (const bp::EventId id : events) {
+    (void)(enabled ? controller_.enable_event(id) : controller_.disable_event(id));
+  }
+}
+
+gdbstub::Status GdbTarget::reverse_resume(gdbstub::ThreadId thread, gdbstub::ThreadAction action,
+                                          gdbstub::StopHandler on_stop) {
+  constexpr int kErrorNotSupported = 38;  // ENOSYS
+  if (!history_) {
+    return gdbstub::Status::failure(
+        kErrorNotSupported,
+        machine_.vcpu_count() > 1
+            ? fmt::format("reverse execution needs a single vCPU and this run has {}; run with "
+                          "--cpus 1",
+                          machine_.vcpu_count())
+            : std::string("reverse execution is off (--history 0); give --history a budget"));
+  }
+  if (!valid_thread(thread) && thread != 0 && thread != -1) {
+    return gdbstub::Status::failure(kErrorInvalid, "no such thread");
+  }
+  if (const auto why = history_->refusal()) {
+    return gdbstub::Status::failure(kErrorNotSupported, "reverse execution is refused: " + *why);
+  }
+  std::lock_guard control(control_);
+  {
+    std::lock_guard lock(mutex_);
+    if (outcome_ || fault_) {
+      return gdbstub::Status::failure(kErrorInvalid, "the guest's run has ended");
+    }
+    stops_.clear();
+    pending_ = std::move(on_stop);
+    interrupt_requested_ = false;
+    held_ = false;
+    attach_stopped_it_ = false;
+  }
+  start_move(true, action == gdbstub::ThreadAction::kStep);
+  return gdbstub::Status::success();
+}
+
+void GdbTarget::start_move(bool backward, bool step) {
+  set_gdb_events_enabled(false);
+  history_->move(backward, step, triggers(),
+                 [this, step](const replay::MoveResult& result) { finish_move(result, step); });
+}
+
+void GdbTarget::finish_move(const replay::MoveResult& result, bool step) {
+  set_gdb_events_enabled(true);
+  if (result.kind == replay::MoveResult::Kind::kPresent) {
+    // The present, reached by replaying: the rest of gdb's move runs live.
+    if (step) {
+      controller_.single_step(0);
+    } else {
+      controller_.resume(0);
+    }
+    return;
+  }
+  StopEvent event{StopReason::kTrap, 1, TrapCause::kStep};
+  switch (result.kind) {
+    case replay::MoveResult::Kind::kHit: {
+      std::lock_guard lock(mutex_);
+      for (const GdbBreakpoint& breakpoint : breakpoints_) {
+        const bool exec = breakpoint.request.kind == BreakpointKind::kSoftware ||
+                          breakpoint.request.kind == BreakpointKind::kHardware;
+        if (breakpoint.request.address != result.trigger->address ||
+            exec != (result.trigger->kind == replay::TriggerKind::kExecute)) {
+          continue;
+        }
+        event.cause = trap_cause(breakpoint.request.kind);
+        event.data_address = breakpoint.request.address;
+        break;
+      }
+      break;
+    }
+    case replay::MoveResult::Kind::kHistoryStart:
+      event.cause = TrapCause::kUnspecified;
+      event.history_start = true;
+      break;
+    case replay::MoveResult::Kind::kInterrupted:
+      event.reason = StopReason::kInterrupted;
+      break;
+    case replay::MoveResult::Kind::kFailed:
+      fmt::print(stderr, "drvm: gdb: reverse execution stopped: {}; back at the present\n",
+                 result.why);
+      event.cause = TrapCause::kUnspecified;
+      break;
+    case replay::MoveResult::Kind::kStep:
+    case replay::MoveResult::Kind::kPresent:
+      break;
+  }
+  gdbstub::StopHandler handler;
+  {
+    std::lock_guard lock(mutex_);
+    handler = std::exchange(pending_, {});
+  }
+  if (handler) handler(event);
+}
+
+void GdbTarget::record_live_stop(const PendingStop& stop) {
+  if (!history_) return;
+  replay::LiveStop live;
+  switch (stop.event.reason) {
+    case StopReason::kTrap:
+      live.kind = stop.event.cause == TrapCause::kStep ? replay::LiveStop::Kind::kStep
+                                                       : replay::LiveStop::Kind::kHit;
+      break;
+    case StopReason::kInterrupted:
+      live.kind = replay::LiveStop::Kind::kInterrupt;
+      break;
+    case StopReason::kSignal:
+    case StopReason::kExited:
+    case StopReason::kTerminated:
+      live.kind = replay::LiveStop::Kind::kFault;
+      break;
+  }
+  if (live.kind == replay::LiveStop::Kind::kHit) {
+    if (!stop.breakpoint) {
+      live.kind = replay::LiveStop::Kind::kInterrupt;  // held at the start: found by its state
+    } else {
+      const gdbstub::Breakpoint& b = *stop.breakpoint;
+      replay::Trigger trigger{replay::TriggerKind::kExecute, b.address, 1};
+      if (b.kind == BreakpointKind::kWrite) trigger = {replay::TriggerKind::kWrite, b.address, b.length};
+      if (b.kind == BreakpointKind::kRead) trigger = {replay::TriggerKind::kRead, b.address, b.length};
+      if (b.kind == BreakpointKind::kAccess) {
+        trigger = {replay::TriggerKind::kAccess, b.address, b.length};
+      }
+      live.trigger = trigger;
+      live.access = stop.access;
+    }
+  }
+  try {
+    history_->live_stopped(live);
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "drvm: gdb: reverse execution is off from here: {}\n", error.what());
+  }
+}
+
+void GdbTarget::leave_the_past() {
+  if (!history_) return;
+  if (history_->moving()) {
+    history_->interrupt();
+    while (history_->moving()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  try {
+    history_->return_to_present();
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "drvm: gdb: could not return to the present: {}\n", error.what());
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

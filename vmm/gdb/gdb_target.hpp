@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -28,6 +29,7 @@
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/gdb/gdb_registers.hpp"
 #include "vmm/machine.hpp"
+#include "vmm/replay/history.hpp"
 #include "vmm/run_outcome.hpp"
 
 namespace drvm::vmm {
@@ -48,19 +50,17 @@ struct RemovedBreakpoint {
   std::uint64_t hits = 0;
 };
 
-// Splits [address, address + length) into naturally aligned pieces of 1, 2, 4 or 8 bytes, the
-// shapes a debug-register slot can watch. Empty for length 0 or a range that wraps, and also when
-// the range needs more than `max_pieces` pieces: that is decided from the length before any work,
-// so a client's length field never costs more than max_pieces pieces.
-std::vector<bp::BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, bp::BpType type,
-                                     std::size_t max_pieces);
+using bp::watch_pieces;  // bpcore/attributes.hpp
 
 class GdbTarget final : public gdbstub::DebugTarget {
  public:
   // hold_at_start: the guest waits before its first instruction until gdb resumes it (every vCPU
   // is paused now, before Machine::run() starts the threads). Otherwise it runs and an attaching
   // gdb stops it. Installs the controller's gdb hit callback and its stop callback.
-  GdbTarget(Machine& machine, debug::DebugController& controller, bool hold_at_start);
+  // history_budget: bytes reverse execution may keep (docs/gdb.md, Reverse execution); 0 turns
+  // it off. A machine with more than one vCPU has none.
+  GdbTarget(Machine& machine, debug::DebugController& controller, bool hold_at_start,
+            std::uint64_t history_budget = 0);
   ~GdbTarget() override;
   GdbTarget(const GdbTarget&) = delete;
   GdbTarget& operator=(const GdbTarget&) = delete;
@@ -74,6 +74,9 @@ class GdbTarget final : public gdbstub::DebugTarget {
   int thread_count() const override;
   void attach(gdbstub::StopHandler on_stop) override;
   void resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandler on_stop) override;
+  bool can_reverse() const override;
+  gdbstub::Status reverse_resume(gdbstub::ThreadId thread, gdbstub::ThreadAction action,
+                                 gdbstub::StopHandler on_stop) override;
   void interrupt() override;
   gdbstub::Status read_registers(gdbstub::ThreadId thread, gdbstub::Registers& out) override;
   gdbstub::Status write_registers(gdbstub::ThreadId thread, const gdbstub::Registers& in) override;
@@ -103,7 +106,18 @@ class GdbTarget final : public gdbstub::DebugTarget {
   struct PendingStop {
     gdbstub::StopEvent event;
     std::optional<gdbstub::Breakpoint> breakpoint;  // the gdb breakpoint that caused it
+    std::optional<debug::AccessInfo> access;        // a watchpoint's access
   };
+  // Reverse execution: tells the history how the live run stopped (every vCPU paused).
+  void record_live_stop(const PendingStop& stop);
+  // Runs a move through the history (gdb's breakpoints are the watched triggers; their own
+  // events rest meanwhile); the pending handler gets its stop, or the move goes on live.
+  void start_move(bool backward, bool step);
+  void finish_move(const replay::MoveResult& result, bool step);
+  // Gives up a position in the past (detach, disconnect): back to the present.
+  void leave_the_past();
+  std::vector<replay::Trigger> triggers() const;
+  void set_gdb_events_enabled(bool enabled);
 
   bool valid_thread(gdbstub::ThreadId thread) const;
   void on_controller_stop(unsigned vcpu, const debug::StopInfo& info);
@@ -146,6 +160,9 @@ class GdbTarget final : public gdbstub::DebugTarget {
   std::function<std::string()> session_events_;
 
   std::thread coordinator_;
+  // Reverse execution (null with several vCPUs or --history 0). Declared last: destroyed first,
+  // while the controller's callbacks still lead here.
+  std::unique_ptr<replay::History> history_;
 };
 
 }  // namespace drvm::vmm

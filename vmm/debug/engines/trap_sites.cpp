@@ -98,6 +98,25 @@ bool TrapSites::write_original(std::uint64_t gpa, std::uint8_t byte) {
   return true;
 }
 
+std::size_t TrapSites::write_through(std::uint64_t gpa, std::span<const std::uint8_t> in) {
+  if (!memory_.write(gpa, std::as_bytes(in))) return 0;
+  const auto replant = [&](std::uint64_t address, Site& site) {
+    if (address < gpa || address - gpa >= in.size() || site.lifted) return;
+    site.original = in[address - gpa];
+    const std::byte trap{kInt3};
+    memory_.write(address, std::span(&trap, 1));
+  };
+  if (in.size() < sites_.size()) {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const auto it = sites_.find(gpa + i);
+      if (it != sites_.end()) replant(it->first, it->second);
+    }
+  } else {
+    for (auto& [address, site] : sites_) replant(address, site);
+  }
+  return in.size();
+}
+
 std::size_t TrapSites::read_original(std::uint64_t gpa, std::span<std::uint8_t> out) const {
   if (!memory_.read(gpa, std::as_writable_bytes(out))) return 0;
   overlay_originals(gpa, out);

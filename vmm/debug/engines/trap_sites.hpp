@@ -54,6 +54,9 @@ class TrapSites {
   // A debugger writes `byte` at `gpa`: if it is a planted site, the original is updated and the
   // trap stays; returns whether it was a site (the caller writes RAM otherwise).
   bool write_original(std::uint64_t gpa, std::uint8_t byte);
+  // Writes RAM as the guest would have it: a planted site's byte becomes its original and the trap
+  // stays. Returns the bytes written (0 when not all of it is RAM).
+  std::size_t write_through(std::uint64_t gpa, std::span<const std::uint8_t> in);
   // Guest RAM at [gpa, gpa + out.size()) as the guest wrote it; 0 when not all of it is RAM.
   std::size_t read_original(std::uint64_t gpa, std::span<std::uint8_t> out) const;
   // The bytes of the instruction at the vCPU's RIP as the guest wrote them (up to the first

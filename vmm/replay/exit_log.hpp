@@ -1,0 +1,78 @@
+// ExitLog: the guest's own exits to userspace (port I/O, MMIO to a device), recorded while the
+// guest runs live and fed back while it replays its past. These are the only inputs a
+// single-vCPU guest without asynchronous interrupts gets from outside (a read of COM1's receive
+// register, of a device's status), so replaying them makes the run repeat exactly. While
+// replaying, the devices never see an exit: serial output is not printed twice, the exit port
+// does not end the run. Each replayed exit is compared with the recorded one (port or address,
+// size, direction, written data, RIP): a difference means the replay left the recorded path.
+//
+// The count of logged exits so far is a coarse clock of the run ("landmarks"). MMIO to guest RAM
+// (the debug engines' protected pages) is not a guest exit and not logged.
+//
+// Threading: on_exit/before_run on the vCPU's thread; the rest while the vCPU is paused, except
+// landmarks(), which any thread may read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/machine.hpp"
+
+namespace drvm::vmm::replay {
+
+class ExitLog final : public ExitInterceptor {
+ public:
+  // Joins `machine`'s interceptor chain first (before the debug engines). Only vCPU 0 is logged:
+  // reverse execution is for single-vCPU machines.
+  explicit ExitLog(Machine& machine);
+  ~ExitLog() override;
+  ExitLog(const ExitLog&) = delete;
+  ExitLog& operator=(const ExitLog&) = delete;
+
+  // Called on the vCPU thread when a replay cannot go on (it left the recorded path, or used up
+  // the log); the vCPU parks.
+  void set_problem_handler(std::function<void(const std::string&)> handler);
+
+  // Replays from landmark `position` on (the vCPU is paused).
+  void replay_from(std::uint64_t position);
+  // Back to live recording; the log must have been replayed to its end.
+  void record();
+  bool replaying() const { return replaying_; }
+
+  std::uint64_t landmarks() const { return position_.load(std::memory_order_acquire); }
+  std::uint64_t recorded() const { return records_.size(); }
+  std::size_t bytes() const;
+
+  std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
+  void before_run(VcpuRunner& vcpu) override;
+
+ private:
+  struct Record {
+    std::uint64_t address = 0;  // port or guest-physical address
+    std::uint64_t rip = 0;
+    std::uint32_t data_offset = 0;  // into data_
+    std::uint32_t count = 1;        // string port I/O: elements
+    std::uint8_t size = 0;
+    bool mmio = false;
+    bool write = false;
+  };
+  std::optional<ExitAction> replay(VcpuRunner& vcpu, const Record& got,
+                                   std::span<std::uint8_t> bytes);
+  ExitAction fail(const std::string& why);
+
+  Machine& machine_;
+  std::vector<Record> records_;
+  std::vector<std::uint8_t> data_;
+  std::atomic<std::uint64_t> position_{0};
+  bool replaying_ = false;
+  // A read whose value the device fills in before the next entry (recording).
+  std::optional<std::size_t> pending_read_;
+  std::span<std::uint8_t> pending_bytes_;
+  std::function<void(const std::string&)> on_problem_;
+};
+
+}  // namespace drvm::vmm::replay
