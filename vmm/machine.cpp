@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <poll.h>
 
