@@ -83,9 +83,14 @@ CommandOutcome CommandHandler::handle(std::string_view payload, const StopEvent&
   if (payload.empty()) return unsupported();
   const std::string_view args = payload.substr(1);
   switch (payload[0]) {
-    case '?':
+    case '?': {
       stop_reported();
-      return reply(format_stop_reply(last_stop_, features_));
+      // replaylog marks the event of running out of history; `?` (asked on connecting) states
+      // where the target is, so a new gdb does not report that event again.
+      StopEvent current = last_stop_;
+      current.history_start = false;
+      return reply(format_stop_reply(current, features_));
+    }
     case 'q':
     case 'Q':
       return query(payload);
@@ -123,6 +128,11 @@ CommandOutcome CommandHandler::handle(std::string_view payload, const StopEvent&
       return legacy_resume(args, false, true);
     case 'S':
       return legacy_resume(args, true, true);
+    case 'b':
+      // bc and bs take no arguments; any other b packet is unknown.
+      if (payload == "bc") return reverse(ThreadAction::kContinue);
+      if (payload == "bs") return reverse(ThreadAction::kStep);
+      return unsupported();
     case 'D': {
       target_.detach();
       CommandOutcome outcome = reply("OK");
@@ -174,8 +184,8 @@ CommandOutcome CommandHandler::query_supported(std::string_view payload) {
     features = rest;
   }
   return reply(fmt::format(
-      "PacketSize={:x};qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;QStartNoAckMode+",
-      max_packet_size_));
+      "PacketSize={:x};qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;QStartNoAckMode+{}",
+      max_packet_size_, target_.can_reverse() ? ";ReverseContinue+;ReverseStep+" : ""));
 }
 
 CommandOutcome CommandHandler::read_features(std::string_view args) {
@@ -202,14 +212,18 @@ CommandOutcome CommandHandler::monitor(std::string_view hex_command) {
   const auto bytes = decode_hex_bytes(hex_command);
   if (!bytes) return error(kErrInvalid);
   const std::string command(bytes->begin(), bytes->end());
-  const std::string text = target_.monitor_command(command);
   CommandOutcome outcome;
-  const std::size_t chunk = (max_packet_size_ - kReplyOverhead) / 2;
-  for (std::size_t at = 0; at < text.size(); at += chunk) {
-    outcome.replies.push_back("O" + encode_hex_text(std::string_view(text).substr(at, chunk)));
-  }
+  append_console_output(outcome, target_.monitor_command(command));
   outcome.replies.push_back("OK");
   return outcome;
+}
+
+void CommandHandler::append_console_output(CommandOutcome& outcome, std::string_view text) const {
+  // O packets carry hex text: each byte takes two characters.
+  const std::size_t chunk = (max_packet_size_ - kReplyOverhead) / 2;
+  for (std::size_t at = 0; at < text.size(); at += chunk) {
+    outcome.replies.push_back("O" + encode_hex_text(text.substr(at, chunk)));
+  }
 }
 
 CommandOutcome CommandHandler::thread_list(bool first) {
@@ -437,6 +451,28 @@ CommandOutcome CommandHandler::vcont(std::string_view args) {
   CommandOutcome outcome;
   outcome.next = CommandOutcome::Next::kResume;
   outcome.resume.actions = std::move(actions);
+  return outcome;
+}
+
+CommandOutcome CommandHandler::reverse(ThreadAction action) {
+  const ThreadId thread = continue_thread();
+  if (!valid_thread(thread)) return error(kErrNoSuchThread);
+  CommandOutcome outcome;
+  outcome.next = CommandOutcome::Next::kReverse;
+  outcome.reverse_thread = thread;
+  outcome.reverse_action = action;
+  return outcome;
+}
+
+CommandOutcome CommandHandler::reverse_refused(const Status& status, ThreadAction action) {
+  const std::string_view what =
+      action == ThreadAction::kStep ? "reverse step (bs)" : "reverse continue (bc)";
+  log_(fmt::format("{} refused: {}", what, status.message()));
+  CommandOutcome outcome;
+  std::string text = status.message();
+  if (!text.empty() && text.back() != '\n') text.push_back('\n');
+  append_console_output(outcome, text);
+  outcome.replies.push_back(error_reply(status.code()));
   return outcome;
 }
 

@@ -18,12 +18,15 @@ struct CommandOutcome {
   enum class Next {
     kStayStopped,  // send the replies and read the next packet
     kResume,       // send the replies (none), then resume the target with `resume`
+    kReverse,      // no replies; run `reverse_thread` backwards (bc/bs) with `reverse_action`
     kDetach,       // send the replies, then close the connection; the target runs on
     kKill,         // no reply; the target is gone, close the connection
   };
   std::vector<std::string> replies;  // payloads, in order
   Next next = Next::kStayStopped;
   ResumeRequest resume;
+  ThreadId reverse_thread = 0;
+  ThreadAction reverse_action = ThreadAction::kContinue;  // kContinue (bc) or kStep (bs)
   bool start_no_ack_mode = false;  // QStartNoAckMode: no acks once the reply is sent
 };
 
@@ -36,6 +39,10 @@ class CommandHandler {
 
   // last_stop: the stop the target is in (for '?', qC and the default thread).
   CommandOutcome handle(std::string_view payload, const StopEvent& last_stop);
+
+  // The replies to a bc/bs the target refused: its message on gdb's console (O packets), then
+  // E<code>, as gdb shows a failed resume ("Remote failure reply: E<code>").
+  CommandOutcome reverse_refused(const Status& status, ThreadAction action);
 
   StopReplyFeatures stop_reply_features() const { return features_; }
   // A stop reply naming a thread went to gdb: gdb then takes that thread as the one `g`, `p`,
@@ -61,6 +68,8 @@ class CommandHandler {
   CommandOutcome breakpoint(std::string_view args, bool insert);
   CommandOutcome legacy_resume(std::string_view args, bool step, bool with_signal);
   CommandOutcome vcont(std::string_view args);
+  CommandOutcome reverse(ThreadAction action);
+  void append_console_output(CommandOutcome& outcome, std::string_view text) const;
   CommandOutcome status_reply(const Status& status, std::string_view what);
 
   ThreadId general_thread() const;

@@ -6,12 +6,13 @@
 //    never concurrently with another DebugTarget method.
 //  - No method may block for long: resume() and interrupt() only request, and the outcome arrives
 //    later through the StopHandler given to attach() or resume().
-//  - read/write_registers, read/write_memory, insert/remove_breakpoint, monitor_command and
-//    resume are only called while every vCPU is stopped: after a StopHandler has been called and
-//    before the next resume(). interrupt(), detach(), disconnect() and kill() may be called at
-//    any time.
+//  - read/write_registers, read/write_memory, insert/remove_breakpoint, monitor_command,
+//    resume and reverse_resume are only called while every vCPU is stopped: after a StopHandler
+//    has been called and before the next resume()/reverse_resume(). interrupt(), detach(),
+//    disconnect() and kill() may be called at any time.
 //  - A StopHandler may be called from any thread (typically a vCPU thread), exactly once per
-//    attach()/resume(). The stub posts it into its io_context, so calling it never blocks.
+//    attach()/resume() and per reverse_resume() that succeeded (never for one that failed). The
+//    stub posts it into its io_context, so calling it never blocks.
 //  - After detach(), disconnect() or kill() returns, the target never calls a StopHandler it
 //  received earlier
 //    (guard the pending handler with a mutex: clear it there, take it out under the same lock
@@ -60,6 +61,9 @@ struct StopEvent {
   std::uint64_t data_address = 0;             // for the watchpoint causes: the watched address hit
   int exit_status = 0;                        // for kExited: the status gdb shows (0..255)
   int signal = 9;  // for kTerminated and kSignal: the signal gdb shows (9 = SIGKILL)
+  // The stop is at the start of the recorded history (a reverse run could go no further back).
+  // T replies then carry `replaylog:begin;`: gdb prints "No more reverse-execution history."
+  bool history_start = false;
 };
 
 using StopHandler = std::function<void(const StopEvent&)>;
@@ -143,6 +147,27 @@ class DebugTarget {
   // and call on_stop once. A step executes exactly one instruction, also when a breakpoint sits
   // at the current rip.
   virtual void resume(const ResumeRequest& request, StopHandler on_stop) = 0;
+
+  // Whether this target can run backwards at all (decided once, e.g. false with more than one
+  // vCPU). Only announces ReverseContinue+/ReverseStep+ in qSupported: bc/bs reach
+  // reverse_resume() either way, so a target that cannot says why through its Status.
+  virtual bool can_reverse() const { return false; }
+
+  // gdb's bc (action kContinue: run backwards until a breakpoint, a watchpoint, interrupt() or the
+  // start of the history) or bs (kStep: undo exactly one instruction) on `thread` (the Hc thread,
+  // or the stopped one). Like resume(): returns at once, all vCPUs stop together and the outcome
+  // arrives through on_stop (history_start set when the history ran out). A failure means
+  // refused: on_stop is never called, the stub shows the message on gdb's console and answers
+  // E<code>, and the target stays where it was.
+  virtual Status reverse_resume(ThreadId thread, ThreadAction action, StopHandler on_stop) {
+    static_cast<void>(thread);
+    static_cast<void>(action);
+    static_cast<void>(on_stop);
+    return Status::failure(kReverseUnsupportedCode,
+                           "reverse execution is not supported by this target");
+  }
+  // The default refusal's code: ENOSYS.
+  static constexpr int kReverseUnsupportedCode = 0x26;
 
   // Async request to stop a running target; the pending handler then reports kInterrupted
   // (or the stop that won the race). No effect while stopped.

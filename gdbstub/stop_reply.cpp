@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <string_view>
+
 namespace drvm::gdbstub {
 namespace {
 
@@ -27,17 +29,23 @@ std::string trap_cause_field(const StopEvent& event, StopReplyFeatures features)
   return "";
 }
 
+// RSP "replaylog:begin": the target reached the beginning of its log going backward.
+std::string_view history_field(const StopEvent& event) {
+  return event.history_start ? "replaylog:begin;" : "";
+}
+
 }  // namespace
 
 std::string format_stop_reply(const StopEvent& event, StopReplyFeatures features) {
   switch (event.reason) {
     case StopReason::kTrap:
-      return fmt::format("T{:02x}{}thread:{:x};", kSigTrap, trap_cause_field(event, features),
-                         event.thread);
+      return fmt::format("T{:02x}{}{}thread:{:x};", kSigTrap, history_field(event),
+                         trap_cause_field(event, features), event.thread);
     case StopReason::kInterrupted:
-      return fmt::format("T{:02x}thread:{:x};", kSigInt, event.thread);
+      return fmt::format("T{:02x}{}thread:{:x};", kSigInt, history_field(event), event.thread);
     case StopReason::kSignal:
-      return fmt::format("T{:02x}thread:{:x};", event.signal & 0xff, event.thread);
+      return fmt::format("T{:02x}{}thread:{:x};", event.signal & 0xff, history_field(event),
+                         event.thread);
     case StopReason::kExited:
       return fmt::format("W{:02x}", event.exit_status & 0xff);
     case StopReason::kTerminated:

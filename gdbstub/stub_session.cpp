@@ -140,12 +140,37 @@ void StubSession::execute(const PacketEvent& event) {
       reply_on_stop_ = true;
       target_.resume(outcome.resume, make_stop_handler());
       break;
+    case CommandOutcome::Next::kReverse:
+      reverse_resume(outcome);
+      break;
     case CommandOutcome::Next::kDetach:
     case CommandOutcome::Next::kKill:
       state_ = State::kFinished;
       ++generation_;
       queued_.clear();
       break;
+  }
+}
+
+void StubSession::reverse_resume(const CommandOutcome& outcome) {
+  // As for c/s: an exited guest has no run left to go back through in this session.
+  if (last_stop_.reason == StopReason::kExited || last_stop_.reason == StopReason::kTerminated) {
+    send(format_stop_reply(last_stop_, handler_.stop_reply_features()));
+    return;
+  }
+  // Running while the target decides, so a stop it reports at once is answered as for c/s.
+  state_ = State::kRunning;
+  reply_on_stop_ = true;
+  const Status status =
+      target_.reverse_resume(outcome.reverse_thread, outcome.reverse_action, make_stop_handler());
+  if (status.ok()) return;
+  // Refused: the target stays stopped and never calls the handler just made.
+  ++generation_;
+  state_ = State::kStopped;
+  reply_on_stop_ = false;
+  for (const std::string& reply :
+       handler_.reverse_refused(status, outcome.reverse_action).replies) {
+    send(reply);
   }
 }
 

@@ -2,7 +2,8 @@
 // One gdb connection's protocol engine, with no I/O: bytes from the client go in through
 // receive(), bytes for the client come out of take_output(). It acks, retransmits, queues packets
 // that arrive while the target runs, turns Ctrl-C into DebugTarget::interrupt() and stop events
-// into stop replies. The transport (GdbServer, or a test) runs everything on one thread.
+// into stop replies; bc/bs run the target backwards as c/s run it forwards. The transport
+// (GdbServer, or a test) runs everything on one thread.
 
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +58,7 @@ class StubSession {
   void on_stop(std::uint64_t generation, const StopEvent& event);
   void handle_event(PacketEvent event);
   void execute(const PacketEvent& event);
+  void reverse_resume(const CommandOutcome& outcome);
   void drain_queue();
   void send(std::string_view payload);
 

@@ -371,7 +371,7 @@ TEST_F(StubCommands, LongMonitorOutputIsSplitToFitThePacketSize) {
 }
 
 TEST_F(StubCommands, UnknownPacketsGetAnEmptyReply) {
-  for (std::string packet : {"qOffsets", "vMustReplyEmpty", "!", "qTStatus", "vKill;1", "R00", "bc",
+  for (std::string packet : {"qOffsets", "vMustReplyEmpty", "!", "qTStatus", "vKill;1", "R00", "b",
                              "i", "qSymbol::", "Qfoo", "vRun;"}) {
     EXPECT_EQ(request(packet), "") << packet;
   }
@@ -435,6 +435,146 @@ TEST_F(StubCommands, DisconnectWhileStoppedKeepsTheTargetStopped) {
   EXPECT_EQ(harness.target.detach_count(), 0);
   EXPECT_TRUE(harness.target.resumes().empty());
   EXPECT_TRUE(harness.target.breakpoints().empty());
+}
+
+// --- Reverse execution (bc/bs) ---
+
+class StubReverse : public StubCommands {
+ protected:
+  void SetUp() override {
+    harness.target.set_can_reverse(true);
+    StubCommands::SetUp();
+  }
+  using Call = FakeTarget::ReverseCall;
+  std::vector<Call> calls() const { return harness.target.reverse_resumes(); }
+};
+
+TEST_F(StubReverse, QSupportedAnnouncesReverseExecutionOnlyWhenTheTargetCan) {
+  EXPECT_EQ(request("qSupported:swbreak+"),
+            "PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;"
+            "QStartNoAckMode+;ReverseContinue+;ReverseStep+");
+  harness.target.set_can_reverse(false);
+  EXPECT_EQ(request("qSupported:swbreak+").find("Reverse"), std::string::npos);
+}
+
+TEST_F(StubReverse, BsStepsTheStoppedThreadBackwards) {
+  EXPECT_EQ(request("bs"), "T05thread:1;");
+  EXPECT_EQ(calls(), (std::vector{Call{1, ThreadAction::kStep}}));
+  EXPECT_EQ(harness.target.registers(1).rip, kBase - 1);
+  EXPECT_TRUE(harness.target.resumes().empty());  // never a forward resume
+}
+
+TEST_F(StubReverse, BcAndBsGoToTheHcThread) {
+  EXPECT_EQ(request("Hc2"), "OK");
+  EXPECT_EQ(request("bs"), "T05thread:2;");
+  harness.target.script_reverse(
+      {StopEvent{StopReason::kTrap, 2, TrapCause::kSoftwareBreakpoint}, kBase + 0x108});
+  EXPECT_EQ(request("bc"), "T05swbreak:;thread:2;");
+  EXPECT_EQ(calls(), (std::vector{Call{2, ThreadAction::kStep}, Call{2, ThreadAction::kContinue}}));
+  EXPECT_EQ(harness.target.registers(2).rip, kBase + 0x108);
+  // Hc0 and Hc-1 mean the stopped thread, now 2; after a stop of thread 1 it is thread 1.
+  EXPECT_EQ(request("Hc0"), "OK");
+  EXPECT_EQ(request("bs"), "T05thread:2;");
+  harness.target.script_reverse(
+      {StopEvent{StopReason::kTrap, 1, TrapCause::kWriteWatchpoint, kBase + 0x20}});
+  EXPECT_EQ(request("bc"), "T05watch:10020;thread:1;");
+  EXPECT_EQ(request("Hc-1"), "OK");
+  EXPECT_EQ(request("bs"), "T05thread:1;");
+  EXPECT_EQ(calls().back(), (Call{1, ThreadAction::kStep}));
+}
+
+TEST_F(StubReverse, MalformedReversePacketsAreUnknownAndDoNothing) {
+  for (std::string packet : {"bcX", "bs1", "bc;c", "b", "bx", "bS", "bC"}) {
+    EXPECT_EQ(request(packet), "") << packet;
+  }
+  EXPECT_TRUE(calls().empty());
+  EXPECT_FALSE(harness.session().target_running());
+}
+
+TEST_F(StubReverse, HistoryStartIsAReplaylogBeginStop) {
+  StopEvent start{StopReason::kTrap, 1};
+  start.history_start = true;
+  harness.target.script_reverse({start, kBase - 0x40});
+  EXPECT_EQ(request("bc"), "T05replaylog:begin;thread:1;");
+  EXPECT_EQ(harness.target.registers(1).rip, kBase - 0x40);
+  // `?` says where the target is; running out of history is not repeated to a new gdb.
+  EXPECT_EQ(request("?"), "T05thread:1;");
+  StopEvent interrupted_there{StopReason::kInterrupted, 2};
+  interrupted_there.history_start = true;
+  harness.target.script_reverse({interrupted_there});
+  EXPECT_EQ(request("bc"), "T02replaylog:begin;thread:2;");
+}
+
+TEST_F(StubReverse, ARefusalShowsTheMessageAndAnswersTheCode) {
+  harness.target.script_reverse(
+      {StopEvent{}, std::nullopt, Status::failure(0x5f, "reverse execution needs one vCPU")});
+  EXPECT_EQ(harness.exchange("bc"),
+            (std::vector<std::string>{"O" + encode_hex_text("reverse execution needs one vCPU\n"),
+                                      "E5f"}));
+  EXPECT_EQ(harness.logs.back(), "reverse continue (bc) refused: reverse execution needs one vCPU");
+  // Still stopped where it was: packets are answered at once and the next bs runs.
+  EXPECT_FALSE(harness.session().target_running());
+  EXPECT_EQ(request("qC"), "QC1");
+  EXPECT_EQ(harness.target.registers(1).rip, kBase);
+  EXPECT_EQ(request("bs"), "T05thread:1;");
+  // The refused run's handler was never called; one made for it later would be stale anyway.
+  EXPECT_EQ(calls().size(), 2u);
+}
+
+TEST(StubReverseUnsupported, BcAndBsReachTheDefaultRefusal) {
+  SessionHarness harness;  // a target without history: DebugTarget's default reverse_resume
+  harness.start();
+  EXPECT_EQ(harness.request("qSupported:swbreak+").find("Reverse"), std::string::npos);
+  const std::vector<std::string> expected{
+      "O" + encode_hex_text("reverse execution is not supported by this target\n"),
+      fmt::format("E{:02x}", DebugTarget::kReverseUnsupportedCode)};
+  EXPECT_EQ(harness.exchange("bc"), expected);
+  EXPECT_EQ(harness.exchange("bs"), expected);
+  EXPECT_EQ(harness.logs.back(),
+            "reverse step (bs) refused: reverse execution is not supported by this target");
+  EXPECT_EQ(harness.target.reverse_resumes().size(), 2u);
+  EXPECT_EQ(harness.request("?"), "T05thread:1;");
+}
+
+TEST_F(StubReverse, CtrlCDuringBcInterruptsLikeDuringC) {
+  EXPECT_EQ(harness.exchange("bc").size(), 0u);  // runs backwards until stopped
+  EXPECT_TRUE(harness.session().target_running());
+  EXPECT_TRUE(harness.target.running());
+  // Only 0x03 acts now; other packets wait for the one stop reply.
+  EXPECT_EQ(harness.send_raw(frame_packet("qC")), "+");
+  EXPECT_EQ(harness.target.interrupt_count(), 0);
+  EXPECT_EQ(SessionHarness::packets(harness.send_raw("\x03")),
+            (std::vector<std::string>{"T02thread:1;", "QC1"}));
+  EXPECT_EQ(harness.target.interrupt_count(), 1);
+  EXPECT_FALSE(harness.session().target_running());
+}
+
+TEST_F(StubReverse, AResumePacketSentDuringBcWaitsForItsStop) {
+  harness.exchange("bc");
+  // gdb never does this, but a second bc must not start a second run before the first stops.
+  EXPECT_EQ(harness.send_raw(frame_packet("bs")), "+");
+  EXPECT_EQ(harness.target.reverse_resumes().size(), 1u);
+  EXPECT_EQ(SessionHarness::packets(harness.send_raw("\x03")),
+            (std::vector<std::string>{"T02thread:1;", "T05thread:1;"}));
+  EXPECT_EQ(harness.target.reverse_resumes().size(), 2u);
+}
+
+TEST_F(StubReverse, AnExitedGuestRepeatsItsExit) {
+  harness.target.script_stop({StopEvent{StopReason::kExited, 1, TrapCause::kUnspecified, 0, 3}});
+  EXPECT_EQ(request("c"), "W03");
+  EXPECT_EQ(request("bc"), "W03");
+  EXPECT_EQ(request("bs"), "W03");
+  EXPECT_TRUE(calls().empty());
+}
+
+TEST_F(StubReverse, DisconnectDuringBcDropsItsStop) {
+  harness.exchange("bc");
+  const StopHandler run = harness.target.last_handler();
+  harness.session().disconnect();
+  EXPECT_EQ(harness.target.disconnect_count(), 1);
+  EXPECT_FALSE(harness.target.running());
+  run(StopEvent{StopReason::kTrap, 1});
+  EXPECT_EQ(harness.send_raw(""), "");
 }
 
 TEST(StubAttach, AttachingToARunningGuestWaitsForItsStop) {

@@ -52,6 +52,16 @@ void FakeTarget::set_attach_event(StopEvent event) {
   attach_event_ = event;
 }
 
+void FakeTarget::set_can_reverse(bool value) {
+  std::lock_guard lock(mutex_);
+  can_reverse_ = value;
+}
+
+void FakeTarget::script_reverse(ScriptedReverse reverse) {
+  std::lock_guard lock(mutex_);
+  reverse_script_.push_back(std::move(reverse));
+}
+
 void FakeTarget::deliver(StopHandler handler, StopEvent event) {
   // Called with mutex_ held; the handler only posts, so calling it here is safe.
   if (deliver_from_thread_) {
@@ -102,6 +112,35 @@ void FakeTarget::interrupt() {
   ++interrupts_;
   if (!pending_) return;
   deliver(std::exchange(pending_, {}), StopEvent{StopReason::kInterrupted, 1});
+}
+
+bool FakeTarget::can_reverse() const {
+  std::lock_guard lock(mutex_);
+  return can_reverse_;
+}
+
+Status FakeTarget::reverse_resume(ThreadId thread, ThreadAction action, StopHandler on_stop) {
+  std::lock_guard lock(mutex_);
+  reverse_calls_.push_back({thread, action});
+  if (!can_reverse_) return DebugTarget::reverse_resume(thread, action, std::move(on_stop));
+  if (thread < 1 || thread > thread_count()) return Status::failure(3, "no such vCPU");
+  last_handler_ = on_stop;
+  Registers& registers = registers_[static_cast<std::size_t>(thread) - 1];
+  if (reverse_script_.empty()) {
+    if (action == ThreadAction::kStep) {
+      registers.rip -= 1;
+      deliver(std::move(on_stop), StopEvent{StopReason::kTrap, thread, TrapCause::kStep});
+    } else {
+      pending_ = std::move(on_stop);  // runs backwards until interrupt()
+    }
+    return Status::success();
+  }
+  ScriptedReverse reverse = std::move(reverse_script_.front());
+  reverse_script_.pop_front();
+  if (reverse.refusal) return *reverse.refusal;
+  if (reverse.rip) registers.rip = *reverse.rip;
+  deliver(std::move(on_stop), reverse.event);
+  return Status::success();
 }
 
 Status FakeTarget::read_registers(ThreadId thread, Registers& out) {
@@ -210,6 +249,11 @@ std::vector<Breakpoint> FakeTarget::breakpoints() const {
 std::vector<ResumeRequest> FakeTarget::resumes() const {
   std::lock_guard lock(mutex_);
   return resumes_;
+}
+
+std::vector<FakeTarget::ReverseCall> FakeTarget::reverse_resumes() const {
+  std::lock_guard lock(mutex_);
+  return reverse_calls_;
 }
 
 int FakeTarget::attach_count() const {

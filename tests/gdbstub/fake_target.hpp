@@ -1,6 +1,7 @@
 #pragma once
 // A scripted, in-memory DebugTarget for the stub's tests: two vCPUs with register files, a
-// memory window with an unmapped hole, a breakpoint table, and stop events it reports.
+// memory window with an unmapped hole, a breakpoint table, and stop events it reports, forwards
+// and (when enabled) backwards.
 
 #include <cstdint>
 #include <deque>
@@ -30,6 +31,20 @@ class FakeTarget : public DebugTarget {
     std::uint64_t advance_rip = 0;
   };
 
+  // What the next reverse_resume() does: refuse with `refusal` when set; otherwise move the
+  // stopped thread's rip to `rip` (when set) and report `event`.
+  struct ScriptedReverse {
+    StopEvent event;
+    std::optional<std::uint64_t> rip{};
+    std::optional<Status> refusal{};
+  };
+
+  struct ReverseCall {
+    ThreadId thread = 0;
+    ThreadAction action = ThreadAction::kContinue;
+    friend bool operator==(const ReverseCall&, const ReverseCall&) = default;
+  };
+
   explicit FakeTarget(int threads = 2);
   ~FakeTarget() override;
 
@@ -38,11 +53,17 @@ class FakeTarget : public DebugTarget {
   void script_stop(ScriptedStop stop);
   // The guest's state when gdb attaches: held (kTrap) or running (kInterrupted on attach).
   void set_attach_event(StopEvent event);
+  // Off (the default): reverse_resume() refuses as DebugTarget's default does. On: a scripted
+  // reverse stop, else bs moves rip back by one and bc runs until interrupt().
+  void set_can_reverse(bool value);
+  void script_reverse(ScriptedReverse reverse);
 
   int thread_count() const override { return static_cast<int>(registers_.size()); }
   void attach(StopHandler on_stop) override;
   void resume(const ResumeRequest& request, StopHandler on_stop) override;
   void interrupt() override;
+  bool can_reverse() const override;
+  Status reverse_resume(ThreadId thread, ThreadAction action, StopHandler on_stop) override;
   Status read_registers(ThreadId thread, Registers& out) override;
   Status write_registers(ThreadId thread, const Registers& in) override;
   std::size_t read_memory(ThreadId thread, std::uint64_t address,
@@ -62,6 +83,8 @@ class FakeTarget : public DebugTarget {
   std::uint8_t memory_byte(std::uint64_t address) const;
   std::vector<Breakpoint> breakpoints() const;
   std::vector<ResumeRequest> resumes() const;
+  // Every reverse_resume() call, refused ones included.
+  std::vector<ReverseCall> reverse_resumes() const;
   int attach_count() const;
   int detach_count() const;
   int disconnect_count() const;
@@ -83,6 +106,9 @@ class FakeTarget : public DebugTarget {
   std::vector<Breakpoint> breakpoints_;
   std::vector<ResumeRequest> resumes_;
   std::deque<ScriptedStop> script_;
+  std::deque<ScriptedReverse> reverse_script_;
+  std::vector<ReverseCall> reverse_calls_;
+  bool can_reverse_ = false;
   StopEvent attach_event_;
   StopHandler pending_;
   StopHandler last_handler_;

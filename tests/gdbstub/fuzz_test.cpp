@@ -56,6 +56,8 @@ const std::vector<std::string>& corpus() {
       "vCont;s:1;c",
       "vCont;s:2",
       "vCont;S05:p1.2;C05",
+      "bc",
+      "bs",
       "Hg1",
       "Hg2",
       "Hc-1",
@@ -161,14 +163,18 @@ class GdbStubSessionFuzz : public ::testing::TestWithParam<std::uint64_t> {};
 TEST_P(GdbStubSessionFuzz, SurvivesRandomAndMutatedInputs) {
   constexpr int kInputsPerSeed = 25000;
   std::mt19937_64 rng(GetParam());
-  auto harness = std::make_unique<SessionHarness>();
-  harness->start();
+  // Even seeds have a target that runs backwards (bc/bs start runs), odd ones refuse them.
+  const bool can_reverse = GetParam() % 2 == 0;
+  auto new_harness = [can_reverse] {
+    auto harness = std::make_unique<SessionHarness>();
+    harness->target.set_can_reverse(can_reverse);
+    harness->start();
+    return harness;
+  };
+  auto harness = new_harness();
   int answered = 0;
   for (int i = 0; i < kInputsPerSeed; ++i) {
-    if (harness->session().finished()) {
-      harness = std::make_unique<SessionHarness>();
-      harness->start();
-    }
+    if (harness->session().finished()) harness = new_harness();
     std::string input;
     switch (rng() % 5) {
       case 0:

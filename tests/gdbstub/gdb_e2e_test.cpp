@@ -143,6 +143,68 @@ TEST_F(RealGdb, StepsRunsMonitorCommandsAndSeesTheExit) {
   EXPECT_NE(output.find("exited with code 03"), std::string::npos);
 }
 
+// reverse-stepi and reverse-continue reach the target as bs and bc on the stopped thread, and gdb
+// shows where they stopped: a plain step back, a breakpoint hit going backwards.
+TEST_F(RealGdb, ReverseStepiAndReverseContinueRunTheTargetBackwards) {
+  target.set_can_reverse(true);
+  target.script_reverse({StopEvent{StopReason::kTrap, 1, TrapCause::kSoftwareBreakpoint},
+                         FakeTarget::kMemoryBase + 0x8});
+  const std::string output = run_gdb(server->port(), {
+                                                         "break *0x10008",
+                                                         "reverse-continue",
+                                                         "info registers rip",
+                                                         "reverse-stepi",
+                                                         "info registers rip",
+                                                     });
+  SCOPED_TRACE(output);
+  EXPECT_NE(output.find("Thread 1 hit Breakpoint 1, 0x0000000000010008 in ?? ()"),
+            std::string::npos);
+  EXPECT_NE(output.find("rip            0x10008"), std::string::npos);
+  EXPECT_NE(output.find("0x0000000000010007 in ?? ()"), std::string::npos);
+  EXPECT_NE(output.find("rip            0x10007"), std::string::npos);
+  EXPECT_EQ(target.reverse_resumes(), (std::vector<FakeTarget::ReverseCall>{
+                                          {1, ThreadAction::kContinue}, {1, ThreadAction::kStep}}));
+  EXPECT_TRUE(target.resumes().empty());  // nothing ran forwards
+  EXPECT_EQ(output.find("Remote failure"), std::string::npos);
+}
+
+TEST_F(RealGdb, RunningOutOfHistoryIsReported) {
+  target.set_can_reverse(true);
+  StopEvent start{StopReason::kTrap, 1};
+  start.history_start = true;
+  target.script_reverse({start, 0xf000});
+  const std::string output = run_gdb(server->port(), {"reverse-continue", "info registers rip"});
+  SCOPED_TRACE(output);
+  EXPECT_NE(output.find("No more reverse-execution history.\n0x000000000000f000 in ?? ()"),
+            std::string::npos);
+  EXPECT_NE(output.find("rip            0xf000"), std::string::npos);
+}
+
+TEST_F(RealGdb, ARefusalShowsTheTargetsMessage) {
+  target.set_can_reverse(true);
+  target.script_reverse(
+      {StopEvent{}, std::nullopt, Status::failure(0x5f, "drvm: reverse execution needs one vCPU")});
+  const std::string output = run_gdb(
+      server->port(), {"reverse-stepi", "info registers rip", "stepi", "info registers rip"});
+  SCOPED_TRACE(output);
+  // The message arrives as console output, then gdb reports the E reply and stays stopped.
+  EXPECT_NE(
+      output.find("drvm: reverse execution needs one vCPU\nwarning: Remote failure reply: E5f"),
+      std::string::npos);
+  EXPECT_EQ(target.reverse_resumes(),
+            (std::vector<FakeTarget::ReverseCall>{{1, ThreadAction::kStep}}));
+  EXPECT_NE(output.find("rip            0x10000"), std::string::npos);
+  // The session goes on: a forward step still works.
+  EXPECT_NE(output.find("rip            0x10001"), std::string::npos);
+}
+
+TEST_F(RealGdb, WithoutHistoryGdbDoesNotOfferReverseExecution) {
+  const std::string output = run_gdb(server->port(), {"reverse-stepi", "info registers rip"});
+  SCOPED_TRACE(output);
+  EXPECT_NE(output.find("Target remote does not support this command."), std::string::npos);
+  EXPECT_TRUE(target.reverse_resumes().empty());
+}
+
 TEST_F(RealGdb, SecondGdbIsRefusedWithAMessage) {
   const int first = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
