@@ -550,7 +550,7 @@ std::size_t GdbTarget::write_memory(gdbstub::ThreadId thread, std::uint64_t addr
 // Reverse execution
 
 bool GdbTarget::can_reverse() const {
-  return history_ != nullptr;
+  return true;  // bc and bs always reach reverse_resume, which says why when it cannot
 }
 
 std::vector<replay::Trigger> GdbTarget::triggers() const {

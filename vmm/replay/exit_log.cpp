@@ -15,7 +15,7 @@ ExitLog::~ExitLog() {
   machine_.remove_interceptor(*this);
 }
 
-void ExitLog::set_problem_handler(std::function<void(const std::string&)> handler) {
+void ExitLog::set_problem_handler(std::function<void(bool, const std::string&)> handler) {
   on_problem_ = std::move(handler);
 }
 
@@ -39,8 +39,8 @@ std::size_t ExitLog::bytes() const {
   return records_.capacity() * sizeof(Record) + data_.capacity();
 }
 
-ExitAction ExitLog::fail(const std::string& why) {
-  if (on_problem_) on_problem_(why);
+ExitAction ExitLog::fail(bool end_of_log, const std::string& why) {
+  if (on_problem_) on_problem_(end_of_log, why);
   return ExitAction::kPause;
 }
 
@@ -84,7 +84,7 @@ std::optional<ExitAction> ExitLog::replay(VcpuRunner& /*vcpu*/, const Record& go
                                           std::span<std::uint8_t> bytes) {
   const std::uint64_t at = landmarks();
   if (at >= records_.size()) {
-    return fail(fmt::format("the replay reached the end of the {} recorded exits", at));
+    return fail(true, fmt::format("the replay reached the end of the {} recorded exits", at));
   }
   const Record& want = records_[at];
   const auto what = [](const Record& r) {
@@ -98,7 +98,8 @@ std::optional<ExitAction> ExitLog::replay(VcpuRunner& /*vcpu*/, const Record& go
     same = std::equal(bytes.begin(), bytes.end(), data_.begin() + want.data_offset);
   }
   if (!same) {
-    return fail(fmt::format("exit {} was {}, the recording has {}", at, what(got), what(want)));
+    return fail(false,
+                fmt::format("exit {} was {}, the recording has {}", at, what(got), what(want)));
   }
   if (!got.write) {
     std::memcpy(bytes.data(), data_.data() + want.data_offset, bytes.size());

@@ -34,8 +34,8 @@ class ExitLog final : public ExitInterceptor {
   ExitLog& operator=(const ExitLog&) = delete;
 
   // Called on the vCPU thread when a replay cannot go on (it left the recorded path, or used up
-  // the log); the vCPU parks.
-  void set_problem_handler(std::function<void(const std::string&)> handler);
+  // the log: end_of_log); the vCPU parks.
+  void set_problem_handler(std::function<void(bool end_of_log, const std::string& why)> handler);
 
   // Replays from landmark `position` on (the vCPU is paused).
   void replay_from(std::uint64_t position);
@@ -62,7 +62,7 @@ class ExitLog final : public ExitInterceptor {
   };
   std::optional<ExitAction> replay(VcpuRunner& vcpu, const Record& got,
                                    std::span<std::uint8_t> bytes);
-  ExitAction fail(const std::string& why);
+  ExitAction fail(bool end_of_log, const std::string& why);
 
   Machine& machine_;
   std::vector<Record> records_;
@@ -72,7 +72,7 @@ class ExitLog final : public ExitInterceptor {
   // A read whose value the device fills in before the next entry (recording).
   std::optional<std::size_t> pending_read_;
   std::span<std::uint8_t> pending_bytes_;
-  std::function<void(const std::string&)> on_problem_;
+  std::function<void(bool, const std::string&)> on_problem_;
 };
 
 }  // namespace drvm::vmm::replay
