@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <cstring>
 #include <regex>
 #include <stdexcept>
 #include <vector>
@@ -173,6 +175,66 @@ std::string testfw_outcomes_output(const std::string& image) {
       "PASS outcome_pass_after_failures\n"
       "summary: 3 passed, 5 failed, 1 skipped\n",
       symbol(image, "selftest_ud_instruction"));
+}
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// scribble() in reverse_main.c, on a little-endian copy of scratch[8].
+std::array<std::uint32_t, 8> reverse_scratch(std::uint64_t seed) {
+  std::array<std::uint8_t, 32> bytes{};
+  std::uint64_t state = seed;
+  for (int step = 0; step < 32; ++step) {
+    const std::uint64_t r = splitmix64(state);
+    const unsigned index = r % 8;
+    const unsigned part = (r >> 8) % 4;
+    const std::uint64_t flip = (r >> 16) | 0x0000000100000001ULL;
+    unsigned offset = index * 4;
+    unsigned size = 4;
+    switch ((r >> 12) % 4) {
+      case 0:
+        offset += part;
+        size = 1;
+        break;
+      case 1:
+        offset += (part % 2) * 2;
+        size = 2;
+        break;
+      case 2:
+        break;
+      default:
+        offset = (index & ~1u) * 4;
+        size = 8;
+        break;
+    }
+    for (unsigned i = 0; i < size; ++i)
+      bytes[offset + i] ^= static_cast<std::uint8_t>(flip >> (8 * i));
+  }
+  std::array<std::uint32_t, 8> words{};
+  std::memcpy(words.data(), bytes.data(), bytes.size());
+  return words;
+}
+
+}  // namespace
+
+std::string reverse_output(std::uint64_t seed) {
+  std::string text = fmt::format(
+      "reverse: start, seed {}\n"
+      "reverse: counter 28\n"
+      "reverse: corrupted to 999\n"
+      "reverse: add_scaled(5, 7) = 38\n"
+      "reverse: buffer[0] 0xab buffer[63] 0xab after_buffer 0\n"
+      "reverse: handled 1\n"
+      "reverse: scratch",
+      seed);
+  for (const std::uint32_t word : reverse_scratch(seed)) text += fmt::format(" {:08x}", word);
+  return text + "\nreverse: done\n";
 }
 
 std::string normalize_testfw_outcomes(const std::string& serial) {

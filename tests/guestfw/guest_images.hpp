@@ -61,6 +61,9 @@ std::string testfw_outcomes_output(const std::string& image = "testfw-outcomes")
 // Replaces "FILE.c:LINE:" with "FILE.c:N:" and drops the register lines of a dump (RIP= ... DR6=),
 // keeping its first line.
 std::string normalize_testfw_outcomes(const std::string& serial);
+// reverse.elf with --cmdline seed=SEED (guestfw/images/reverse_main.c): its scratch[] after the
+// seeded writes, computed here from the same generator.
+std::string reverse_output(std::uint64_t seed = 1);
 constexpr std::uint32_t kGuestTestFailure = 1;
 
 constexpr std::uint64_t kFaultRflagsQemuTcg = 0x2;

@@ -78,6 +78,15 @@ TEST_F(QemuImages, TestFrameworkReportsEveryOutcome) {
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestTestFailure)) << describe(run);
 }
 
+// The reverse-execution image (tests/e2e/gdb_reverse_test.cpp): drvm must print the same.
+TEST_F(QemuImages, ReverseRunsEveryPhaseForEachSeed) {
+  for (const std::uint64_t seed : {1u, 2u, 7u}) {
+    const ProcessResult run = boot("reverse", "seed=" + std::to_string(seed));
+    EXPECT_EQ(run.stdout_text, reverse_output(seed)) << "seed " << seed;
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
 // QEMU has no "guest halted" outcome: the guest sits in HLT until we stop it.
 TEST_F(QemuImages, HaltStopsAfterItsLine) {
   const ProcessResult run = boot("halt", "", {.stop_when_stdout_ends_with = kHaltOutput});

@@ -51,6 +51,15 @@ TEST_F(VmImages, HelloElf64BootsInLongMode) {
   EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
 }
 
+// The reverse-execution image (tests/e2e/gdb_reverse_test.cpp), as QEMU runs it.
+TEST_F(VmImages, ReverseRunsEveryPhaseForEachSeed) {
+  for (const std::uint64_t seed : {1u, 2u, 7u}) {
+    const ProcessResult run = drvm_run("reverse", {"--cmdline", "seed=" + std::to_string(seed)});
+    EXPECT_EQ(run.stdout_text, reverse_output(seed)) << "seed " << seed;
+    EXPECT_EQ(run.exit_status, exit_port_status(kGuestSuccess)) << describe(run);
+  }
+}
+
 TEST_F(VmImages, SelftestPassesEveryCase) {
   const ProcessResult run = drvm_run("selftest");
   EXPECT_EQ(run.stdout_text, selftest_output());
