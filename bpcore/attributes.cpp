@@ -22,7 +22,7 @@ Result<void> validate(const BpAttr& attr) {
 }
 
 std::vector<BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, BpType type,
-                                     std::size_t max_pieces) {
+                                 std::size_t max_pieces) {
   std::vector<BpAttr> pieces;
   if (length == 0 || address + (length - 1) < address) return pieces;
   // Every piece covers at most 8 bytes, so a longer range cannot fit; refuse before allocating.

@@ -72,6 +72,6 @@ constexpr bool matches(const BpAttr& attr, std::uint64_t addr, std::uint32_t siz
 // the range needs more than `max_pieces` pieces: that is decided from the length before any work,
 // so a client's length field never costs more than max_pieces pieces.
 std::vector<BpAttr> watch_pieces(std::uint64_t address, std::uint64_t length, BpType type,
-                                     std::size_t max_pieces);
+                                 std::size_t max_pieces);
 
 }  // namespace drvm::bp

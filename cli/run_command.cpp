@@ -111,7 +111,7 @@ struct RunOptions {
   std::optional<GdbAddress> gdb;
   bool gdb_no_wait = false;
   std::uint64_t history = 1024ULL << 20;  // --history: reverse execution's budget (0: off)
-  vmm::session::SessionOptions session;  // --event, --stat, --trace, ... (docs/events-guide.md)
+  vmm::session::SessionOptions session;   // --event, --stat, --trace, ... (docs/events-guide.md)
 };
 
 // --mem's rule lives in cmdline/ (shared with manifests); the machine's limits must be the same.

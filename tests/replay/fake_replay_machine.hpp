@@ -75,6 +75,7 @@ class FakeReplayMachine final : public ReplayMachine {
     armed_.assign(triggers.begin(), triggers.end());
   }
   RunResult run(const std::function<bool(const ReplayHit&)>& on_hit) override {
+    state_.reported = address_of(state_.pc);  // the starting boundary fires nothing
     for (std::uint64_t n = 0; n < 1'000'000; ++n) {
       if (interrupt_after && n == interrupt_after) {
         // A kick lands at an instruction boundary, never inside a REP.
@@ -114,6 +115,10 @@ class FakeReplayMachine final : public ReplayMachine {
   std::optional<std::uint64_t> reported_here() override { return state_.reported; }
   void set_reported_here(std::optional<std::uint64_t> address) override {
     state_.reported = address;
+  }
+  std::vector<std::uint64_t> instructions_ending_at(std::uint64_t pc) override {
+    if (pc <= kCodeBase) return {};
+    return {pc - 4};
   }
   Fingerprint fingerprint() override {
     Fingerprint f;

@@ -122,12 +122,21 @@ class Session {
         machine_.arm(set);
         machine_.interrupt_after = 20 + rng_() % 400;
         std::optional<std::size_t> first;
-        ASSERT_TRUE(machine_
-                        .run([&](const ReplayHit& hit) {
-                          if (!first) first = hit.trigger;
-                          return true;
-                        })
-                        .ok());
+        // A live continue fires a breakpoint at the stop's own pc, unless the stop reported it.
+        if (machine_.reported_here() != machine_.pc()) {
+          for (std::size_t t = 0; t < set.size() && !first; ++t) {
+            if (set[t].kind == TriggerKind::kExecute && set[t].address == machine_.pc()) first = t;
+          }
+          machine_.set_reported_here(machine_.pc());
+        }
+        if (!first) {
+          ASSERT_TRUE(machine_
+                          .run([&](const ReplayHit& hit) {
+                            if (!first) first = hit.trigger;
+                            return true;
+                          })
+                          .ok());
+        }
         machine_.interrupt_after = 0;
         if (first) {
           add_stop(SegmentEnd{set[*first], 1, 0}, true, rng_() % 3 == 0);

@@ -611,11 +611,15 @@ std::size_t DebugController::write_physical(std::uint64_t gpa, std::span<const s
   return state_->sites.write_through(gpa, in);
 }
 
-void DebugController::memory_replaced() {
+void DebugController::state_replaced() {
   {
     std::lock_guard lock(state_->mutex);
     state_->tables.generation.fetch_add(1);
-    for (auto& s : state_->vcpus) s->armed = false;
+    for (auto& s : state_->vcpus) {
+      s->armed = false;
+      s->debug_applied = false;
+      s->registers.invalidate();
+    }
   }
   state_->mark_all_dirty();
 }

@@ -184,9 +184,10 @@ class DebugController final : public ExitInterceptor {
   // Writes guest-physical memory as the guest would have it (a snapshot restored): bytes under
   // planted INT3s update the saved originals and the traps stay. Returns the bytes written.
   std::size_t write_physical(std::uint64_t gpa, std::span<const std::uint8_t> in);
-  // Guest memory changed behind the guest's back (a snapshot restored): every vCPU re-translates
-  // and re-arms its breakpoints before it runs again.
-  void memory_replaced();
+  // The guest's registers and memory were replaced behind its back (a snapshot restored): every
+  // vCPU re-translates, re-arms its breakpoints and gives KVM its debug state again (KVM's
+  // single step is tied to the RIP it had when KVM_SET_GUEST_DEBUG was called).
+  void state_replaced();
 
   DebugCounters counters(unsigned vcpu);
   // The probe's answers (runs the probe if nothing needed it yet).

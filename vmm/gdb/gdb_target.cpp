@@ -488,8 +488,9 @@ gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread, const gdbst
   if (!valid_thread(thread)) return gdbstub::Status::failure(kErrorInvalid, "no such thread");
   if (history_ && history_->in_past()) {
     return gdbstub::Status::failure(
-        kErrorInvalid, "the registers of a recorded past state cannot be changed; continue to the "
-                       "present first");
+        kErrorInvalid,
+        "the registers of a recorded past state cannot be changed; continue to the "
+        "present first");
   }
   const auto vcpu = static_cast<unsigned>(thread - 1);
   try {
@@ -520,8 +521,8 @@ gdbstub::Status GdbTarget::write_registers(gdbstub::ThreadId thread, const gdbst
                                        bp::error_message(*error)));
       }
     }
-    if (history_ && (changed.regs || changed.sregs || changed.fpu || changed.kernel_gs_base ||
-                     changed.debug)) {
+    if (history_ &&
+        (changed.regs || changed.sregs || changed.fpu || changed.kernel_gs_base || changed.debug)) {
       history_->live_modified();
     }
     return gdbstub::Status::success();
@@ -709,8 +710,10 @@ void GdbTarget::record_live_stop(const PendingStop& stop) {
     } else {
       const gdbstub::Breakpoint& b = *stop.breakpoint;
       replay::Trigger trigger{replay::TriggerKind::kExecute, b.address, 1};
-      if (b.kind == BreakpointKind::kWrite) trigger = {replay::TriggerKind::kWrite, b.address, b.length};
-      if (b.kind == BreakpointKind::kRead) trigger = {replay::TriggerKind::kRead, b.address, b.length};
+      if (b.kind == BreakpointKind::kWrite)
+        trigger = {replay::TriggerKind::kWrite, b.address, b.length};
+      if (b.kind == BreakpointKind::kRead)
+        trigger = {replay::TriggerKind::kRead, b.address, b.length};
       if (b.kind == BreakpointKind::kAccess) {
         trigger = {replay::TriggerKind::kAccess, b.address, b.length};
       }

@@ -1,6 +1,7 @@
 #include "vmm/replay/exit_log.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstring>
@@ -87,19 +88,26 @@ std::optional<ExitAction> ExitLog::replay(VcpuRunner& /*vcpu*/, const Record& go
     return fail(true, fmt::format("the replay reached the end of the {} recorded exits", at));
   }
   const Record& want = records_[at];
-  const auto what = [](const Record& r) {
-    return fmt::format("{} {} {:#x} size {} at rip {:#x}", r.mmio ? "mmio" : "port",
-                       r.write ? "write" : "read", r.address, r.size, r.rip);
+  const auto what = [](const Record& r, std::span<const std::uint8_t> data) {
+    std::string text = fmt::format("{} {} {:#x} size {} at rip {:#x}", r.mmio ? "mmio" : "port",
+                                   r.write ? "write" : "read", r.address, r.size, r.rip);
+    if (r.write)
+      text += fmt::format(" of {:02x}",
+                          fmt::join(data.first(std::min<std::size_t>(data.size(), 8)), ""));
+    return text;
   };
-  bool same = got.address == want.address && got.size == want.size &&
-              got.count == want.count && got.mmio == want.mmio && got.write == want.write &&
-              got.rip == want.rip;
+  bool same = got.address == want.address && got.size == want.size && got.count == want.count &&
+              got.mmio == want.mmio && got.write == want.write && got.rip == want.rip;
   if (same && got.write) {
     same = std::equal(bytes.begin(), bytes.end(), data_.begin() + want.data_offset);
   }
   if (!same) {
-    return fail(false,
-                fmt::format("exit {} was {}, the recording has {}", at, what(got), what(want)));
+    const std::span<const std::uint8_t> recorded(
+        data_.data() + want.data_offset,
+        std::min<std::size_t>(data_.size() - want.data_offset,
+                              std::size_t{want.size} * want.count));
+    return fail(false, fmt::format("exit {} was {}, the recording has {}", at, what(got, bytes),
+                                   what(want, recorded)));
   }
   if (!got.write) {
     std::memcpy(bytes.data(), data_.data() + want.data_offset, bytes.size());

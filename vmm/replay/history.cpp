@@ -3,11 +3,27 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cstdlib>
 
 namespace drvm::vmm::replay {
 namespace {
 
 constexpr unsigned kVcpu = 0;
+
+// DRVM_REPLAY_LOG=1: every recorded stop and every move on stderr (for debugging replays).
+bool log_enabled() {
+  static const bool enabled = std::getenv("DRVM_REPLAY_LOG") != nullptr;
+  return enabled;
+}
+
+std::string describe(const SegmentEnd& end) {
+  std::string text = fmt::format("hits {} steps {}", end.hits, end.steps);
+  if (end.trigger) {
+    text += fmt::format(" of {}@{:#x}/{}", static_cast<int>(end.trigger->kind),
+                        end.trigger->address, end.trigger->length);
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -55,11 +71,12 @@ void History::live_stopped(const LiveStop& live) {
   Vcpu& cpu = machine_.vcpu(kVcpu).vcpu();
   const irq::WakeCheck sources = machine_.interrupt_sources(kVcpu);
   if (sources.can_wake) {
-    refuse(fmt::format("the guest can be interrupted ({}): drvm cannot replay when an interrupt "
-                       "arrives",
-                       sources.detail.substr(sources.detail.find("for ") == std::string::npos
-                                                 ? 0
-                                                 : sources.detail.find("for ") + 4)));
+    refuse(
+        fmt::format("the guest can be interrupted ({}): drvm cannot replay when an interrupt "
+                    "arrives",
+                    sources.detail.substr(sources.detail.find("for ") == std::string::npos
+                                              ? 0
+                                              : sources.detail.find("for ") + 4)));
     return;
   }
   Stop stop;
@@ -86,7 +103,7 @@ void History::live_stopped(const LiveStop& live) {
   stop.pc = sregs.cs.base + cpu.regs().rip;
   stop.landmarks = log_->landmarks();
   stop.fingerprint = fingerprint_of(cpu);
-  stop.reported_here = controller_.reported_breakpoint(kVcpu);
+  stop.reported_here = replay_->reported_here();
   if (live.access && inside_string_instruction(stop.pc, *live.access)) {
     // Its breakpoints fired when the instruction began: going on does not fire them again.
     stop.reported_here = stop.pc;
@@ -99,6 +116,11 @@ void History::live_stopped(const LiveStop& live) {
   }
   add_stop(stop, snapshot);
   position_ = Position{navigator_.present(), {}};
+  if (log_enabled()) {
+    fmt::print(stderr, "drvm: replay: stop {} at {:#x} after {} exits: {}{}{}\n",
+               navigator_.present(), stop.pc, stop.landmarks, describe(stop.from_previous),
+               stop.resolved ? "" : " (interrupted)", snapshot ? " (snapshot)" : "");
+  }
 }
 
 void History::live_modified() {
@@ -109,7 +131,7 @@ void History::live_modified() {
   stop.pc = cpu.sregs().cs.base + cpu.regs().rip;
   stop.landmarks = log_->landmarks();
   stop.fingerprint = fingerprint_of(cpu);
-  stop.reported_here = controller_.reported_breakpoint(kVcpu);
+  stop.reported_here = replay_->reported_here();
   add_stop(stop, true);
   position_ = Position{navigator_.present(), {}};
 }
@@ -225,12 +247,19 @@ MoveResult History::run_move(bool backward, bool step, const std::vector<Trigger
     }
     Navigator::Found found;
     if (backward) {
-      found = step ? navigator_.reverse_step(position_) : navigator_.reverse_continue(position_, watched);
+      found = step ? navigator_.reverse_step(position_)
+                   : navigator_.reverse_continue(position_, watched);
     } else {
       found = step ? navigator_.forward_step(position_, watched)
                    : navigator_.forward_continue(position_, watched);
     }
     position_ = found.where;
+    if (log_enabled()) {
+      fmt::print(stderr, "drvm: replay: {} {} from stop {} {} -> stop {} {}{}{}\n",
+                 backward ? "reverse" : "forward", step ? "step" : "continue", start.stop,
+                 describe(start.offset), position_.stop, describe(position_.offset),
+                 found.history_start ? " (history start)" : "", found.present ? " (present)" : "");
+    }
     if (found.trigger) {
       result.kind = MoveResult::Kind::kHit;
       result.trigger = watched.at(*found.trigger);
@@ -255,6 +284,15 @@ MoveResult History::run_move(bool backward, bool step, const std::vector<Trigger
       return std::string_view(error.what()).find("interrupted") != std::string_view::npos;
     }();
     result.why = error.what();
+    if (log_enabled()) {
+      fmt::print(stderr, "drvm: replay: {} {} from stop {} {} with {} triggers failed: {}\n",
+                 backward ? "reverse" : "forward", step ? "step" : "continue", start.stop,
+                 describe(start.offset), watched.size(), result.why);
+      for (const Trigger& trigger : watched) {
+        fmt::print(stderr, "drvm: replay:   trigger {}@{:#x}/{}\n", static_cast<int>(trigger.kind),
+                   trigger.address, trigger.length);
+      }
+    }
     try {
       if (interrupted && was_in_past) {
         navigator_.reach(start);

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 
 #include "bpcore/attributes.hpp"
+#include "vmm/debug/access_decoder.hpp"
 
 namespace drvm::vmm::replay {
 namespace {
@@ -93,8 +95,8 @@ void KvmReplayMachine::on_exit_log_problem(bool end_of_log, const std::string& w
   {
     std::lock_guard lock(mutex_);
     if (!outcome_) {
-      outcome_ = RunResult{end_of_log ? RunResult::Kind::kEndOfLog : RunResult::Kind::kDiverged,
-                           why};
+      outcome_ =
+          RunResult{end_of_log ? RunResult::Kind::kEndOfLog : RunResult::Kind::kDiverged, why};
     }
   }
   changed_.notify_all();
@@ -163,7 +165,7 @@ void KvmReplayMachine::restore(std::size_t stop) {
   snapshotter_.restore(machine_, snapshot.machine);
   memory_.restore(stop);
   controller_.set_guest_debug_regs(kVcpu, snapshot.guest_debug);
-  controller_.memory_replaced();
+  controller_.state_replaced();
   controller_.set_reported_breakpoint(kVcpu, snapshot.reported);
   log_.replay_from(snapshot.landmarks);
 }
@@ -196,8 +198,7 @@ void KvmReplayMachine::arm(std::span<const Trigger> triggers) {
       if (!created) {
         for (const auto& [event, i] : armed) (void)controller_.destroy_event(event);
         throw std::runtime_error(fmt::format("a replay breakpoint at {:#x} cannot be armed: {}",
-                                             trigger.address,
-                                             bp::error_message(created.error())));
+                                             trigger.address, bp::error_message(created.error())));
       }
       armed.emplace_back(created.value(), index);
     }
@@ -213,6 +214,7 @@ RunResult KvmReplayMachine::run(const std::function<bool(const ReplayHit&)>& on_
     if (interrupted_) outcome_ = RunResult{RunResult::Kind::kFailed, "interrupted"};
     hit_handler_ = on_hit;
   }
+  controller_.set_reported_breakpoint(kVcpu, pc());  // the Navigator fired this boundary's
   controller_.resume(kVcpu);
   return wait();
 }
@@ -237,11 +239,34 @@ std::uint64_t KvmReplayMachine::pc() {
 }
 
 std::optional<std::uint64_t> KvmReplayMachine::reported_here() {
+  // RFLAGS.RF set: the instruction at RIP runs without its breakpoints (SDM Vol. 3, 17.3.1.1),
+  // as after one that was reported already.
+  Vcpu& cpu = machine_.vcpu(kVcpu).vcpu();
+  const kvm_regs regs = cpu.regs();
+  if ((regs.rflags & (std::uint64_t{1} << 16)) != 0) return cpu.sregs().cs.base + regs.rip;
   return controller_.reported_breakpoint(kVcpu);
 }
 
 void KvmReplayMachine::set_reported_here(std::optional<std::uint64_t> address) {
   controller_.set_reported_breakpoint(kVcpu, address);
+}
+
+std::vector<std::uint64_t> KvmReplayMachine::instructions_ending_at(std::uint64_t pc) {
+  constexpr std::size_t kLongest = 15;
+  std::vector<std::uint64_t> starts;
+  if (pc < kLongest) return starts;
+  std::array<std::uint8_t, 2 * kLongest> bytes{};
+  const std::size_t got = controller_.read_original(kVcpu, pc - kLongest, bytes);
+  if (got < kLongest) return starts;
+  Vcpu& cpu = machine_.vcpu(kVcpu).vcpu();
+  const kvm_regs regs = cpu.regs();
+  const kvm_sregs sregs = cpu.sregs();
+  for (std::size_t back = 1; back <= kLongest; ++back) {
+    const std::span<const std::uint8_t> at(bytes.data() + kLongest - back, got - (kLongest - back));
+    const debug::DecodedAccesses decoded = debug::DecodedAccesses::decode(at, regs, sregs);
+    if (decoded.valid() && decoded.length() == back) starts.push_back(pc - back);
+  }
+  return starts;
 }
 
 Fingerprint KvmReplayMachine::fingerprint() {
@@ -260,10 +285,9 @@ Fingerprint fingerprint_of(Vcpu& vcpu) {
   const kvm_regs r = vcpu.regs();
   const kvm_sregs s = vcpu.sregs();
   Fingerprint f;
-  f.words = {r.rax, r.rbx, r.rcx, r.rdx, r.rsi,   r.rdi,          r.rsp,          r.rbp,
-             r.r8,  r.r9,  r.r10, r.r11, r.r12,   r.r13,          r.r14,          r.r15,
-             r.rip, r.rflags & ~std::uint64_t{1u << 16},  // RF: drvm's stepping may leave it
-             s.cr0, s.cr3, s.cr4, s.efer,  s.cs.selector, s.ss.selector};
+  f.words = {r.rax, r.rbx,    r.rcx, r.rdx, r.rsi, r.rdi,  r.rsp,         r.rbp,
+             r.r8,  r.r9,     r.r10, r.r11, r.r12, r.r13,  r.r14,         r.r15,
+             r.rip, r.rflags, s.cr0, s.cr3, s.cr4, s.efer, s.cs.selector, s.ss.selector};
   return f;
 }
 

@@ -30,8 +30,8 @@
 
 namespace drvm::vmm::replay {
 
-// The registers a position is recognised by (general registers, RIP, RFLAGS without RF, control
-// registers, EFER, CS and SS).
+// The registers a position is recognised by (general registers, RIP, RFLAGS, control registers,
+// EFER, CS and SS).
 Fingerprint fingerprint_of(Vcpu& vcpu);
 
 class KvmReplayMachine final : public ReplayMachine {
@@ -64,6 +64,7 @@ class KvmReplayMachine final : public ReplayMachine {
   std::uint64_t pc() override;
   std::optional<std::uint64_t> reported_here() override;
   void set_reported_here(std::optional<std::uint64_t> address) override;
+  std::vector<std::uint64_t> instructions_ending_at(std::uint64_t pc) override;
   Fingerprint fingerprint() override;
   std::uint64_t landmarks() override;
   bool memory_matches(std::size_t stop) override;

@@ -54,6 +54,17 @@ std::size_t Navigator::snapshot_at_or_before(std::size_t stop) const {
   throw ReplayError("no snapshot at or before the position (history dropped)");
 }
 
+std::vector<std::size_t> Navigator::fire_here(std::span<const Trigger> armed) {
+  const std::uint64_t pc = machine_.pc();
+  std::vector<std::size_t> fired;
+  if (machine_.reported_here() == pc) return fired;
+  for (std::size_t slot = 0; slot < armed.size(); ++slot) {
+    if (is_exec(armed[slot]) && armed[slot].address == pc) fired.push_back(slot);
+  }
+  machine_.set_reported_here(pc);
+  return fired;
+}
+
 void Navigator::check(const RunResult& result) const {
   if (result.ok()) return;
   switch (result.kind) {
@@ -111,7 +122,7 @@ Navigator::Walk Navigator::walk(const SegmentEnd& end, std::span<const Trigger> 
   machine_.arm(arrangement.armed);
   if (end.hits > 0) {
     bool reached = false;
-    check(machine_.run([&](const ReplayHit& hit) {
+    const auto on_hit = [&](const ReplayHit& hit) {
       ++counts[hit.trigger];
       if (arrangement.end_slot && hit.trigger == *arrangement.end_slot &&
           counts[hit.trigger] == end.hits) {
@@ -119,24 +130,22 @@ Navigator::Walk Navigator::walk(const SegmentEnd& end, std::span<const Trigger> 
       }
       sight(hit.trigger, hit.data, true);
       return reached || visitor_stopped;
-    }));
+    };
+    // The execute triggers at the starting boundary fire before the instruction runs.
+    bool stop_here = false;
+    for (const std::size_t slot : fire_here(arrangement.armed)) {
+      stop_here = on_hit(ReplayHit{slot, false}) || stop_here;
+    }
+    if (!stop_here) check(machine_.run(on_hit));
     if (!reached) return result(false);
   }
   for (std::uint64_t step = 0; step < end.steps; ++step) {
-    // run() would fire the execute triggers at this boundary before the instruction runs.
-    const std::uint64_t pc = machine_.pc();
-    if (machine_.reported_here() != pc) {
-      bool fired = false;
-      for (std::size_t slot = 0; slot < arrangement.armed.size(); ++slot) {
-        const Trigger& trigger = arrangement.armed[slot];
-        if (!is_exec(trigger) || trigger.address != pc) continue;
-        ++counts[slot];
-        fired = true;
-        sight(slot, false, false);
-      }
-      if (fired) machine_.set_reported_here(pc);
-      if (visitor_stopped) return result(false);
+    // Before the instruction runs, the execute triggers at its boundary fire.
+    for (const std::size_t slot : fire_here(arrangement.armed)) {
+      ++counts[slot];
+      sight(slot, false, false);
     }
+    if (visitor_stopped) return result(false);
     check(machine_.step([&](const ReplayHit& hit) {
       ++counts[hit.trigger];
       sight(hit.trigger, hit.data, false);
@@ -179,15 +188,17 @@ void Navigator::resolve(std::size_t stop) {
   }
   const Trigger arrival{TriggerKind::kExecute, target.pc, 1};
   machine_.arm(std::span(&arrival, 1));
-  std::uint64_t arrivals = 0;
-  bool found = false;
-  const RunResult run = machine_.run([&](const ReplayHit&) {
-    ++arrivals;
-    if (machine_.landmarks() > target.landmarks) return true;  // gone past it
-    found = matches();
-    return found;
-  });
-  if (run.kind != RunResult::Kind::kEndOfLog) check(run);
+  std::uint64_t arrivals = fire_here(std::span(&arrival, 1)).size();
+  bool found = arrivals > 0 && matches();
+  if (!found) {
+    const RunResult run = machine_.run([&](const ReplayHit&) {
+      ++arrivals;
+      if (machine_.landmarks() > target.landmarks) return true;  // gone past it
+      found = matches();
+      return found;
+    });
+    if (run.kind != RunResult::Kind::kEndOfLog) check(run);
+  }
   if (!found) {
     throw ReplayError(fmt::format(
         "the interrupted position at pc {:#x} was not found again (the guest was interrupted "
@@ -260,6 +271,9 @@ std::optional<Position> Navigator::previous_boundary(const Position& where) {
       at = Position{at.stop - 1, stops_[at.stop].from_previous};
       continue;
     }
+    if (!is_exec(*offset.trigger)) {
+      if (const auto quick = previous_of_access(at.stop, offset)) return quick;
+    }
     // Between the trigger's previous hit (or the stop) and this one, step to find the last
     // boundary before it.
     const Trigger trigger = *offset.trigger;
@@ -295,6 +309,44 @@ std::optional<Position> Navigator::previous_boundary(const Position& where) {
     }
     if (at_stop) at = Position{at.stop, {}};
   }
+}
+
+std::optional<Position> Navigator::previous_of_access(std::size_t stop, const SegmentEnd& hit) {
+  reach(Position{stop, hit});
+  const std::uint64_t after = machine_.pc();
+  std::vector<std::uint64_t> starts = machine_.instructions_ending_at(after);
+  starts.push_back(after);  // a string instruction between two iterations
+  std::vector<Trigger> watched;
+  for (const std::uint64_t start : starts)
+    watched.push_back(Trigger{TriggerKind::kExecute, start, 1});
+  watched.push_back(*hit.trigger);
+  const std::size_t data = watched.size() - 1;
+  // The last arrival at a candidate before the hit, with no other hit of the trigger after it.
+  std::optional<Sighting> last;
+  reach(Position{stop, {}});
+  walk(hit, watched, [&](const Sighting& sighting) {
+    if (sighting.watched != data && !sighting.at_end) {
+      last = sighting;
+    } else if (sighting.watched == data && sighting.count < hit.hits) {
+      last.reset();
+    }
+    return false;
+  });
+  if (!last) return std::nullopt;
+  SegmentEnd anchor{watched[last->watched], last->count, 0};
+  reach(Position{stop, anchor});
+  machine_.arm(std::span(&watched[data], 1));
+  for (std::uint64_t steps = 1; steps <= step_limit_; ++steps) {
+    bool reached = false;
+    check(machine_.step([&](const ReplayHit& h) { reached = reached || h.trigger == 0; }));
+    if (reached) {
+      // The instruction this step began made the access: its boundary is the one before.
+      anchor.steps = steps - 1;
+      return Position{stop, anchor};
+    }
+    if (steps >= 4096 && machine_.pc() != watched[last->watched].address) return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 Navigator::Found Navigator::reverse_step(const Position& from) {
@@ -343,7 +395,7 @@ Navigator::Found Navigator::forward_continue(const Position& from,
     bool reached = false;
     machine_.arm(arrangement.armed);
     if (end.hits > 0) {
-      check(machine_.run([&](const ReplayHit& hit) {
+      const auto on_hit = [&](const ReplayHit& hit) {
         ++counts[hit.trigger];
         if (end_slot && hit.trigger == *end_slot && counts[hit.trigger] == end.hits) {
           reached = true;
@@ -355,7 +407,12 @@ Navigator::Found Navigator::forward_continue(const Position& from,
           }
         }
         return reached || stopped_by.has_value();
-      }));
+      };
+      bool stop_here = false;
+      for (const std::size_t slot : fire_here(arrangement.armed)) {
+        stop_here = on_hit(ReplayHit{slot, false}) || stop_here;
+      }
+      if (!stop_here) check(machine_.run(on_hit));
     } else {
       // A one-instruction segment: the position is its start.
       const std::uint64_t pc = machine_.pc();

@@ -130,7 +130,14 @@ class Navigator {
   // From the current boundary (a live stop, or on from where an earlier walk left the machine),
   // executes `end` with `watched` also armed, reporting their hits.
   Walk walk(const SegmentEnd& end, std::span<const Trigger> watched, const Visitor& visit);
+  // The execute triggers among `armed` that fire at the current boundary before its instruction
+  // runs (none when it has reported its breakpoints already); marks it reported.
+  std::vector<std::size_t> fire_here(std::span<const Trigger> armed);
   void resolve(std::size_t stop);
+  // previous_boundary() of a data trigger's n-th hit, quickly: the last arrival at an
+  // instruction that ends where the hit left the vCPU (or a string instruction there), then the
+  // few steps to the hit. Nullopt when that does not find it (a branch made the access).
+  std::optional<Position> previous_of_access(std::size_t stop, const SegmentEnd& hit);
   void check(const RunResult& result) const;
   void verify_stop(std::size_t stop);
   std::size_t snapshot_at_or_before(std::size_t stop) const;

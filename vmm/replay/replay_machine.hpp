@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace drvm::vmm::replay {
 
@@ -66,6 +67,8 @@ class ReplayMachine {
   // Arms exactly these triggers (replacing the previous ones; empty disarms all).
   virtual void arm(std::span<const Trigger> triggers) = 0;
   // Runs until on_hit returns true for a hit (the machine then stands at that hit's boundary).
+  // The boundary it starts from fires nothing: the caller fires its execute triggers itself
+  // (engines differ in whether a breakpoint at the current RIP fires on entry).
   virtual RunResult run(const std::function<bool(const ReplayHit&)>& on_hit) = 0;
   // Runs one instruction; data hits during it go to on_hit.
   virtual RunResult step(const std::function<void(const ReplayHit&)>& on_hit) = 0;
@@ -75,6 +78,9 @@ class ReplayMachine {
   // instruction there run without firing them again), if any.
   virtual std::optional<std::uint64_t> reported_here() = 0;
   virtual void set_reported_here(std::optional<std::uint64_t> address) = 0;
+  // The addresses where an instruction would start that ends right at `pc` (decoded from the
+  // bytes before it): where the instruction that led to a boundary most likely began.
+  virtual std::vector<std::uint64_t> instructions_ending_at(std::uint64_t pc) = 0;
   virtual Fingerprint fingerprint() = 0;
   // Guest-caused exits (port I/O, device MMIO) since the start of the recording: a coarse clock.
   virtual std::uint64_t landmarks() = 0;
