@@ -458,6 +458,33 @@ TEST(GdbReverse, TwoVcpusRefuseReverseExecution) {
   expect_one_complete_run(result);
 }
 
+// A guest that its local APIC timer can interrupt cannot be replayed exactly (the interrupt's
+// position is not reproducible): drvm refuses reverse execution and says why, and the session
+// goes on forward.
+TEST(GdbReverse, ATimerThatCanInterruptTheGuestRefusesReverseExecution) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.image = "timer";
+  script.commands = {"break guest_lapic_timer_stop", "continue", mark("before"), "print/x $pc",
+                     "reverse-stepi",  mark("after"), "print/x $pc", "delete", "continue"};
+  script.gdb_timeout = std::chrono::seconds(240);
+  script.drvm_timeout = std::chrono::seconds(60);
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  const std::string& out = result.gdb_output;
+  EXPECT_TRUE(contains(out, "reverse execution is refused: the guest can be interrupted (the "
+                            "local APIC timer"));
+  EXPECT_TRUE(contains(out, "warning: Remote failure reply"));
+  std::smatch pc_before, pc_after;
+  const std::string before = section(out, "before");
+  const std::string after = section(out, "after");
+  ASSERT_TRUE(std::regex_search(before, pc_before, std::regex(R"(\$1 = (0x[0-9a-f]+))")));
+  ASSERT_TRUE(std::regex_search(after, pc_after, std::regex(R"(\$2 = (0x[0-9a-f]+))")));
+  EXPECT_EQ(pc_before[1].str(), pc_after[1].str());
+  EXPECT_TRUE(contains(result.serial, "timer.elf: PIT: 5 ticks"));
+  EXPECT_EQ(result.drvm_status, exit_port_status(kGuestSuccess));
+}
+
 // ---- seeded writes: gdb's answer against drvm's own trace of the same run ----
 
 struct TraceHit {
