@@ -15,6 +15,7 @@ constexpr const char* kUsage =
     "  run IMAGE [options]     boot a guest image (PVH ELF or ELF64) under KVM\n"
     "  probe [--json]          report what this host's KVM can do for debugging\n"
     "  test MANIFEST... [opts] run suites of guest images with expectations\n"
+    "  replay RECORDING [opts] repeat a run that 'drvm run --recording' recorded\n"
     "  help [COMMAND]          show this list, or COMMAND's options (as 'drvm COMMAND --help')\n"
     "\n"
     "options:\n"
@@ -29,6 +30,7 @@ Command find_command(std::string_view name) {
   if (name == "run") return drvm::cli::run_command;
   if (name == "probe") return drvm::cli::probe_command;
   if (name == "test") return drvm::cli::test_command;
+  if (name == "replay") return drvm::cli::replay_command;
   return nullptr;
 }
 

@@ -32,6 +32,8 @@
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/machine.hpp"
 #include "vmm/probe/probe.hpp"
+#include "vmm/replay/exit_log.hpp"
+#include "vmm/replay/recording.hpp"
 #include "vmm/run_outcome.hpp"
 #include "vmm/session/counting_session.hpp"
 #include "vmm/session/session_plan.hpp"
@@ -111,6 +113,8 @@ struct RunOptions {
   std::optional<GdbAddress> gdb;
   bool gdb_no_wait = false;
   std::uint64_t history = 1024ULL << 20;  // --history: reverse execution's budget (0: off)
+  std::string recording;                  // --recording FILE: write the run's recording there
+  std::string replay;                     // drvm replay FILE: the recording this run repeats
   vmm::session::SessionOptions session;   // --event, --stat, --trace, ... (docs/events-guide.md)
 };
 
@@ -193,6 +197,10 @@ void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
       "with --gdb: memory reverse execution may keep for its snapshots (default 1024 MiB, "
       "K/M/G suffixes, a bare number is MiB; the oldest history goes first; 0 turns reverse "
       "execution off)");
+  line.add_value(
+      "--recording", "FILE", [&options](const std::string& value) { options.recording = value; },
+      "write a recording of the run to FILE (image, arguments, the guest's inputs, how it "
+      "ended); 'drvm replay FILE' repeats the run exactly, also on another machine (one vCPU)");
   vmm::session::add_session_options(line, options.session);
   line.add_flag("-h,--help", &options.help, "show this help");
 }
@@ -225,6 +233,8 @@ int report_setup_error(const std::string& message) {
 
 }  // namespace
 
+int run_guest(const RunOptions& options, const std::string& image_path);
+
 int run_command(Args args) {
   RunOptions options;
   cmdline::CommandLine line("run");
@@ -250,11 +260,18 @@ int run_command(Args args) {
             : fmt::format("run: more than one image given ('{}', '{}'); give exactly one",
                           positionals[0], positionals[1]));
   }
+  if (!options.recording.empty() && options.cpus != 1) {
+    return report_setup_error(fmt::format(
+        "run: --recording needs one vCPU (this run has --cpus {}); drop --cpus", options.cpus));
+  }
+  return run_guest(options, std::string(positionals.front()));
+}
 
+// Boots and runs the image: drvm run, and drvm replay with options.replay set.
+int run_guest(const RunOptions& options, const std::string& image_path) {
   // Before any thread exists, so that every thread inherits the blocked SIGINT/SIGTERM.
   StopSignals stop_signals(vmm::status::kInterrupted);
   try {
-    const std::string image_path(positionals.front());
     const vmm::BootImage image = vmm::read_image(image_path, options.memory);
     for (const std::string& warning : image.warnings)
       fmt::print(stderr, "drvm: warning: {}\n", warning);
@@ -280,7 +297,9 @@ int run_command(Args args) {
     config.modules = std::move(modules);
     config.trace_io = options.trace_io;
     config.serial_out_fd = serial_file.valid() ? serial_file.get() : STDOUT_FILENO;
-    config.serial_in_fd = vmm::usable_serial_input(STDIN_FILENO) ? STDIN_FILENO : -1;
+    // A replay's inputs come from its recording.
+    config.serial_in_fd =
+        options.replay.empty() && vmm::usable_serial_input(STDIN_FILENO) ? STDIN_FILENO : -1;
     config.log = stderr;
     // --event and --symbols: checked against the image before the machine (and KVM) exists.
     const vmm::session::SessionPlan session_plan(options.session, image, config.vcpu_count,
@@ -298,6 +317,23 @@ int run_command(Args args) {
     }
     vmm::Machine machine(system, std::move(config));  // the modules are not copied
     machine.boot(image);
+    // --recording and drvm replay: the guest's inputs, logged or fed back (first in the chain).
+    std::optional<vmm::replay::ExitLog> exit_log;
+    std::optional<vmm::replay::Recording> replaying;
+    if (!options.recording.empty() || !options.replay.empty()) exit_log.emplace(machine);
+    if (!options.replay.empty()) {
+      replaying = vmm::replay::read_recording(options.replay, &*exit_log);
+      exit_log->set_live_problem_handler([&machine](const std::string& why) {
+        vmm::RunOutcome outcome;
+        outcome.kind = vmm::RunOutcome::Kind::kInternalError;
+        outcome.status = vmm::status::kInternal;
+        outcome.report = fmt::format(
+            "drvm: replay: the run left its recording: {}; the guest depends on something the "
+            "recording does not hold (time, an interrupt's arrival)\n",
+            why);
+        machine.finish(std::move(outcome));
+      });
+    }
     // Always installed: the guest's own debug registers work only through it (MOV DR trapping,
     // emulated data breakpoints). The probe runs only when the controller first needs it.
     vmm::debug::DebugOptions debug_options;
@@ -314,7 +350,8 @@ int run_command(Args args) {
     std::optional<gdbstub::GdbServer> gdb_server;
     if (session_plan.active()) session.emplace(controller, machine, session_plan);
     if (options.gdb) {
-      gdb_target.emplace(machine, controller, !options.gdb_no_wait, options.history);
+      gdb_target.emplace(machine, controller, !options.gdb_no_wait, options.history,
+                         exit_log ? &*exit_log : nullptr);
       if (session) {
         gdb_target->set_session_events(
             [&session] { return vmm::format_session_events(session->report()); });
@@ -358,6 +395,32 @@ int run_command(Args args) {
     std::fputs(outcome.report.c_str(), stderr);
     if (session && !session->finish()) return vmm::status::kUsage;
     // Lost output would make a CI check pass or fail on what it never saw: not the guest's status.
+    if (!options.recording.empty()) {
+      vmm::replay::Recording recording;
+      recording.image = vmm::replay::describe_file(image_path);
+      recording.memory = options.memory;
+      recording.cmdline = options.cmdline;
+      for (const std::string& spec : options.initrd) {
+        recording.module_specs.push_back(spec);
+        recording.modules.push_back(vmm::replay::describe_file(vmm::replay::module_file(spec)));
+      }
+      recording.status = outcome.status;
+      recording.ended = vmm::outcome_name(outcome.kind);
+      try {
+        vmm::replay::write_recording(options.recording, recording, *exit_log);
+        fmt::print(stderr, "drvm: recording: {} ({} guest exits); replay it with: drvm replay {}\n",
+                   options.recording, exit_log->recorded(), options.recording);
+      } catch (const vmm::replay::RecordingError& error) {
+        fmt::print(stderr, "drvm: --recording: {}; check the path and free space\n", error.what());
+        return vmm::status::kUsage;
+      }
+    }
+    if (replaying && outcome.status != replaying->status &&
+        outcome.kind != vmm::RunOutcome::Kind::kInternalError) {
+      fmt::print(
+          stderr, "drvm: replay: the run ended with status {} ({}), the recording with {} ({})\n",
+          outcome.status, vmm::outcome_name(outcome.kind), replaying->status, replaying->ended);
+    }
     if (const int error = machine.serial_write_error(); error != 0) {
       fmt::print(stderr,
                  "drvm: serial: the guest's output is incomplete: writing {} failed ({}); free "
@@ -369,11 +432,92 @@ int run_command(Args args) {
     return outcome.status;
   } catch (const vmm::SetupError& error) {
     return report_setup_error(error.what());
+  } catch (const vmm::replay::RecordingError& error) {
+    return report_setup_error(fmt::format("replay: {}", error.what()));
   } catch (const vmm::KvmError& error) {
     fmt::print(stderr, "drvm: KVM setup failed: {}; check dmesg and the host's KVM support\n",
                error.what());
     return vmm::status::kUsage;
   }
+}
+
+int replay_command(Args args) {
+  RunOptions options;
+  std::string recording_path;
+  bool help = false;
+  cmdline::CommandLine line("replay");
+  line.add_value(
+      "--gdb", "[HOST:]PORT",
+      [&options](const std::string& value) { options.gdb = parse_gdb_address(value); },
+      "serve gdb's remote protocol; the guest waits at its first instruction until gdb continues; "
+      "gdb can run it forwards and backwards");
+  line.add_flag("--gdb-no-wait", &options.gdb_no_wait,
+                "with --gdb: let the guest run at once; gdb stops it when it attaches");
+  line.add_value(
+      "--history", "SIZE",
+      [&options](const std::string& value) {
+        options.history = parse_number("--history", value, [](std::string_view text) {
+          return cmdline::parse_size(text, std::uint64_t{1} << 20);
+        });
+      },
+      "with --gdb: memory reverse execution may keep (as drvm run --history)");
+  line.add_value(
+      "--timeout", "SEC",
+      [&options](const std::string& value) {
+        options.timeout = parse_number("--timeout", value, cmdline::parse_seconds);
+      },
+      "stop the guest after SEC seconds of wall time (status 4)");
+  line.add_value(
+      "--serial", "FILE", [&options](const std::string& value) { options.serial_file = value; },
+      "write the guest's COM1 output to FILE instead of stdout");
+  line.add_flag("--exact", &options.exact,
+                "single-step and decode every guest instruction (the reference engine)");
+  line.add_flag("-h,--help", &help, "show this help");
+  std::vector<std::string> positionals;
+  try {
+    positionals = line.parse(args);
+  } catch (const UsageError& error) {
+    return report_setup_error(error.what());
+  }
+  if (help) {
+    fmt::print(
+        stdout,
+        "usage: drvm replay RECORDING [options]\n"
+        "\n"
+        "Repeats a run that 'drvm run --recording RECORDING' recorded: boots the same image\n"
+        "(checked against its recorded size and checksum) with the same memory, command\n"
+        "line and modules, and gives the guest the same inputs (serial input, device\n"
+        "reads). The guest's output appears again and the run ends as the recorded one\n"
+        "did; a run that leaves its recording stops with status 10 and says where.\n"
+        "\n"
+        "options:\n{}",
+        line.option_help());
+    return 0;
+  }
+  if (options.gdb_no_wait && !options.gdb) {
+    return report_setup_error("replay: --gdb-no-wait needs --gdb [HOST:]PORT; add --gdb");
+  }
+  if (positionals.size() != 1) {
+    return report_setup_error(
+        "replay: give exactly one recording; usage: drvm replay RECORDING [options]");
+  }
+  recording_path = positionals.front();
+  vmm::replay::Recording recording;
+  try {
+    recording = vmm::replay::read_recording(recording_path, nullptr);
+  } catch (const vmm::replay::RecordingError& error) {
+    return report_setup_error(
+        fmt::format("replay: {}; give a file that drvm run --recording wrote", error.what()));
+  }
+  if (const auto differs = vmm::replay::check_recorded_files(recording)) {
+    return report_setup_error(fmt::format(
+        "replay: {}; replay where the recorded image and modules are, unchanged", *differs));
+  }
+  options.memory = recording.memory;
+  options.cmdline = recording.cmdline;
+  options.initrd = recording.module_specs;
+  options.replay = recording_path;
+  return run_guest(options, recording.image.path);
 }
 
 }  // namespace drvm::cli

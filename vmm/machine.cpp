@@ -171,6 +171,7 @@ void VcpuRunner::thread_main() {
       for (ExitInterceptor* link : chain) link->before_run(*this);
       for (ExitInterceptor* link : chain) link->entering_guest(*this);
       if (const int interrupted = vcpu_.run(); interrupted != 0) {
+        completion_owed_ = false;  // KVM_RUN completed any pending access before it returned
         // EINTR: a kick or immediate_exit; re-check the flags. EAGAIN: an AP that waited for its
         // startup IPI has received it (KVM returns once without entering the guest); no exit.
         bool pause = false;

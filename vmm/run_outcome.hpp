@@ -39,4 +39,25 @@ struct RunOutcome {
   std::string report;
 };
 
+// How a run ended, in words ("exit port", "triple fault", ...).
+constexpr const char* outcome_name(RunOutcome::Kind kind) {
+  switch (kind) {
+    case RunOutcome::Kind::kExitPort:
+      return "exit port";
+    case RunOutcome::Kind::kTimeout:
+      return "timeout";
+    case RunOutcome::Kind::kHalted:
+      return "halted";
+    case RunOutcome::Kind::kTripleFault:
+      return "triple fault";
+    case RunOutcome::Kind::kInternalError:
+      return "internal error";
+    case RunOutcome::Kind::kKilled:
+      return "killed";
+    case RunOutcome::Kind::kInterrupted:
+      return "interrupted";
+  }
+  return "unknown";
+}
+
 }  // namespace drvm::vmm

@@ -465,15 +465,23 @@ TEST(GdbReverse, ATimerThatCanInterruptTheGuestRefusesReverseExecution) {
   REQUIRE_GDB_AND_KVM();
   GdbScript script;
   script.image = "timer";
-  script.commands = {"break guest_lapic_timer_stop", "continue", mark("before"), "print/x $pc",
-                     "reverse-stepi",  mark("after"), "print/x $pc", "delete", "continue"};
+  script.commands = {"break guest_lapic_timer_stop",
+                     "continue",
+                     mark("before"),
+                     "print/x $pc",
+                     "reverse-stepi",
+                     mark("after"),
+                     "print/x $pc",
+                     "delete",
+                     "continue"};
   script.gdb_timeout = std::chrono::seconds(240);
   script.drvm_timeout = std::chrono::seconds(60);
   const GdbSessionResult result = run_gdb_session(script);
   SCOPED_TRACE(result.describe());
   const std::string& out = result.gdb_output;
-  EXPECT_TRUE(contains(out, "reverse execution is refused: the guest can be interrupted (the "
-                            "local APIC timer"));
+  EXPECT_TRUE(contains(out,
+                       "reverse execution is refused: the guest can be interrupted (the "
+                       "local APIC timer"));
   EXPECT_TRUE(contains(out, "warning: Remote failure reply"));
   std::smatch pc_before, pc_after;
   const std::string before = section(out, "before");
@@ -483,6 +491,71 @@ TEST(GdbReverse, ATimerThatCanInterruptTheGuestRefusesReverseExecution) {
   EXPECT_EQ(pc_before[1].str(), pc_after[1].str());
   EXPECT_TRUE(contains(result.serial, "timer.elf: PIT: 5 ticks"));
   EXPECT_EQ(result.drvm_status, exit_port_status(kGuestSuccess));
+}
+
+// Ctrl-C stops the guest anywhere; that position is found again by its registers and memory, so
+// reverse-stepi goes one instruction back and stepi returns to exactly where Ctrl-C stopped.
+TEST(GdbReverse, ReverseStepiAfterCtrlCReturnsToTheInterruptedState) {
+  REQUIRE_GDB_AND_KVM();
+  GdbScript script;
+  script.image = "gdbwork";
+  script.drvm_args = {"--cmdline", "spin"};
+  script.commands = {
+      "continue",     mark("now"), kInfoRegisters, "reverse-stepi", mark("back"),
+      kInfoRegisters, "stepi",     mark("again"),  kInfoRegisters,  "set var spin_release = 1",
+      "continue"};
+  script.interrupt_when_serial_has = "gdbwork: spinning";
+  script.gdb_timeout = std::chrono::seconds(240);
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(result.interrupted);
+  const std::string now = section(result.gdb_output, "now");
+  const std::string back = section(result.gdb_output, "back");
+  const std::string again = section(result.gdb_output, "again");
+  ASSERT_TRUE(register_value(now, "rip").has_value());
+  ASSERT_TRUE(register_value(back, "rip").has_value());
+  EXPECT_NE(register_value(now, "rip"), register_value(back, "rip"));
+  // The register lines only (gdb's location line after them differs with how it got there).
+  const auto registers = [](const std::string& text) {
+    std::string lines;
+    const std::regex line(R"((^|\n)([a-z0-9]+ +0x[^\n]*))");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), line);
+         it != std::sregex_iterator(); ++it) {
+      lines += (*it)[2].str() + "\n";
+    }
+    return lines;
+  };
+  EXPECT_FALSE(registers(now).empty());
+  EXPECT_EQ(registers(now), registers(again));
+  EXPECT_FALSE(contains(result.gdb_output, "Remote failure reply"));
+  EXPECT_TRUE(contains(result.gdb_output, "[Inferior 1 (Remote target) exited with code 03]"));
+  EXPECT_EQ(result.drvm_status, exit_port_status(3));
+}
+
+// A recorded run (a CI failure, say) replayed under gdb: forwards to a breakpoint, backwards to
+// the last write of a watched variable, forwards again to the end, with the recorded output once.
+TEST(GdbReverse, ARecordingReplaysUnderGdbForwardsAndBackwards) {
+  REQUIRE_GDB_AND_KVM();
+  const std::string recording =
+      testing::TempDir() + "reverse_" + std::to_string(::getpid()) + ".drvmrec";
+  const ProcessResult recorded =
+      run_process({DRVM_BINARY, "run", guest_image_path(kImage), "--recording", recording},
+                  {.timeout = std::chrono::seconds(120)});
+  ASSERT_EQ(recorded.exit_status, exit_port_status(kGuestSuccess)) << recorded.stderr_text;
+  ASSERT_EQ(recorded.stdout_text, reverse_output(1));
+  std::vector<std::string> commands = {"break done",       "continue",    "watch counter",
+                                       "reverse-continue", mark("write"), "print counter"};
+  finish_run(commands);
+  GdbScript script = reverse_script(commands);
+  script.replay_recording = recording;
+  const GdbSessionResult result = run_gdb_session(script);
+  ::unlink(recording.c_str());
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output,
+                       "Hardware watchpoint 2: counter\n\nOld value = 999\nNew value = 28\n"));
+  EXPECT_TRUE(contains(section(result.gdb_output, "write"), "$1 = 28"));
+  EXPECT_EQ(result.drvm_log.find("left its recording"), std::string::npos);
+  expect_one_complete_run(result);
 }
 
 // ---- seeded writes: gdb's answer against drvm's own trace of the same run ----

@@ -175,7 +175,10 @@ GdbSessionResult run_gdb_session(const GdbScript& script) {
   const std::string gdb_path = temp_path("gdb");
   const std::string second_gdb_path = temp_path("gdb2");
 
-  std::vector<std::string> drvm_args{DRVM_BINARY, "run", image, "--gdb", "0"};
+  std::vector<std::string> drvm_args =
+      script.replay_recording
+          ? std::vector<std::string>{DRVM_BINARY, "replay", *script.replay_recording, "--gdb", "0"}
+          : std::vector<std::string>{DRVM_BINARY, "run", image, "--gdb", "0"};
   drvm_args.insert(drvm_args.end(), script.drvm_args.begin(), script.drvm_args.end());
   const pid_t drvm = spawn(drvm_args, serial_path, log_path);
   if (drvm < 0) {

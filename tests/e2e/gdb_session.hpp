@@ -12,7 +12,9 @@ namespace drvm::test {
 struct GdbScript {
   std::string image = "gdbwork";       // build/guest/IMAGE.elf, also gdb's `file`
   std::vector<std::string> drvm_args;  // after `run IMAGE --gdb 0`
-  std::vector<std::string> commands;   // gdb -ex commands after `target remote`
+  // `drvm replay RECORDING --gdb 0` instead of `drvm run IMAGE --gdb 0` (IMAGE stays gdb's file).
+  std::optional<std::string> replay_recording;
+  std::vector<std::string> commands;  // gdb -ex commands after `target remote`
   // Send SIGINT to gdb (a user's Ctrl-C) once the guest's serial output contains this text.
   std::optional<std::string> interrupt_when_serial_has;
   // Start gdb only once the guest's serial output contains this text (--gdb-no-wait).

@@ -62,12 +62,12 @@ gdbstub::Status manager_failure(bp::Error error) {
 }  // namespace
 
 GdbTarget::GdbTarget(Machine& machine, debug::DebugController& controller, bool hold_at_start,
-                     std::uint64_t history_budget)
+                     std::uint64_t history_budget, replay::ExitLog* log)
     : machine_(machine), controller_(controller), held_(hold_at_start) {
   if (history_budget > 0 && machine_.vcpu_count() == 1) {
     replay::HistoryOptions options;
     options.budget_bytes = history_budget;
-    history_ = std::make_unique<replay::History>(machine_, controller_, options);
+    history_ = std::make_unique<replay::History>(machine_, controller_, options, log);
   }
   // Before Machine::run(): pause() only records the request, the threads park when they start.
   if (hold_at_start) machine_.pause_all();

@@ -59,8 +59,9 @@ class GdbTarget final : public gdbstub::DebugTarget {
   // gdb stops it. Installs the controller's gdb hit callback and its stop callback.
   // history_budget: bytes reverse execution may keep (docs/gdb.md, Reverse execution); 0 turns
   // it off. A machine with more than one vCPU has none.
+  // `log`: the machine's exit log, if it has one (drvm replay, --recording).
   GdbTarget(Machine& machine, debug::DebugController& controller, bool hold_at_start,
-            std::uint64_t history_budget = 0);
+            std::uint64_t history_budget = 0, replay::ExitLog* log = nullptr);
   ~GdbTarget() override;
   GdbTarget(const GdbTarget&) = delete;
   GdbTarget& operator=(const GdbTarget&) = delete;

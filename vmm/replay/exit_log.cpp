@@ -5,8 +5,28 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace drvm::vmm::replay {
+namespace {
+
+constexpr char kMagic[8] = {'d', 'r', 'v', 'm', 'e', 'x', 'i', 't'};
+
+template <typename T>
+void put(std::ostream& out, const T& value) {
+  out.write(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+template <typename T>
+T get(std::istream& in) {
+  T value{};
+  if (!in.read(reinterpret_cast<char*>(&value), sizeof value)) {
+    throw std::runtime_error("the exit log ends early (a truncated recording)");
+  }
+  return value;
+}
+
+}  // namespace
 
 ExitLog::ExitLog(Machine& machine) : machine_(machine) {
   machine_.add_interceptor(*this, ChainPosition::kFirst);
@@ -20,6 +40,10 @@ void ExitLog::set_problem_handler(std::function<void(bool, const std::string&)> 
   on_problem_ = std::move(handler);
 }
 
+void ExitLog::set_live_problem_handler(std::function<void(const std::string&)> handler) {
+  on_live_problem_ = std::move(handler);
+}
+
 void ExitLog::replay_from(std::uint64_t position) {
   pending_read_.reset();
   replaying_ = true;
@@ -28,21 +52,61 @@ void ExitLog::replay_from(std::uint64_t position) {
 
 void ExitLog::record() {
   replaying_ = false;
-  // Anything after the position was recorded by a run that has been replaced.
-  const std::uint64_t at = landmarks();
-  if (at < records_.size()) {
-    data_.resize(records_[at].data_offset);
-    records_.resize(at);
-  }
 }
 
 std::size_t ExitLog::bytes() const {
   return records_.capacity() * sizeof(Record) + data_.capacity();
 }
 
-ExitAction ExitLog::fail(bool end_of_log, const std::string& why) {
-  if (on_problem_) on_problem_(end_of_log, why);
-  return ExitAction::kPause;
+void ExitLog::write(std::ostream& out) const {
+  out.write(kMagic, sizeof kMagic);
+  put<std::uint64_t>(out, records_.size());
+  put<std::uint64_t>(out, data_.size());
+  for (const Record& r : records_) {
+    put(out, r.address);
+    put(out, r.rip);
+    put(out, r.data_offset);
+    put(out, r.count);
+    put(out, r.size);
+    put<std::uint8_t>(out, static_cast<std::uint8_t>((r.mmio ? 1 : 0) | (r.write ? 2 : 0)));
+  }
+  out.write(reinterpret_cast<const char*>(data_.data()),
+            static_cast<std::streamsize>(data_.size()));
+}
+
+void ExitLog::read(std::istream& in) {
+  char magic[sizeof kMagic] = {};
+  if (!in.read(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
+    throw std::runtime_error("no exit log where the recording should have one");
+  }
+  const auto count = get<std::uint64_t>(in);
+  const auto data_size = get<std::uint64_t>(in);
+  constexpr std::uint64_t kLimit = std::uint64_t{1} << 32;
+  if (count > kLimit || data_size > kLimit) throw std::runtime_error("the exit log is too large");
+  std::vector<Record> records;
+  records.reserve(static_cast<std::size_t>(count));
+  for (std::uint64_t i = 0; i < count; ++i) {
+    Record r;
+    r.address = get<std::uint64_t>(in);
+    r.rip = get<std::uint64_t>(in);
+    r.data_offset = get<std::uint32_t>(in);
+    r.count = get<std::uint32_t>(in);
+    r.size = get<std::uint8_t>(in);
+    const auto flags = get<std::uint8_t>(in);
+    r.mmio = (flags & 1) != 0;
+    r.write = (flags & 2) != 0;
+    if (std::uint64_t{r.data_offset} + std::uint64_t{r.size} * r.count > data_size) {
+      throw std::runtime_error(fmt::format("exit {} of the log points past its data", i));
+    }
+    records.push_back(r);
+  }
+  std::vector<std::uint8_t> data(static_cast<std::size_t>(data_size));
+  if (!in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size()))) {
+    throw std::runtime_error("the exit log ends early (a truncated recording)");
+  }
+  records_ = std::move(records);
+  data_ = std::move(data);
+  position_.store(0, std::memory_order_release);
 }
 
 std::optional<ExitAction> ExitLog::on_exit(VcpuRunner& vcpu, const VmExit& exit) {
@@ -67,7 +131,24 @@ std::optional<ExitAction> ExitLog::on_exit(VcpuRunner& vcpu, const VmExit& exit)
     return std::nullopt;
   }
   got.rip = vcpu.vcpu().regs().rip;
-  if (replaying_) return replay(vcpu, got, bytes);
+  if (replaying_) {
+    // A quiet replay: the devices never see a replayed exit.
+    if (const auto problem = follow(got, bytes)) {
+      if (on_problem_) on_problem_(landmarks() >= records_.size(), *problem);
+      return ExitAction::kPause;
+    }
+    return ExitAction::kResume;
+  }
+  if (landmarks() < records_.size()) {
+    // The live run follows the log (a recording, or the present after a quiet replay): reads
+    // come from it, writes reach the devices too.
+    if (const auto problem = follow(got, bytes)) {
+      if (on_live_problem_) on_live_problem_(*problem);
+      return ExitAction::kPause;
+    }
+    if (got.write) return std::nullopt;
+    return ExitAction::kResume;
+  }
   got.data_offset = static_cast<std::uint32_t>(data_.size());
   if (got.write) {
     data_.insert(data_.end(), bytes.begin(), bytes.end());
@@ -81,39 +162,34 @@ std::optional<ExitAction> ExitLog::on_exit(VcpuRunner& vcpu, const VmExit& exit)
   return std::nullopt;  // the device handles it
 }
 
-std::optional<ExitAction> ExitLog::replay(VcpuRunner& /*vcpu*/, const Record& got,
-                                          std::span<std::uint8_t> bytes) {
+std::optional<std::string> ExitLog::follow(const Record& got, std::span<std::uint8_t> bytes) {
   const std::uint64_t at = landmarks();
   if (at >= records_.size()) {
-    return fail(true, fmt::format("the replay reached the end of the {} recorded exits", at));
+    return fmt::format("the replay reached the end of the {} recorded exits", at);
   }
   const Record& want = records_[at];
   const auto what = [](const Record& r, std::span<const std::uint8_t> data) {
     std::string text = fmt::format("{} {} {:#x} size {} at rip {:#x}", r.mmio ? "mmio" : "port",
                                    r.write ? "write" : "read", r.address, r.size, r.rip);
-    if (r.write)
+    if (r.write) {
       text += fmt::format(" of {:02x}",
                           fmt::join(data.first(std::min<std::size_t>(data.size(), 8)), ""));
+    }
     return text;
   };
+  const std::span<const std::uint8_t> recorded(
+      data_.data() + want.data_offset,
+      std::min<std::size_t>(data_.size() - want.data_offset, std::size_t{want.size} * want.count));
   bool same = got.address == want.address && got.size == want.size && got.count == want.count &&
               got.mmio == want.mmio && got.write == want.write && got.rip == want.rip;
-  if (same && got.write) {
-    same = std::equal(bytes.begin(), bytes.end(), data_.begin() + want.data_offset);
-  }
+  if (same && got.write) same = std::equal(bytes.begin(), bytes.end(), recorded.begin());
   if (!same) {
-    const std::span<const std::uint8_t> recorded(
-        data_.data() + want.data_offset,
-        std::min<std::size_t>(data_.size() - want.data_offset,
-                              std::size_t{want.size} * want.count));
-    return fail(false, fmt::format("exit {} was {}, the recording has {}", at, what(got, bytes),
-                                   what(want, recorded)));
+    return fmt::format("exit {} was {}, the recording has {}", at, what(got, bytes),
+                       what(want, recorded));
   }
-  if (!got.write) {
-    std::memcpy(bytes.data(), data_.data() + want.data_offset, bytes.size());
-  }
+  if (!got.write) std::memcpy(bytes.data(), recorded.data(), bytes.size());
   position_.store(at + 1, std::memory_order_release);
-  return ExitAction::kResume;  // claimed: the devices never see a replayed exit
+  return std::nullopt;
 }
 
 void ExitLog::before_run(VcpuRunner& vcpu) {

@@ -6,6 +6,9 @@
 // does not end the run. Each replayed exit is compared with the recorded one (port or address,
 // size, direction, written data, RIP): a difference means the replay left the recorded path.
 //
+// A log loaded from a recording (drvm replay) drives the live run the same way: reads come from
+// it, writes are checked and reach the devices (the serial output appears again).
+//
 // The count of logged exits so far is a coarse clock of the run ("landmarks"). MMIO to guest RAM
 // (the debug engines' protected pages) is not a guest exit and not logged.
 //
@@ -16,7 +19,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -27,25 +32,36 @@ namespace drvm::vmm::replay {
 class ExitLog final : public ExitInterceptor {
  public:
   // Joins `machine`'s interceptor chain first (before the debug engines). Only vCPU 0 is logged:
-  // reverse execution is for single-vCPU machines.
+  // replaying is for single-vCPU machines.
   explicit ExitLog(Machine& machine);
   ~ExitLog() override;
   ExitLog(const ExitLog&) = delete;
   ExitLog& operator=(const ExitLog&) = delete;
 
-  // Called on the vCPU thread when a replay cannot go on (it left the recorded path, or used up
-  // the log: end_of_log); the vCPU parks.
+  // Called on the vCPU thread when a quiet replay cannot go on (it left the recorded path, or used
+  // up the log: end_of_log); the vCPU parks.
   void set_problem_handler(std::function<void(bool end_of_log, const std::string& why)> handler);
+  // Called on the vCPU thread when the live run leaves a log loaded from a recording (it did not
+  // repeat the recorded run); the vCPU parks.
+  void set_live_problem_handler(std::function<void(const std::string& why)> handler);
 
-  // Replays from landmark `position` on (the vCPU is paused).
+  // A quiet replay from landmark `position` on (the vCPU is paused): every exit comes from the log,
+  // the devices see none.
   void replay_from(std::uint64_t position);
-  // Back to live recording; the log must have been replayed to its end.
+  // Back to the live run at the current position: while the log has exits beyond it (a recording
+  // being replayed, or the present after a quiet replay), reads come from the log and writes are
+  // checked against it and reach the devices; after them, exits are recorded.
   void record();
   bool replaying() const { return replaying_; }
 
   std::uint64_t landmarks() const { return position_.load(std::memory_order_acquire); }
   std::uint64_t recorded() const { return records_.size(); }
   std::size_t bytes() const;
+
+  // The log as a byte stream (drvm run --recording), and back (drvm replay). read() throws
+  // std::runtime_error for a stream that is not one.
+  void write(std::ostream& out) const;
+  void read(std::istream& in);
 
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   void before_run(VcpuRunner& vcpu) override;
@@ -60,9 +76,8 @@ class ExitLog final : public ExitInterceptor {
     bool mmio = false;
     bool write = false;
   };
-  std::optional<ExitAction> replay(VcpuRunner& vcpu, const Record& got,
-                                   std::span<std::uint8_t> bytes);
-  ExitAction fail(bool end_of_log, const std::string& why);
+  // Checks `got` against the next record and feeds a read from it; the problem, if any.
+  std::optional<std::string> follow(const Record& got, std::span<std::uint8_t> bytes);
 
   Machine& machine_;
   std::vector<Record> records_;
@@ -73,6 +88,7 @@ class ExitLog final : public ExitInterceptor {
   std::optional<std::size_t> pending_read_;
   std::span<std::uint8_t> pending_bytes_;
   std::function<void(bool, const std::string&)> on_problem_;
+  std::function<void(const std::string&)> on_live_problem_;
 };
 
 }  // namespace drvm::vmm::replay

@@ -28,14 +28,15 @@ std::string describe(const SegmentEnd& end) {
 }  // namespace
 
 History::History(Machine& machine, debug::DebugController& controller,
-                 const HistoryOptions& options)
+                 const HistoryOptions& options, ExitLog* log)
     : machine_(machine),
       controller_(controller),
       options_(options),
-      log_(std::make_unique<ExitLog>(machine)),
-      replay_(std::make_unique<KvmReplayMachine>(machine, controller, *log_)),
+      own_log_(log ? nullptr : std::make_unique<ExitLog>(machine)),
+      log_(log ? *log : *own_log_),
+      replay_(std::make_unique<KvmReplayMachine>(machine, controller, log_)),
       navigator_(*replay_) {
-  log_->set_problem_handler([this](bool end_of_log, const std::string& why) {
+  log_.set_problem_handler([this](bool end_of_log, const std::string& why) {
     replay_->on_exit_log_problem(end_of_log, why);
   });
   worker_ = std::thread([this] { worker_main(); });
@@ -101,7 +102,7 @@ void History::live_stopped(const LiveStop& live) {
   }
   const kvm_sregs sregs = cpu.sregs();
   stop.pc = sregs.cs.base + cpu.regs().rip;
-  stop.landmarks = log_->landmarks();
+  stop.landmarks = log_.landmarks();
   stop.fingerprint = fingerprint_of(cpu);
   stop.reported_here = replay_->reported_here();
   if (live.access && inside_string_instruction(stop.pc, *live.access)) {
@@ -129,7 +130,7 @@ void History::live_modified() {
   Vcpu& cpu = machine_.vcpu(kVcpu).vcpu();
   Stop stop;
   stop.pc = cpu.sregs().cs.base + cpu.regs().rip;
-  stop.landmarks = log_->landmarks();
+  stop.landmarks = log_.landmarks();
   stop.fingerprint = fingerprint_of(cpu);
   stop.reported_here = replay_->reported_here();
   add_stop(stop, true);
@@ -213,6 +214,7 @@ void History::move(bool backward, bool step, std::vector<Trigger> watched,
     std::lock_guard lock(mutex_);
     jobs_.push_back([this, backward, step, watched = std::move(watched), done = std::move(done)] {
       const MoveResult result = run_move(backward, step, watched);
+      replay_->disarm();  // the replay's triggers must not fire in the live run
       moving_ = false;
       done(result);
     });
@@ -227,7 +229,7 @@ void History::interrupt() {
 void History::return_to_present() {
   if (!in_past_) return;
   replay_->restore(navigator_.present());
-  log_->record();
+  log_.record();
   position_ = Position{navigator_.present(), {}};
   in_past_ = false;
 }
@@ -274,7 +276,7 @@ MoveResult History::run_move(bool backward, bool step, const std::vector<Trigger
     const bool at_present = position_ == Position{present, {}};
     if (at_present) {
       replay_->restore(present);  // the exact present, devices included
-      log_->record();
+      log_.record();
     }
     in_past_ = !at_present;
     return result;
@@ -306,7 +308,7 @@ MoveResult History::run_move(bool backward, bool step, const std::vector<Trigger
       }
       if (in_past_ || was_in_past || navigator_.stop(navigator_.present()).snapshot) {
         replay_->restore(navigator_.present());
-        log_->record();
+        log_.record();
       }
     } catch (const std::exception& again) {
       refuse(std::string("the replay failed: ") + again.what());

@@ -74,7 +74,10 @@ struct MoveResult {
 
 class History {
  public:
-  History(Machine& machine, debug::DebugController& controller, const HistoryOptions& options);
+  // `log`: the machine's exit log when it has one already (drvm replay, --recording); else
+  // History makes its own.
+  History(Machine& machine, debug::DebugController& controller, const HistoryOptions& options,
+          ExitLog* log = nullptr);
   ~History();
   History(const History&) = delete;
   History& operator=(const History&) = delete;
@@ -112,7 +115,8 @@ class History {
   Machine& machine_;
   debug::DebugController& controller_;
   HistoryOptions options_;
-  std::unique_ptr<ExitLog> log_;
+  std::unique_ptr<ExitLog> own_log_;
+  ExitLog& log_;
   std::unique_ptr<KvmReplayMachine> replay_;
   Navigator navigator_;
 

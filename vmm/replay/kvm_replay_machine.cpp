@@ -147,7 +147,8 @@ bool KvmReplayMachine::on_hit(const debug::HostHit& hit) {
   std::optional<std::size_t> trigger;
   {
     std::lock_guard lock(mutex_);
-    if (outcome_) return true;  // interrupted: stop where it is
+    if (!hit_handler_) return false;  // no replay runs: the live run passes through
+    if (outcome_) return true;        // interrupted: stop where it is
     handler = hit_handler_;
     for (const auto& [event, index] : armed_) {
       if (event == hit.event) trigger = index;

@@ -59,6 +59,8 @@ class KvmReplayMachine final : public ReplayMachine {
   // --- ReplayMachine ---
   void restore(std::size_t stop) override;
   void arm(std::span<const Trigger> triggers) override;
+  // Removes every trigger (a move is over: the live run must not see them).
+  void disarm();
   RunResult run(const std::function<bool(const ReplayHit&)>& on_hit) override;
   RunResult step(const std::function<void(const ReplayHit&)>& on_hit) override;
   std::uint64_t pc() override;
@@ -77,7 +79,6 @@ class KvmReplayMachine final : public ReplayMachine {
     std::uint64_t landmarks = 0;
   };
   RunResult wait();
-  void disarm();
   bool on_hit(const debug::HostHit& hit);
 
   Machine& machine_;

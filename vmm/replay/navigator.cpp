@@ -349,6 +349,14 @@ std::optional<Position> Navigator::previous_of_access(std::size_t stop, const Se
   return std::nullopt;
 }
 
+Position Navigator::arrive_unchanged(std::size_t stop) {
+  // No instruction between the stops (a debugger changed the state, or an interrupt was found at
+  // the stop before): the state is the later stop's snapshot.
+  if (!stops_[stop].snapshot) throw ReplayError("a stop without instructions has no snapshot");
+  machine_.restore(stop);
+  return Position{stop, {}};
+}
+
 Navigator::Found Navigator::reverse_step(const Position& from) {
   const std::optional<Position> before = previous_boundary(from);
   if (!before) {
@@ -378,6 +386,10 @@ Navigator::Found Navigator::forward_continue(const Position& from,
     const std::size_t next = at.stop + 1;
     resolve(next);
     const SegmentEnd end = stops_[next].from_previous;
+    if (end == SegmentEnd{}) {
+      at = arrive_unchanged(next);
+      continue;
+    }
     // Watched triggers and the next stop's trigger, counted from this stop.
     std::vector<Trigger> counted(watched.begin(), watched.end());
     if (end.trigger && end.hits > 0) counted.push_back(*end.trigger);
@@ -461,6 +473,10 @@ Navigator::Found Navigator::forward_step(const Position& from, std::span<const T
     const std::size_t next = at.stop + 1;
     resolve(next);
     const SegmentEnd end = stops_[next].from_previous;
+    if (end == SegmentEnd{}) {
+      at = arrive_unchanged(next);
+      continue;
+    }
     std::vector<Trigger> counted(watched.begin(), watched.end());
     if (end.trigger && end.hits > 0) counted.push_back(*end.trigger);
     reach(Position{at.stop, {}});

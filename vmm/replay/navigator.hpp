@@ -134,6 +134,9 @@ class Navigator {
   // runs (none when it has reported its breakpoints already); marks it reported.
   std::vector<std::size_t> fire_here(std::span<const Trigger> armed);
   void resolve(std::size_t stop);
+  // Moves forward onto live stop `stop`, which the run reached without an instruction from the
+  // stop before (its snapshot is the state).
+  Position arrive_unchanged(std::size_t stop);
   // previous_boundary() of a data trigger's n-th hit, quickly: the last arrival at an
   // instruction that ends where the hit left the vCPU (or a string instruction there), then the
   // few steps to the hit. Nullopt when that does not find it (a branch made the access).
