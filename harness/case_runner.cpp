@@ -65,6 +65,9 @@ std::vector<std::string> run_arguments(const Case& test, const RunnerConfig& con
     argv.insert(argv.end(), {"--stat", "--json"});
     if (!stat_file.empty()) argv.insert(argv.end(), {"--stat-output", stat_file.string()});
   }
+  if (!config.recording.empty() && test.cpus.value_or(1) == 1) {
+    argv.insert(argv.end(), {"--recording", config.recording.string()});
+  }
   return argv;
 }
 
@@ -72,6 +75,7 @@ std::vector<std::string> repro_arguments(const Case& test, const RunnerConfig& c
   std::error_code ignored;
   RunnerConfig absolute = config;
   absolute.drvm = fs::absolute(config.drvm, ignored);
+  absolute.recording.clear();  // the repro command is the plain run
   Case located = test;
   located.image = fs::absolute(test.image, ignored);
   return run_arguments(located, absolute, fs::path());
@@ -84,6 +88,7 @@ CaseRun run_case(const Case& test, const RunnerConfig& config) {
     if (!test.events.empty()) stat_dir.emplace();
     const fs::path stat_file = stat_dir ? stat_dir->path() / "stat.json" : fs::path();
     run.argv = run_arguments(test, config, stat_file);
+    if (!config.recording.empty() && test.cpus.value_or(1) == 1) run.recording = config.recording;
     run.repro_argv = repro_arguments(test, config);
     const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::duration<double>(test.timeout_s));

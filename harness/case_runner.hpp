@@ -20,6 +20,9 @@ struct RunnerConfig {
   std::chrono::milliseconds kill_margin{10000};
   std::size_t capture_limit = 16u << 20;
   const Cancellation* cancel = nullptr;  // `drvm test` interrupted: stop the children
+  // --recordings: where this case's run writes its recording (drvm run --recording); empty: none.
+  // Only single-vCPU cases are recorded.
+  std::filesystem::path recording{};
 };
 
 struct CaseRun {
@@ -33,6 +36,7 @@ struct CaseRun {
   Outcome outcome;
   std::optional<std::string> start_error;  // drvm could not be started at all
   std::optional<std::string> stat_json;    // --stat-output contents, when events were asked for
+  std::optional<std::filesystem::path> recording;  // the run's recording, when one was asked for
 };
 
 // `drvm run IMAGE [--mem MIB"M"] [--cmdline S] [--initrd M]... --timeout SEC [--event SPEC...

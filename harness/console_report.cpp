@@ -124,6 +124,10 @@ std::string failure_details(const CaseResult& result) {
                                 result.selected.test->location);
   for (const std::string& reason : verdict.reasons) out += fmt::format("  {}\n", reason);
   if (!result.run.argv.empty()) out += fmt::format("  command: {}\n", command_line(result.run));
+  if (result.run.recording) {
+    out += fmt::format("  recording: {} (replay it: drvm replay {} --gdb 1234)\n",
+                       result.run.recording->string(), result.run.recording->string());
+  }
   if (!verdict.serial_diff.empty()) {
     out += "  serial diff:\n" + indented(verdict.serial_diff, SIZE_MAX);
   } else if (!result.run.child.out.empty() && !result.selected.test->serial.golden) {

@@ -76,6 +76,15 @@ void add_test_options(cmdline::CommandLine& line, Options& options) {
       "and run nothing");
   line.add_flag("--fail-fast", &options.fail_fast,
                 "start no new case after the first failure; the rest are reported as not run");
+  line.add_value(
+      "--recordings", "DIR",
+      [&options](const std::string& text) {
+        if (text.empty()) throw UsageError("test: --recordings: empty directory name; give one");
+        options.recordings = std::filesystem::path(text);
+      },
+      "record every single-vCPU case and keep the recordings of the failed ones in DIR as "
+      "SUITE__CASE.drvmrec ('drvm replay FILE --gdb PORT' repeats the run under gdb, forwards "
+      "and backwards)");
   line.add_flag("-h,--help", &options.help, "show this help");
   // Internal (no help line): drvm's own tests and benchmarks.
   line.add_value(

@@ -25,6 +25,8 @@ struct Options {
   bool verbose = false;
   bool list = false;       // --list: print the selected cases' names, run nothing
   bool fail_fast = false;  // --fail-fast: start no case after the first failure
+  // --recordings DIR: keep each failed single-vCPU case's recording there (drvm replay FILE).
+  std::optional<std::filesystem::path> recordings;
   bool help = false;
   // Internal, for drvm's own tests and benchmarks: the program run as `PROGRAM run IMAGE ...`
   // instead of this drvm, and the margin past a case's timeout before the harness kills it.

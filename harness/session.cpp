@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -62,6 +64,20 @@ int usage_error(Io io, std::string_view message) {
 
 }  // namespace
 
+// --recordings DIR: the file a case's recording goes to ("SUITE__CASE.drvmrec", path-safe).
+std::filesystem::path recording_file(const std::filesystem::path& dir, const SelectedCase& c) {
+  std::string name = c.full_name();
+  for (char& ch : name) {
+    if (ch == '/') {
+      ch = '_';
+    } else if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' &&
+               ch != '.') {
+      ch = '-';
+    }
+  }
+  return dir / (name + ".drvmrec");
+}
+
 std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsigned jobs,
                                   const RunnerConfig& config, bool update_golden,
                                   const std::function<void(const SelectedCase&)>& on_start,
@@ -99,7 +115,10 @@ std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsign
         }
         previous = i;
         queue.push({i, std::nullopt});
-        queue.push({i, run_case(*cases[i].test, config)});
+        RunnerConfig for_case = config;
+        if (!config.recording.empty())
+          for_case.recording = recording_file(config.recording, cases[i]);
+        queue.push({i, run_case(*cases[i].test, for_case)});
       }
     });
   }
@@ -129,6 +148,11 @@ std::vector<CaseResult> run_cases(const std::vector<SelectedCase>& cases, unsign
       result.verdict = judge(*selected.test, result.run, update_golden,
                              std::chrono::steady_clock::now() + budget);
       if (fail_fast && !result.verdict.passed) failed = true;
+      if (result.run.recording && (result.verdict.passed || result.verdict.skipped)) {
+        std::error_code ignored;
+        std::filesystem::remove(*result.run.recording, ignored);  // kept for failures only
+        result.run.recording.reset();
+      }
       {
         std::lock_guard lock(judged_mutex);
         judged[event.index] = 1;
@@ -179,6 +203,17 @@ int run_test_command(std::span<const std::string_view> args, const fs::path& sel
   config.drvm = options.runner.value_or(self);
   config.kill_margin = options.kill_margin;
   config.cancel = cancel;
+  if (options.recordings) {
+    std::error_code error;
+    std::filesystem::create_directories(*options.recordings, error);
+    if (error || !std::filesystem::is_directory(*options.recordings)) {
+      return usage_error(io, fmt::format("--recordings: cannot use {} as a directory: {}; give a "
+                                         "writable directory",
+                                         options.recordings->string(),
+                                         error ? error.message() : "not a directory"));
+    }
+    config.recording = *options.recordings;  // per case: recording_file()
+  }
   if (::access(config.drvm.c_str(), X_OK) != 0) {
     return usage_error(io, fmt::format("cannot execute {}: {}; check --runner or the drvm build",
                                        config.drvm.string(), std::strerror(errno)));

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "harness/case_runner.hpp"
@@ -193,6 +195,45 @@ image = "{0}/hello.elf"
   EXPECT_NE(tap.find("not ok 2 - ff/halts\n"), std::string::npos) << tap;
   EXPECT_NE(tap.find("ok 3 - ff/after1 # SKIP not run"), std::string::npos) << tap;
   EXPECT_NE(tap.find("ok 4 - ff/after2 # SKIP not run"), std::string::npos) << tap;
+}
+
+// --recordings DIR keeps the recording of each failed case (only those), and drvm replay repeats
+// that run: same output, same status.
+TEST_F(HarnessVm, RecordingsKeepsTheFailedCasesRecordingForReplay) {
+  testing::ScratchDir dir;
+  const auto manifest = dir.write("suite.toml", fmt::format(R"(
+name = "rec"
+[[case]]
+name = "passes"
+image = "{0}/hello.elf"
+[[case]]
+name = "fails"
+image = "{0}/halt.elf"
+)",
+                                                            DRVM_GUEST_DIR));
+  const fs::path recordings = dir.path() / "recordings";
+  const auto [status, tap] = test_main_stdout(
+      {manifest.string(), "-j", "1", "--tap", "--recordings", recordings.string()});
+  EXPECT_EQ(status, kExitSomeFailed) << tap;
+  EXPECT_NE(tap.find("not ok 2 - rec/fails\n"), std::string::npos) << tap;
+  const fs::path kept = recordings / "rec_fails.drvmrec";
+  EXPECT_TRUE(fs::exists(kept));
+  EXPECT_FALSE(fs::exists(recordings / "rec_passes.drvmrec"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(recordings), fs::directory_iterator()), 1);
+
+  const fs::path out = dir.path() / "replay.out";
+  const fs::path err = dir.path() / "replay.err";
+  const int replay =
+      std::system(fmt::format("'{}' replay '{}' --timeout 20 > '{}' 2> '{}'", DRVM_EXECUTABLE,
+                              kept.string(), out.string(), err.string())
+                      .c_str());
+  std::ifstream err_in(err);
+  const std::string err_text((std::istreambuf_iterator<char>(err_in)),
+                             std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(replay));
+  EXPECT_EQ(WEXITSTATUS(replay), 6) << err_text;  // halted, as recorded
+  EXPECT_EQ(err_text.find("the recording with"), std::string::npos) << err_text;
+  EXPECT_EQ(err_text.find("left its recording"), std::string::npos) << err_text;
 }
 
 }  // namespace
