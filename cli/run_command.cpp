@@ -385,6 +385,18 @@ int run_guest(const RunOptions& options, const std::string& image_path) {
           fmt::format("drvm: interrupted by {}: stopped the guest\n", signal_name(signal));
       machine.finish(std::move(interrupted));
     });
+    // The files as they are when the run starts (a rebuild during a long run must not change it).
+    std::optional<vmm::replay::Recording> recording;
+    if (!options.recording.empty()) {
+      recording.emplace();
+      recording->image = vmm::replay::describe_file(image_path);
+      recording->memory = options.memory;
+      recording->cmdline = options.cmdline;
+      for (const std::string& spec : options.initrd) {
+        recording->module_specs.push_back(spec);
+        recording->modules.push_back(vmm::replay::describe_file(vmm::replay::module_file(spec)));
+      }
+    }
     vmm::RunOutcome outcome = machine.run(timeout);
     if (outcome.kind == vmm::RunOutcome::Kind::kInterrupted) {
       outcome.report += interrupted_report(machine, controller);
@@ -395,19 +407,11 @@ int run_guest(const RunOptions& options, const std::string& image_path) {
     std::fputs(outcome.report.c_str(), stderr);
     if (session && !session->finish()) return vmm::status::kUsage;
     // Lost output would make a CI check pass or fail on what it never saw: not the guest's status.
-    if (!options.recording.empty()) {
-      vmm::replay::Recording recording;
-      recording.image = vmm::replay::describe_file(image_path);
-      recording.memory = options.memory;
-      recording.cmdline = options.cmdline;
-      for (const std::string& spec : options.initrd) {
-        recording.module_specs.push_back(spec);
-        recording.modules.push_back(vmm::replay::describe_file(vmm::replay::module_file(spec)));
-      }
-      recording.status = outcome.status;
-      recording.ended = vmm::outcome_name(outcome.kind);
+    if (recording) {
+      recording->status = outcome.status;
+      recording->ended = vmm::outcome_name(outcome.kind);
       try {
-        vmm::replay::write_recording(options.recording, recording, *exit_log);
+        vmm::replay::write_recording(options.recording, *recording, *exit_log);
         fmt::print(stderr, "drvm: recording: {} ({} guest exits); replay it with: drvm replay {}\n",
                    options.recording, exit_log->recorded(), options.recording);
       } catch (const vmm::replay::RecordingError& error) {

@@ -213,10 +213,8 @@ void GdbTarget::resume(const gdbstub::ResumeRequest& request, gdbstub::StopHandl
 }
 
 void GdbTarget::interrupt() {
-  if (history_ && history_->moving()) {
-    history_->interrupt();  // the move reports the interrupted stop itself
-    return;
-  }
+  // A move reports the interrupted stop itself; when none runs, the live run takes the Ctrl-C.
+  if (history_ && history_->interrupt()) return;
   {
     std::lock_guard lock(mutex_);
     if (!pending_) return;
@@ -638,7 +636,13 @@ void GdbTarget::start_move(bool backward, bool step) {
 void GdbTarget::finish_move(const replay::MoveResult& result, bool step) {
   set_gdb_events_enabled(true);
   if (result.kind == replay::MoveResult::Kind::kPresent) {
-    // The present, reached by replaying: the rest of gdb's move runs live.
+    // The present, reached by replaying: the rest of gdb's move runs live, unless gdb went away
+    // or a Ctrl-C came meanwhile (the coordinator then reports that stop).
+    std::lock_guard control(control_);
+    {
+      std::lock_guard lock(mutex_);
+      if (!pending_ || interrupt_requested_ || !stops_.empty()) return;
+    }
     if (step) {
       controller_.single_step(0);
     } else {
@@ -653,8 +657,15 @@ void GdbTarget::finish_move(const replay::MoveResult& result, bool step) {
       for (const GdbBreakpoint& breakpoint : breakpoints_) {
         const bool exec = breakpoint.request.kind == BreakpointKind::kSoftware ||
                           breakpoint.request.kind == BreakpointKind::kHardware;
-        if (breakpoint.request.address != result.trigger->address ||
-            exec != (result.trigger->kind == replay::TriggerKind::kExecute)) {
+        const bool same_kind =
+            exec ? result.trigger->kind == replay::TriggerKind::kExecute
+                 : event_type(breakpoint.request.kind) ==
+                       (result.trigger->kind == replay::TriggerKind::kWrite ? bp::BpType::kWrite
+                        : result.trigger->kind == replay::TriggerKind::kRead
+                            ? bp::BpType::kRead
+                            : bp::BpType::kReadWrite);
+        if (breakpoint.request.address != result.trigger->address || !same_kind ||
+            (!exec && breakpoint.request.length != result.trigger->length)) {
           continue;
         }
         event.cause = trap_cause(breakpoint.request.kind);

@@ -10,7 +10,7 @@
 namespace drvm::vmm::replay {
 namespace {
 
-constexpr char kMagic[8] = {'d', 'r', 'v', 'm', 'e', 'x', 'i', 't'};
+constexpr char kMagic[8] = {'d', 'r', 'v', 'm', 'e', 'x', 'i', '2'};
 
 template <typename T>
 void put(std::ostream& out, const T& value) {
@@ -89,13 +89,13 @@ void ExitLog::read(std::istream& in) {
     Record r;
     r.address = get<std::uint64_t>(in);
     r.rip = get<std::uint64_t>(in);
-    r.data_offset = get<std::uint32_t>(in);
+    r.data_offset = get<std::uint64_t>(in);
     r.count = get<std::uint32_t>(in);
     r.size = get<std::uint8_t>(in);
     const auto flags = get<std::uint8_t>(in);
     r.mmio = (flags & 1) != 0;
     r.write = (flags & 2) != 0;
-    if (std::uint64_t{r.data_offset} + std::uint64_t{r.size} * r.count > data_size) {
+    if (r.data_offset > data_size || std::uint64_t{r.size} * r.count > data_size - r.data_offset) {
       throw std::runtime_error(fmt::format("exit {} of the log points past its data", i));
     }
     records.push_back(r);
@@ -149,7 +149,12 @@ std::optional<ExitAction> ExitLog::on_exit(VcpuRunner& vcpu, const VmExit& exit)
     if (got.write) return std::nullopt;
     return ExitAction::kResume;
   }
-  got.data_offset = static_cast<std::uint32_t>(data_.size());
+  if (exhausted()) return std::nullopt;  // given up: the devices handle it, nothing is kept
+  if (limit_ != 0 && (records_.size() & 1023) == 0 && this->bytes() > limit_) {
+    exhausted_.store(true, std::memory_order_release);
+    return std::nullopt;
+  }
+  got.data_offset = data_.size();
   if (got.write) {
     data_.insert(data_.end(), bytes.begin(), bytes.end());
   } else {

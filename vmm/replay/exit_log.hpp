@@ -54,6 +54,13 @@ class ExitLog final : public ExitInterceptor {
   void record();
   bool replaying() const { return replaying_; }
 
+  // Recording stops (the log is given up) once it holds more than `bytes`; 0: no limit.
+  void set_limit(std::size_t bytes) { limit_ = bytes; }
+  // The limit was reached: the log no longer describes the run.
+  bool exhausted() const { return exhausted_.load(std::memory_order_acquire); }
+  // Records nothing from now on (reverse execution was refused; nothing will replay the log).
+  void stop_recording() { exhausted_.store(true, std::memory_order_release); }
+
   std::uint64_t landmarks() const { return position_.load(std::memory_order_acquire); }
   std::uint64_t recorded() const { return records_.size(); }
   std::size_t bytes() const;
@@ -70,7 +77,7 @@ class ExitLog final : public ExitInterceptor {
   struct Record {
     std::uint64_t address = 0;  // port or guest-physical address
     std::uint64_t rip = 0;
-    std::uint32_t data_offset = 0;  // into data_
+    std::uint64_t data_offset = 0;  // into data_
     std::uint32_t count = 1;        // string port I/O: elements
     std::uint8_t size = 0;
     bool mmio = false;
@@ -84,6 +91,8 @@ class ExitLog final : public ExitInterceptor {
   std::vector<std::uint8_t> data_;
   std::atomic<std::uint64_t> position_{0};
   bool replaying_ = false;
+  std::size_t limit_ = 0;
+  std::atomic<bool> exhausted_{false};
   // A read whose value the device fills in before the next entry (recording).
   std::optional<std::size_t> pending_read_;
   std::span<std::uint8_t> pending_bytes_;

@@ -39,6 +39,8 @@ History::History(Machine& machine, debug::DebugController& controller,
   log_.set_problem_handler([this](bool end_of_log, const std::string& why) {
     replay_->on_exit_log_problem(end_of_log, why);
   });
+  // A log of its own counts against the budget (a recording's log is the recording's).
+  if (own_log_) own_log_->set_limit(static_cast<std::size_t>(options.budget_bytes));
   worker_ = std::thread([this] { worker_main(); });
 }
 
@@ -60,8 +62,11 @@ std::optional<std::string> History::refusal() const {
 }
 
 void History::refuse(std::string why) {
-  std::lock_guard lock(mutex_);
-  if (!refused_) refused_ = std::move(why);
+  {
+    std::lock_guard lock(mutex_);
+    if (!refused_) refused_ = std::move(why);
+  }
+  if (own_log_) own_log_->stop_recording();  // nothing will replay it
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -69,6 +74,13 @@ void History::refuse(std::string why) {
 
 void History::live_stopped(const LiveStop& live) {
   if (refusal() && navigator_.stop_count() > 0) return;
+  if (log_.exhausted()) {
+    refuse(
+        fmt::format("the history budget ({} MiB) was used up by the guest's exits; give "
+                    "--history more",
+                    options_.budget_bytes >> 20));
+    return;
+  }
   Vcpu& cpu = machine_.vcpu(kVcpu).vcpu();
   const irq::WakeCheck sources = machine_.interrupt_sources(kVcpu);
   if (sources.can_wake) {
@@ -209,6 +221,7 @@ bool History::inside_string_instruction(std::uint64_t pc, const debug::AccessInf
 
 void History::move(bool backward, bool step, std::vector<Trigger> watched,
                    std::function<void(const MoveResult&)> done) {
+  replay_->clear_interrupt();  // a Ctrl-C meant for an earlier move
   moving_ = true;
   {
     std::lock_guard lock(mutex_);
@@ -222,8 +235,10 @@ void History::move(bool backward, bool step, std::vector<Trigger> watched,
   changed_.notify_all();
 }
 
-void History::interrupt() {
-  if (moving_) replay_->interrupt();
+bool History::interrupt() {
+  if (!moving_) return false;
+  replay_->interrupt();
+  return true;
 }
 
 void History::return_to_present() {
@@ -281,10 +296,7 @@ MoveResult History::run_move(bool backward, bool step, const std::vector<Trigger
     in_past_ = !at_present;
     return result;
   } catch (const std::exception& error) {
-    const bool interrupted = [&] {
-      replay_->clear_interrupt();
-      return std::string_view(error.what()).find("interrupted") != std::string_view::npos;
-    }();
+    const bool interrupted = replay_->clear_interrupt();
     result.why = error.what();
     if (log_enabled()) {
       fmt::print(stderr, "drvm: replay: {} {} from stop {} {} with {} triggers failed: {}\n",

@@ -101,8 +101,8 @@ class History {
   // --- Moves (run on the worker; `done` is called there, with the vCPU parked) ---
   void move(bool backward, bool step, std::vector<Trigger> watched,
             std::function<void(const MoveResult&)> done);
-  // gdb's Ctrl-C during a move.
-  void interrupt();
+  // gdb's Ctrl-C during a move; false when no move runs (the live run takes it).
+  bool interrupt();
 
  private:
   void add_stop(Stop stop, bool snapshot);

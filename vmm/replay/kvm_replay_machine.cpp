@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "bpcore/attributes.hpp"
 #include "vmm/debug/access_decoder.hpp"
@@ -121,9 +122,9 @@ void KvmReplayMachine::interrupt() {
   changed_.notify_all();
 }
 
-void KvmReplayMachine::clear_interrupt() {
+bool KvmReplayMachine::clear_interrupt() {
   std::lock_guard lock(mutex_);
-  interrupted_ = false;
+  return std::exchange(interrupted_, false);
 }
 
 RunResult KvmReplayMachine::wait() {

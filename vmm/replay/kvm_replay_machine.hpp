@@ -54,7 +54,8 @@ class KvmReplayMachine final : public ReplayMachine {
   void on_fault(const std::string& what);
   // Ends the running replay (and future ones until cleared) as interrupted.
   void interrupt();
-  void clear_interrupt();
+  // Clears a Ctrl-C; returns whether there was one.
+  bool clear_interrupt();
 
   // --- ReplayMachine ---
   void restore(std::size_t stop) override;
