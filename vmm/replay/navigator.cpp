@@ -321,30 +321,37 @@ std::optional<Position> Navigator::previous_of_access(std::size_t stop, const Se
     watched.push_back(Trigger{TriggerKind::kExecute, start, 1});
   watched.push_back(*hit.trigger);
   const std::size_t data = watched.size() - 1;
-  // The last arrival at a candidate before the hit, with no other hit of the trigger after it.
-  std::optional<Sighting> last;
+  // The arrivals at candidates after the trigger's previous hit; the writer is among the last.
+  std::vector<Sighting> arrivals;
   reach(Position{stop, {}});
   walk(hit, watched, [&](const Sighting& sighting) {
     if (sighting.watched != data && !sighting.at_end) {
-      last = sighting;
+      arrivals.push_back(sighting);
     } else if (sighting.watched == data && sighting.count < hit.hits) {
-      last.reset();
+      arrivals.clear();
     }
     return false;
   });
-  if (!last) return std::nullopt;
-  SegmentEnd anchor{watched[last->watched], last->count, 0};
-  reach(Position{stop, anchor});
-  machine_.arm(std::span(&watched[data], 1));
-  for (std::uint64_t steps = 1; steps <= step_limit_; ++steps) {
-    bool reached = false;
-    check(machine_.step([&](const ReplayHit& h) { reached = reached || h.trigger == 0; }));
-    if (reached) {
-      // The instruction this step began made the access: its boundary is the one before.
-      anchor.steps = steps - 1;
-      return Position{stop, anchor};
+  // From the last arrivals backwards: the one a few steps from the hit made it (a string
+  // instruction's iterations keep RIP at its start while they run).
+  constexpr int kTries = 4;
+  constexpr std::uint64_t kSteps = 16;
+  int tries = 0;
+  for (auto it = arrivals.rbegin(); it != arrivals.rend() && tries < kTries; ++it, ++tries) {
+    SegmentEnd anchor{watched[it->watched], it->count, 0};
+    const std::uint64_t start = anchor.trigger->address;
+    reach(Position{stop, anchor});
+    machine_.arm(std::span(&watched[data], 1));
+    for (std::uint64_t steps = 1; steps <= step_limit_; ++steps) {
+      bool reached = false;
+      check(machine_.step([&](const ReplayHit& h) { reached = reached || h.trigger == 0; }));
+      if (reached) {
+        // The instruction this step began made the access: its boundary is the one before.
+        anchor.steps = steps - 1;
+        return Position{stop, anchor};
+      }
+      if (steps >= kSteps && machine_.pc() != start) break;  // not this one
     }
-    if (steps >= 4096 && machine_.pc() != watched[last->watched].address) return std::nullopt;
   }
   return std::nullopt;
 }
