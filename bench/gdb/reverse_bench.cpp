@@ -301,8 +301,8 @@ void bm_reverse_continue(benchmark::State& state, const std::string& name, std::
       }
       // Stopped before the write: replay_first still holds its old value.
       const std::uint64_t value = little_endian(client.request(fmt::format("m{:x},8", first)));
-      if (value != 0) {
-        throw std::runtime_error(fmt::format("replay_first is {:#x} at the stop, not 0", value));
+      if (value != 1) {
+        throw std::runtime_error(fmt::format("replay_first is {:#x} at the stop, not 1", value));
       }
       const HistoryCounts counts = history_counts(client);
       state.SetIterationTime(reverse);

@@ -1,6 +1,6 @@
 /* replaywork.elf: the workload of the reverse-execution benchmark (bench/gdb/reverse_bench.cpp).
  * Ordinary globals, as a compiler lays them out. In order, guest_main:
- *   - writes replay_first once (the write `watch` + `reverse-continue` goes back to), then calls
+ *   - writes replay_first once in replay_write_first() (the write `watch` + `reverse-continue` goes back to), then calls
  *     replay_started();
  *   - runs loops=N iterations (default 1000000) that each write replay_value; every tick=T
  *     iterations (default 0: never) it calls replay_tick(), which writes one byte in each of
@@ -14,7 +14,9 @@
 
 enum { REPLAY_PAGE = 4096, REPLAY_MAX_PAGES = 256 };
 
-uint64_t replay_first;
+/* Initialized (in .data): the firmware's REP STOS that clears .bss never writes it, so a watch on
+ * it does not make a replay step that REP STOS per iteration (it clears replay_buffer too). */
+uint64_t replay_first = 1;
 /* volatile: every iteration stores it, as a debug build would. */
 volatile uint64_t replay_value;
 uint64_t replay_ticks;
@@ -26,6 +28,10 @@ static uint64_t option_number(const char* key, uint64_t fallback) {
   uint64_t value = 0;
   for (const char* p = text; *p >= '0' && *p <= '9'; ++p) value = value * 10 + (uint64_t)(*p - '0');
   return value;
+}
+
+__attribute__((noinline)) void replay_write_first(void) {
+  replay_first = 0x5eed;
 }
 
 __attribute__((noinline)) void replay_started(void) {
@@ -49,7 +55,7 @@ int guest_main(void) {
   uint64_t pages = option_number("pages", 1);
   const uint64_t print = option_number("print", 0);
   if (pages > REPLAY_MAX_PAGES) pages = REPLAY_MAX_PAGES;
-  replay_first = 0x5eed;
+  replay_write_first();
   replay_started();
   for (uint64_t i = 0; i < loops; i++) {
     replay_value = replay_value * 6364136223846793005ULL + i;
