@@ -35,6 +35,15 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+std::string from_hex(std::string_view hex) {
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+  }
+  return out;
+}
+
 RspClient::RspClient(std::uint16_t port, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   sockaddr_in address{};
@@ -70,6 +79,29 @@ RspClient::~RspClient() {
 std::string RspClient::request(std::string_view payload) {
   send(payload);
   return receive();
+}
+
+std::string RspClient::request(std::string_view payload, std::string& console) {
+  send(payload);
+  while (true) {
+    std::string reply = receive();
+    // "O" + hex is console output; "OK" is not (K is no hex digit).
+    if (reply.size() > 1 && reply[0] == 'O' && reply != "OK") {
+      console += from_hex(std::string_view(reply).substr(1));
+      continue;
+    }
+    return reply;
+  }
+}
+
+std::string RspClient::monitor(std::string_view command) {
+  std::string console;
+  const std::string reply = request("qRcmd," + to_hex(command), console);
+  if (reply != "OK") {
+    throw std::runtime_error(
+        fmt::format("monitor {}: got '{}' after '{}'", command, reply, console));
+  }
+  return console;
 }
 
 void RspClient::send(std::string_view payload) {

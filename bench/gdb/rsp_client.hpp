@@ -19,6 +19,11 @@ class RspClient {
 
   // Sends one packet and returns the reply's payload (run-length encoding expanded).
   std::string request(std::string_view payload);
+  // Sends one packet and returns its final reply, with the console output (`O` packets) that came
+  // before it decoded into `console` (for qRcmd, and a refused `bc`/`bs`).
+  std::string request(std::string_view payload, std::string& console);
+  // `monitor COMMAND` (qRcmd): the text the stub printed. Throws unless the stub ends with OK.
+  std::string monitor(std::string_view command);
   // The stub's PacketSize from qSupported.
   std::size_t packet_size() const { return packet_size_; }
 
@@ -34,5 +39,6 @@ class RspClient {
 
 // "00ff10" <-> bytes.
 std::string to_hex(std::string_view bytes);
+std::string from_hex(std::string_view hex);
 
 }  // namespace drvm::bench

@@ -421,6 +421,55 @@ TEST(GdbReverse, ReverseContinueWithNothingBeforeStopsAtTheStartOfHistory) {
   expect_one_complete_run(result);
 }
 
+// `monitor history` counts what the recording keeps: one stop (with its snapshot) where gdb first
+// saw the guest, one more per stop, the bytes growing with them; in the past it says so.
+TEST(GdbReverse, MonitorHistoryCountsStopsSnapshotsAndBytes) {
+  REQUIRE_GDB_AND_KVM();
+  std::vector<std::string> commands = {
+      mark("start"),   "monitor history", "break corrupt", "continue",
+      mark("corrupt"), "monitor history", "watch counter", "reverse-continue",
+      mark("past"),    "monitor history", kEndMark};
+  finish_run(commands);
+  const GdbSessionResult result = run_gdb_session(reverse_script(commands));
+  SCOPED_TRACE(result.describe());
+  const std::string& out = result.gdb_output;
+  const auto bytes = [](const std::string& text) -> std::uint64_t {
+    std::smatch match;
+    if (!std::regex_search(text, match, std::regex(R"(\nbytes: ([0-9]+) \()"))) return 0;
+    return std::stoull(match[1]);
+  };
+  const std::string start = section(out, "start");
+  EXPECT_TRUE(contains(start,
+                       "reverse execution: on\nstops: 1 recorded, 1 reachable\n"
+                       "snapshots: 1\n"));
+  EXPECT_TRUE(matches(start, R"(bytes: [0-9]+ \([0-9.]+ MiB\) of the 1024\.0 MiB budget, )"
+                             R"(exit log [0-9]+ \([0-9]+ exits\))"));
+  EXPECT_GT(bytes(start), 4096u);  // at least the image's pages
+  const std::string at_corrupt = section(out, "corrupt");
+  EXPECT_TRUE(matches(at_corrupt,
+                      "reverse execution: on\nstops: 2 recorded, 2 reachable\n"
+                      "snapshots: [12]\n"));
+  EXPECT_GE(bytes(at_corrupt), bytes(start));
+  const std::string past = section(out, "past");
+  EXPECT_TRUE(matches(past,
+                      "reverse execution: on \\(gdb stands in the past\\)\n"
+                      "stops: 2 recorded, 2 reachable\nsnapshots: 2\n"));
+  expect_one_complete_run(result);
+}
+
+// With --history 0 the session has no history, and `monitor history` says why.
+TEST(GdbReverse, MonitorHistorySaysWhenReverseExecutionIsOff) {
+  REQUIRE_GDB_AND_KVM();
+  std::vector<std::string> commands = {mark("off"), "monitor history", kEndMark};
+  finish_run(commands);
+  GdbScript script = reverse_script(commands);
+  script.drvm_args = {"--history", "0"};
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_EQ(section(result.gdb_output, "off"), "reverse execution: off (--history 0)\n");
+  expect_one_complete_run(result);
+}
+
 // Two vCPUs cannot be replayed exactly: drvm refuses, says why, and the guest stays where it was.
 TEST(GdbReverse, TwoVcpusRefuseReverseExecution) {
   REQUIRE_GDB_AND_KVM();

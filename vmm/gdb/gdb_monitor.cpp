@@ -15,6 +15,7 @@ constexpr std::string_view kHelp =
     "                  address, type, length, engine\n"
     "  monitor events  gdb's breakpoints with their hit counts over the run, the --event\n"
     "                  events' counts, and the debug layer's counters\n"
+    "  monitor history what reverse execution keeps: stops, snapshots, bytes of the budget\n"
     "  monitor probe   what the capability probe found on this host\n";
 
 // An event not on the vCPU's slots yet: the engines arm it when the vCPU next enters the guest
@@ -153,6 +154,30 @@ std::string format_events(Machine& machine, debug::DebugController& controller,
   return out;
 }
 
+std::string mib(std::uint64_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
+// Exact byte counts beside the MiB, so a script (bench/gdb/reverse_bench.cpp) can read them.
+std::string format_history(Machine& machine, const replay::History* history) {
+  if (!history) {
+    return machine.vcpu_count() > 1
+               ? fmt::format("reverse execution: off ({} vCPUs; it needs --cpus 1)\n",
+                             machine.vcpu_count())
+               : std::string("reverse execution: off (--history 0)\n");
+  }
+  const replay::HistoryStats stats = history->stats();
+  std::string out =
+      fmt::format("reverse execution: {}{}\n", stats.refusal ? "refused: " + *stats.refusal : "on",
+                  stats.in_past ? " (gdb stands in the past)" : "");
+  out += fmt::format("stops: {} recorded, {} reachable\n", stats.stops, stats.reachable);
+  out += fmt::format("snapshots: {}\n", stats.snapshots);
+  out += fmt::format("bytes: {} ({}) of the {} budget, exit log {} ({} exits)\n", stats.bytes,
+                     mib(stats.bytes), mib(stats.budget_bytes), stats.exit_log_bytes,
+                     stats.exits_logged);
+  return out;
+}
+
 }  // namespace
 
 std::string format_session_events(const session::StatReport& report) {
@@ -173,6 +198,7 @@ std::string run_monitor_command(std::string_view command, Machine& machine,
   const std::string_view name = trim(command);
   if (name == "dr") return format_dr(machine, controller, state.breakpoints);
   if (name == "events") return format_events(machine, controller, state);
+  if (name == "history") return format_history(machine, state.history);
   if (name == "probe") return format_probe_table(controller.probe());
   if (name == "help" || name.empty()) return std::string(kHelp);
   return fmt::format("unknown monitor command '{}'\n{}", name, kHelp);

@@ -1,5 +1,6 @@
 // The text of gdb's `monitor` commands (qRcmd) for drvm: `dr` (every debug slot of every vCPU),
-// `events` (counts), `probe` (the capability probe), `help`.
+// `events` (counts), `history` (what reverse execution keeps), `probe` (the capability probe),
+// `help`.
 #pragma once
 
 #include <functional>
@@ -19,6 +20,7 @@ struct MonitorState {
   std::vector<GdbBreakpoint> breakpoints;       // gdb's current breakpoints
   std::vector<RemovedBreakpoint> removed;       // inserted earlier, removed now (with their hits)
   std::function<std::string()> session_events;  // the --event events' lines, if any
+  const replay::History* history = nullptr;     // reverse execution's, if the session has one
 };
 
 // Runs `command` (surrounding blanks ignored) and returns what gdb prints; an unknown command

@@ -873,6 +873,7 @@ std::string GdbTarget::monitor_command(std::string_view command) {
     state.removed = removed_;
     state.session_events = session_events_;
   }
+  state.history = history_.get();
   return run_monitor_command(command, machine_, controller_, state);
 }
 

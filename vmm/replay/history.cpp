@@ -61,6 +61,24 @@ std::optional<std::string> History::refusal() const {
   return std::nullopt;
 }
 
+HistoryStats History::stats() const {
+  HistoryStats stats;
+  stats.stops = navigator_.stop_count();
+  if (stats.stops > 0) {
+    stats.reachable = stats.stops - navigator_.oldest();
+    for (std::size_t k = navigator_.oldest(); k < stats.stops; ++k) {
+      if (navigator_.stop(k).snapshot) ++stats.snapshots;
+    }
+  }
+  stats.bytes = replay_->bytes();
+  stats.exit_log_bytes = log_->bytes();
+  stats.exits_logged = log_->recorded();
+  stats.budget_bytes = options_.budget_bytes;
+  stats.in_past = in_past_.load();
+  stats.refusal = refusal();
+  return stats;
+}
+
 void History::refuse(std::string why) {
   {
     std::lock_guard lock(mutex_);

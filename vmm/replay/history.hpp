@@ -72,6 +72,19 @@ struct MoveResult {
   std::string why;
 };
 
+// What the history holds now (`monitor history`).
+struct HistoryStats {
+  std::size_t stops = 0;      // live stops recorded since the session began
+  std::size_t reachable = 0;  // of them, still reachable (not dropped for the budget)
+  std::size_t snapshots = 0;  // snapshots kept (of the reachable stops)
+  std::uint64_t bytes = 0;    // what the budget counts: snapshots, memory versions, exit log
+  std::uint64_t exit_log_bytes = 0;
+  std::uint64_t exits_logged = 0;
+  std::uint64_t budget_bytes = 0;
+  bool in_past = false;
+  std::optional<std::string> refusal;
+};
+
 class History {
  public:
   // `log`: the machine's exit log when it has one already (drvm replay, --recording); else
@@ -89,6 +102,8 @@ class History {
   // A move is running: vCPU stops and faults belong to it (GdbTarget routes them here).
   bool moving() const { return moving_.load(); }
   KvmReplayMachine& machine() { return *replay_; }
+  // Read-only counts (the caller's thread, while no move runs).
+  HistoryStats stats() const;
 
   // --- The live run (the caller's thread, every vCPU paused) ---
   // gdb was told of a stop (the first one starts the recording).
