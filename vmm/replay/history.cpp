@@ -71,8 +71,8 @@ HistoryStats History::stats() const {
     }
   }
   stats.bytes = replay_->bytes();
-  stats.exit_log_bytes = log_->bytes();
-  stats.exits_logged = log_->recorded();
+  stats.exit_log_bytes = log_.bytes();
+  stats.exits_logged = log_.recorded();
   stats.budget_bytes = options_.budget_bytes;
   stats.in_past = in_past_.load();
   stats.refusal = refusal();
