@@ -132,36 +132,8 @@ auto parse_number(const char* flag, const std::string& value, Parse parse) {
   }
 }
 
-void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
-  line.add_value(
-      "--mem", "SIZE",
-      [&options](const std::string& value) {
-        options.memory = parse_number("--mem", value, cmdline::parse_guest_memory);
-      },
-      "guest RAM (default 128M): MiB as QEMU's -m, or with K/M/G; 2M-3G");
-  line.add_value(
-      "--cpus", "N",
-      [&options](const std::string& value) {
-        try {
-          options.cpus = cmdline::parse_vcpu_count(value);  // shared with manifests' `cpus`
-        } catch (const cmdline::NumberError& error) {
-          throw UsageError(fmt::format("run: --cpus: {}", error.what()));
-        }
-      },
-      "vCPUs (default 1), as QEMU's -smp N: vCPU 0 boots, the others wait for INIT and a "
-      "startup IPI; 1-255, at most KVM's KVM_CAP_MAX_VCPUS");
-  line.add_value(
-      "--cmdline", "STR", [&options](const std::string& value) { options.cmdline = value; },
-      "command line passed in hvm_start_info (PVH) or the Multiboot information");
-  line.add_value(
-      "--initrd", "MODULES",
-      [&options](const std::string& value) {
-        for (std::string& spec : vmm::split_initrd_option(value)) {
-          options.initrd.push_back(std::move(spec));
-        }
-      },
-      "boot modules \"FILE[ ARGS]\", comma-separated or repeated as QEMU's -initrd: the "
-      "Multiboot module list, or the PVH start_info modlist");
+// The options drvm run and drvm replay share: output, time limit, engines, gdb.
+void add_common_options(cmdline::CommandLine& line, RunOptions& options) {
   line.add_value(
       "--serial", "FILE",
       [&options](const std::string& value) {
@@ -197,6 +169,39 @@ void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
       "with --gdb: memory reverse execution may keep for its snapshots (default 1024 MiB, "
       "K/M/G suffixes, a bare number is MiB; the oldest history goes first; 0 turns reverse "
       "execution off)");
+}
+
+void add_run_options(cmdline::CommandLine& line, RunOptions& options) {
+  line.add_value(
+      "--mem", "SIZE",
+      [&options](const std::string& value) {
+        options.memory = parse_number("--mem", value, cmdline::parse_guest_memory);
+      },
+      "guest RAM (default 128M): MiB as QEMU's -m, or with K/M/G; 2M-3G");
+  line.add_value(
+      "--cpus", "N",
+      [&options](const std::string& value) {
+        try {
+          options.cpus = cmdline::parse_vcpu_count(value);  // shared with manifests' `cpus`
+        } catch (const cmdline::NumberError& error) {
+          throw UsageError(fmt::format("run: --cpus: {}", error.what()));
+        }
+      },
+      "vCPUs (default 1), as QEMU's -smp N: vCPU 0 boots, the others wait for INIT and a "
+      "startup IPI; 1-255, at most KVM's KVM_CAP_MAX_VCPUS");
+  line.add_value(
+      "--cmdline", "STR", [&options](const std::string& value) { options.cmdline = value; },
+      "command line passed in hvm_start_info (PVH) or the Multiboot information");
+  line.add_value(
+      "--initrd", "MODULES",
+      [&options](const std::string& value) {
+        for (std::string& spec : vmm::split_initrd_option(value)) {
+          options.initrd.push_back(std::move(spec));
+        }
+      },
+      "boot modules \"FILE[ ARGS]\", comma-separated or repeated as QEMU's -initrd: the "
+      "Multiboot module list, or the PVH start_info modlist");
+  add_common_options(line, options);
   line.add_value(
       "--recording", "FILE", [&options](const std::string& value) { options.recording = value; },
       "write a recording of the run to FILE (image, arguments, the guest's inputs, how it "
@@ -450,32 +455,7 @@ int replay_command(Args args) {
   std::string recording_path;
   bool help = false;
   cmdline::CommandLine line("replay");
-  line.add_value(
-      "--gdb", "[HOST:]PORT",
-      [&options](const std::string& value) { options.gdb = parse_gdb_address(value); },
-      "serve gdb's remote protocol; the guest waits at its first instruction until gdb continues; "
-      "gdb can run it forwards and backwards");
-  line.add_flag("--gdb-no-wait", &options.gdb_no_wait,
-                "with --gdb: let the guest run at once; gdb stops it when it attaches");
-  line.add_value(
-      "--history", "SIZE",
-      [&options](const std::string& value) {
-        options.history = parse_number("--history", value, [](std::string_view text) {
-          return cmdline::parse_size(text, std::uint64_t{1} << 20);
-        });
-      },
-      "with --gdb: memory reverse execution may keep (as drvm run --history)");
-  line.add_value(
-      "--timeout", "SEC",
-      [&options](const std::string& value) {
-        options.timeout = parse_number("--timeout", value, cmdline::parse_seconds);
-      },
-      "stop the guest after SEC seconds of wall time (status 4)");
-  line.add_value(
-      "--serial", "FILE", [&options](const std::string& value) { options.serial_file = value; },
-      "write the guest's COM1 output to FILE instead of stdout");
-  line.add_flag("--exact", &options.exact,
-                "single-step and decode every guest instruction (the reference engine)");
+  add_common_options(line, options);
   line.add_flag("-h,--help", &help, "show this help");
   std::vector<std::string> positionals;
   try {

@@ -30,19 +30,6 @@
 namespace drvm::test {
 namespace {
 
-bool kvm_usable() {
-  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
-
-#define REQUIRE_GDB_AND_KVM()                                               \
-  do {                                                                      \
-    if (!gdb_available()) GTEST_SKIP() << "gdb is not installed";           \
-    if (!kvm_usable()) GTEST_SKIP() << "/dev/kvm is missing or not usable"; \
-  } while (0)
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

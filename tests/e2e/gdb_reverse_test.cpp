@@ -41,19 +41,6 @@
 namespace drvm::test {
 namespace {
 
-bool kvm_usable() {
-  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
-
-#define REQUIRE_GDB_AND_KVM()                                               \
-  do {                                                                      \
-    if (!gdb_available()) GTEST_SKIP() << "gdb is not installed";           \
-    if (!kvm_usable()) GTEST_SKIP() << "/dev/kvm is missing or not usable"; \
-  } while (0)
-
 constexpr const char* kImage = "reverse";
 constexpr const char* kExitedNormally = "[Inferior 1 (Remote target) exited normally]";
 constexpr const char* kNoMoreHistory = "No more reverse-execution history.";

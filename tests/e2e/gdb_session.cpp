@@ -154,6 +154,13 @@ void run_gdb(const GdbScript& script, const std::string& image, const std::strin
 
 }  // namespace
 
+bool kvm_usable() {
+  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 bool gdb_available() {
   return find_in_path("gdb").has_value();
 }

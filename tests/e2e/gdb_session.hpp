@@ -41,6 +41,15 @@ struct GdbSessionResult {
 };
 
 bool gdb_available();
+// Whether /dev/kvm can be opened for reading and writing.
+bool kvm_usable();
+
+// Skips the test (with the reason) when gdb or a usable /dev/kvm is missing.
+#define REQUIRE_GDB_AND_KVM()                                               \
+  do {                                                                      \
+    if (!gdb_available()) GTEST_SKIP() << "gdb is not installed";           \
+    if (!kvm_usable()) GTEST_SKIP() << "/dev/kvm is missing or not usable"; \
+  } while (0)
 GdbSessionResult run_gdb_session(const GdbScript& script);
 
 }  // namespace drvm::test

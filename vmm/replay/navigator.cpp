@@ -379,16 +379,22 @@ Navigator::Found Navigator::reverse_step(const Position& from) {
   return found;
 }
 
-Navigator::Found Navigator::forward_continue(const Position& from,
-                                             std::span<const Trigger> watched) {
-  Position at = from;
+// Forward from `at` toward the next stop: that stop's segment end, and the watched triggers with
+// the end's trigger, armed and counted from `at.stop` up to `at` (the machine stands at `at`).
+struct Navigator::ForwardFrom {
+  std::size_t next = 0;
+  SegmentEnd end;
+  Arrangement arrangement;
+  std::vector<std::uint64_t> counts;  // per armed slot
+  std::optional<std::size_t> end_slot;
+};
+
+std::optional<Navigator::ForwardFrom> Navigator::forward_from(Position& at,
+                                                              std::span<const Trigger> watched) {
   for (;;) {
     if (at.stop >= present()) {
       if (at.offset != SegmentEnd{}) throw ReplayError("the position is after the present");
-      Found found;
-      found.where = at;
-      found.present = true;
-      return found;
+      return std::nullopt;
     }
     const std::size_t next = at.stop + 1;
     resolve(next);
@@ -397,22 +403,40 @@ Navigator::Found Navigator::forward_continue(const Position& from,
       at = arrive_unchanged(next);
       continue;
     }
-    // Watched triggers and the next stop's trigger, counted from this stop.
     std::vector<Trigger> counted(watched.begin(), watched.end());
     if (end.trigger && end.hits > 0) counted.push_back(*end.trigger);
     reach(Position{at.stop, {}});
     const Walk to_here = walk(at.offset, counted, {});
-    Arrangement arrangement(SegmentEnd{}, counted);
-    std::vector<std::uint64_t> counts(arrangement.armed.size(), 0);
+    ForwardFrom forward{next, end, Arrangement(SegmentEnd{}, counted), {}, std::nullopt};
+    forward.counts.assign(forward.arrangement.armed.size(), 0);
     for (std::size_t i = 0; i < counted.size(); ++i) {
-      counts[arrangement.watched_slot[i]] = to_here.watched_counts[i];
+      forward.counts[forward.arrangement.watched_slot[i]] = to_here.watched_counts[i];
     }
-    const std::optional<std::size_t> end_slot =
-        end.trigger && end.hits > 0 ? std::optional(arrangement.watched_slot.back()) : std::nullopt;
+    if (end.trigger && end.hits > 0) forward.end_slot = forward.arrangement.watched_slot.back();
+    machine_.arm(forward.arrangement.armed);
+    return forward;
+  }
+}
+
+Navigator::Found Navigator::forward_continue(const Position& from,
+                                             std::span<const Trigger> watched) {
+  Position at = from;
+  for (;;) {
+    std::optional<ForwardFrom> forward = forward_from(at, watched);
+    if (!forward) {
+      Found found;
+      found.where = at;
+      found.present = true;
+      return found;
+    }
+    const std::size_t next = forward->next;
+    const SegmentEnd end = forward->end;
+    Arrangement& arrangement = forward->arrangement;
+    std::vector<std::uint64_t>& counts = forward->counts;
+    const std::optional<std::size_t> end_slot = forward->end_slot;
     std::optional<std::size_t> stopped_by;
     bool stopped_data = false;
     bool reached = false;
-    machine_.arm(arrangement.armed);
     if (end.hits > 0) {
       const auto on_hit = [&](const ReplayHit& hit) {
         ++counts[hit.trigger];
@@ -470,28 +494,18 @@ Navigator::Found Navigator::forward_continue(const Position& from,
 Navigator::Found Navigator::forward_step(const Position& from, std::span<const Trigger> watched) {
   Position at = from;
   for (;;) {
-    if (at.stop >= present()) {
-      if (at.offset != SegmentEnd{}) throw ReplayError("the position is after the present");
+    std::optional<ForwardFrom> forward = forward_from(at, watched);
+    if (!forward) {
       Found found;  // the present: the caller steps live
       found.where = at;
       found.present = true;
       return found;
     }
-    const std::size_t next = at.stop + 1;
-    resolve(next);
-    const SegmentEnd end = stops_[next].from_previous;
-    if (end == SegmentEnd{}) {
-      at = arrive_unchanged(next);
-      continue;
-    }
-    std::vector<Trigger> counted(watched.begin(), watched.end());
-    if (end.trigger && end.hits > 0) counted.push_back(*end.trigger);
-    reach(Position{at.stop, {}});
-    const Walk to_here = walk(at.offset, counted, {});
-    Arrangement arrangement(SegmentEnd{}, counted);
-    const std::optional<std::size_t> end_slot =
-        end.trigger && end.hits > 0 ? std::optional(arrangement.watched_slot.back()) : std::nullopt;
-    std::uint64_t end_count = end_slot ? to_here.watched_counts.back() : 0;
+    const std::size_t next = forward->next;
+    const SegmentEnd end = forward->end;
+    const Arrangement& arrangement = forward->arrangement;
+    const std::optional<std::size_t> end_slot = forward->end_slot;
+    std::uint64_t end_count = end_slot ? forward->counts[*end_slot] : 0;
     // The next stop's breakpoint would fire right here: this position is that stop.
     const auto next_fires_here = [&] {
       const std::uint64_t pc = machine_.pc();
@@ -505,7 +519,6 @@ Navigator::Found Navigator::forward_step(const Position& from, std::span<const T
       continue;
     }
     std::optional<std::size_t> watch_hit;
-    machine_.arm(arrangement.armed);
     check(machine_.step([&](const ReplayHit& hit) {
       if (end_slot && hit.trigger == *end_slot) ++end_count;
       for (std::size_t w = 0; w < watched.size(); ++w) {

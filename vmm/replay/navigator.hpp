@@ -134,6 +134,9 @@ class Navigator {
   // runs (none when it has reported its breakpoints already); marks it reported.
   std::vector<std::size_t> fire_here(std::span<const Trigger> armed);
   void resolve(std::size_t stop);
+  struct ForwardFrom;
+  // Moves `at` past stops reached without an instruction; nullopt at the present.
+  std::optional<ForwardFrom> forward_from(Position& at, std::span<const Trigger> watched);
   // Moves forward onto live stop `stop`, which the run reached without an instruction from the
   // stop before (its snapshot is the state).
   Position arrive_unchanged(std::size_t stop);
