@@ -14,16 +14,11 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <memory>
-#include <regex>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,8 +26,7 @@
 
 #include "elf_symbols.hpp"
 #include "rsp_client.hpp"
-
-extern char** environ;
+#include "stub_process.hpp"
 
 namespace drvm::bench {
 namespace {
@@ -41,13 +35,6 @@ constexpr const char* kImage = DRVM_GUEST_DIR "/gdbwork.elf";
 constexpr std::size_t kMiB = 1 << 20;
 
 enum class Stub { kDrvm, kQemuTcg, kQemuKvm };
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 std::uint16_t free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -68,16 +55,24 @@ std::uint64_t symbol(std::string_view name) {
 }
 
 // One VMM process serving gdb's protocol, held at the guest's first instruction.
-class StubProcess {
+// drvm's or QEMU's stub on gdbwork.elf (a marker loop that never exits), held at its first
+// instruction.
+class StubSession {
  public:
-  explicit StubProcess(Stub stub) {
+  explicit StubSession(Stub stub) : StubSession(stub, stub == Stub::kDrvm ? 0 : free_port()) {}
+  RspClient& client() { return process_.client(); }
+
+ private:
+  StubSession(Stub stub, std::uint16_t port)
+      : process_(arguments(stub, port),
+                 stub == Stub::kDrvm ? std::optional<std::uint16_t>() : std::optional(port),
+                 10000) {}
+  static std::vector<std::string> arguments(Stub stub, std::uint16_t port) {
     const std::string cmdline = "steps=100000000";  // gdbwork_marker in a loop, never exits
     std::vector<std::string> args;
-    std::uint16_t port = 0;
     if (stub == Stub::kDrvm) {
       args = {DRVM_BINARY, "run", kImage, "--cmdline", cmdline, "--gdb", "0"};
     } else {
-      port = free_port();
       args = {"qemu-system-x86_64",
               "-M",
               "microvm",
@@ -98,48 +93,9 @@ class StubProcess {
               fmt::format("tcp:127.0.0.1:{}", port),
               "-S"};
     }
-    log_ = fmt::format("/tmp/drvm_bench_gdb_{}_{}.log", ::getpid(), static_cast<int>(stub));
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const int error = posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (error != 0) throw std::runtime_error(fmt::format("cannot start {}", args[0]));
-    if (stub == Stub::kDrvm) port = wait_for_drvm_port();
-    client_ = std::make_unique<RspClient>(port, 10000);
+    return args;
   }
-
-  ~StubProcess() {
-    client_.reset();
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    ::unlink(log_.c_str());
-  }
-
-  RspClient& client() { return *client_; }
-
- private:
-  std::uint16_t wait_for_drvm_port() {
-    const std::regex pattern("listening on [^\\s]+:([0-9]+)");
-    for (int i = 0; i < 1000; ++i) {
-      std::smatch match;
-      const std::string text = slurp(log_);
-      if (std::regex_search(text, match, pattern)) {
-        return static_cast<std::uint16_t>(std::stoul(match[1]));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    throw std::runtime_error("drvm did not print its gdb port: " + slurp(log_));
-  }
-
-  pid_t pid_ = -1;
-  std::string log_;
-  std::unique_ptr<RspClient> client_;
+  StubProcess process_;
 };
 
 void expect_stop(const std::string& reply, std::string_view what) {
@@ -162,7 +118,7 @@ void run_to_marker(RspClient& client, std::uint64_t marker) {
 template <class Body>
 void with_stub(benchmark::State& state, Stub stub, Body body) {
   try {
-    StubProcess process(stub);
+    StubSession process(stub);
     run_to_marker(process.client(), symbol("gdbwork_marker"));
     body(process.client());
   } catch (const std::exception& error) {

@@ -15,17 +15,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -33,8 +29,7 @@
 
 #include "elf_symbols.hpp"
 #include "rsp_client.hpp"
-
-extern char** environ;
+#include "stub_process.hpp"
 
 namespace drvm::bench {
 namespace {
@@ -59,13 +54,6 @@ bool kvm_usable() {
   return ::access("/dev/kvm", R_OK | W_OK) == 0;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 std::uint64_t symbol(std::string_view name) {
   const auto address = test::elf_symbol_address(kImage, name);
   if (!address) throw std::runtime_error(fmt::format("replaywork.elf has no symbol {}", name));
@@ -79,53 +67,20 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // `drvm run replaywork.elf --cmdline CMDLINE --gdb 0 [ARGS]`, held at the first instruction.
 class DrvmSession {
  public:
-  DrvmSession(const std::string& cmdline, const std::vector<std::string>& extra) {
+  DrvmSession(const std::string& cmdline, const std::vector<std::string>& extra)
+      : process_(arguments(cmdline, extra), std::nullopt, 30000) {}
+  RspClient& client() { return process_.client(); }
+  std::string log() const { return process_.log(); }
+
+ private:
+  static std::vector<std::string> arguments(const std::string& cmdline,
+                                            const std::vector<std::string>& extra) {
     std::vector<std::string> args = {DRVM_BINARY, "run",   kImage, "--cmdline",
                                      cmdline,     "--gdb", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    log_ = fmt::format("/tmp/drvm_bench_reverse_{}.log", ::getpid());
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const int error = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (error != 0) throw std::runtime_error(fmt::format("cannot start {}", args[0]));
-    client_ = std::make_unique<RspClient>(wait_for_port(), 30000);
+    return args;
   }
-  ~DrvmSession() {
-    client_.reset();
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    ::unlink(log_.c_str());
-  }
-  DrvmSession(const DrvmSession&) = delete;
-  DrvmSession& operator=(const DrvmSession&) = delete;
-
-  RspClient& client() { return *client_; }
-  std::string log() const { return slurp(log_); }
-
- private:
-  std::uint16_t wait_for_port() {
-    const std::regex pattern("listening on [^\\s]+:([0-9]+)");
-    for (int i = 0; i < 6000; ++i) {
-      std::smatch match;
-      const std::string text = slurp(log_);
-      if (std::regex_search(text, match, pattern)) {
-        return static_cast<std::uint16_t>(std::stoul(match[1]));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    throw std::runtime_error("drvm did not print its gdb port: " + slurp(log_));
-  }
-
-  pid_t pid_ = -1;
-  std::string log_;
-  std::unique_ptr<RspClient> client_;
+  StubProcess process_;
 };
 
 void expect_ok(const std::string& reply, std::string_view what) {
