@@ -30,22 +30,6 @@
 namespace drvm::test {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-bool matches(const std::string& text, const std::string& pattern) {
-  return std::regex_search(text, std::regex(pattern));
-}
-
-std::size_t count(const std::string& text, const std::string& part) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 // Commands that run the guest to guest_main and drop that breakpoint.
 std::vector<std::string> to_guest_main(std::vector<std::string> then) {
   std::vector<std::string> commands{"break guest_main", "continue", "delete"};

@@ -45,22 +45,6 @@ constexpr const char* kImage = "reverse";
 constexpr const char* kExitedNormally = "[Inferior 1 (Remote target) exited normally]";
 constexpr const char* kNoMoreHistory = "No more reverse-execution history.";
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-bool matches(const std::string& text, const std::string& pattern) {
-  return std::regex_search(text, std::regex(pattern));
-}
-
-std::size_t count(const std::string& text, const std::string& part) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 // gdb prints "==NAME==" for this command (echo), which starts a section of its output.
 std::string mark(const std::string& name) {
   return "echo ==" + name + "==\\n";

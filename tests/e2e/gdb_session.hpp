@@ -41,6 +41,12 @@ struct GdbSessionResult {
 };
 
 bool gdb_available();
+// Whether `text` contains `part`; whether it has a match of the ECMAScript `pattern`; how many
+// times `part` occurs in it (overlaps counted).
+bool contains(const std::string& text, const std::string& part);
+bool matches(const std::string& text, const std::string& pattern);
+std::size_t count(const std::string& text, const std::string& part);
+
 // Whether /dev/kvm can be opened for reading and writing.
 bool kvm_usable();
 
