@@ -197,7 +197,7 @@ void VcpuRunner::thread_main() {
       completion_owed_ = exit.kind == ExitKind::kIo ||
                          (exit.kind == ExitKind::kMmio &&
                           !machine_.memory().contains(exit.mmio.address, exit.mmio.size));
-      if (machine_.dispatch_exit(*this) == ExitAction::kPause) {
+      if (machine_.dispatch_exit(*this, exit) == ExitAction::kPause) {
         pause_requested_.store(true, std::memory_order_seq_cst);
       }
     }
@@ -410,8 +410,7 @@ irq::WakeCheck Machine::interrupt_sources(std::size_t index) {
                                  Uart16550::kCom1Irq);
 }
 
-ExitAction Machine::dispatch_exit(VcpuRunner& vcpu) {
-  const VmExit exit = decode_exit(vcpu.vcpu().run_area());
+ExitAction Machine::dispatch_exit(VcpuRunner& vcpu, const VmExit& exit) {
   for (ExitInterceptor* link : interceptors_) {
     if (const auto action = link->on_exit(vcpu, exit)) return *action;
   }

@@ -2,8 +2,8 @@
 // guest memory and its memslot map, the device buses with their devices (COM1, the exit port, the
 // quiet PC ports), and one VcpuRunner (a thread) per vCPU.
 //
-// Exit dispatch: each vCPU thread calls Machine::dispatch_exit() after every KVM_RUN exit, which
-// decodes it once (VmExit). The interceptor chain sees it first, in order (the counting session
+// Exit dispatch: each vCPU thread decodes every KVM_RUN exit once (VmExit) and hands it to
+// Machine::dispatch_exit(). The interceptor chain sees it first, in order (the counting session
 // before the debug controller: debug engines claim KVM_EXIT_DEBUG, MMIO on protected pages,
 // emulation failures at planted INT3s); when every interceptor declines, port I/O and MMIO go to
 // the device that registered the address on the IoBus, and everything else to the default
@@ -206,7 +206,7 @@ class Machine {
                               std::span<const std::byte> in);
 
   // The dispatch points (called on the vCPU's thread).
-  ExitAction dispatch_exit(VcpuRunner& vcpu);
+  ExitAction dispatch_exit(VcpuRunner& vcpu, const VmExit& exit);
   void handle_io(VcpuRunner& vcpu, const IoAccess& io);
   void handle_mmio(VcpuRunner& vcpu, const MmioAccess& mmio);
 

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <iterator>
 
 namespace drvm::vmm {
@@ -53,52 +52,6 @@ const char* const kExitNames[] = {
 };
 
 }  // namespace
-
-VmExit decode_exit(kvm_run& run) {
-  VmExit exit{ExitKind::kOther, run.exit_reason, run};
-  switch (run.exit_reason) {
-    case KVM_EXIT_IO:
-      exit.kind = ExitKind::kIo;
-      exit.io = {run.io.port, run.io.size, run.io.direction == KVM_EXIT_IO_OUT, run.io.count,
-                 reinterpret_cast<std::uint8_t*>(&run) + run.io.data_offset};
-      break;
-    case KVM_EXIT_MMIO:
-      exit.kind = ExitKind::kMmio;
-      exit.mmio = {run.mmio.phys_addr, std::min<std::uint32_t>(run.mmio.len, sizeof run.mmio.data),
-                   run.mmio.is_write != 0, run.mmio.data};
-      break;
-    case KVM_EXIT_HLT:
-      exit.kind = ExitKind::kHlt;
-      break;
-    case KVM_EXIT_DEBUG:
-      exit.kind = ExitKind::kDebug;
-      break;
-    case KVM_EXIT_SHUTDOWN:
-      exit.kind = ExitKind::kShutdown;
-      break;
-    case KVM_EXIT_INTERNAL_ERROR:
-      exit.kind = ExitKind::kInternalError;
-      break;
-    case KVM_EXIT_INTR:
-      exit.kind = ExitKind::kInterrupted;
-      break;
-    case KVM_EXIT_FAIL_ENTRY:
-      exit.kind = ExitKind::kFailEntry;
-      break;
-    case KVM_EXIT_EXCEPTION:
-      exit.kind = ExitKind::kException;
-      break;
-    case KVM_EXIT_SYSTEM_EVENT:
-      exit.kind = ExitKind::kSystemEvent;
-      break;
-    case KVM_EXIT_UNKNOWN:
-      exit.kind = ExitKind::kUnknown;
-      break;
-    default:
-      break;
-  }
-  return exit;
-}
 
 std::string exit_reason_name(std::uint32_t reason) {
   if (reason < std::size(kExitNames)) return kExitNames[reason];

@@ -51,8 +51,55 @@ struct VmExit {
   MmioAccess mmio{};  // kMmio only
 };
 
-// Decodes the exit the vCPU's last KVM_RUN returned.
-VmExit decode_exit(kvm_run& run);
+// Decodes the exit the vCPU's last KVM_RUN returned. Inline: it runs on every exit, and port and
+// MMIO exits (the busy ones) then need no call before their device.
+inline VmExit decode_exit(kvm_run& run) {
+  VmExit exit{ExitKind::kOther, run.exit_reason, run};
+  switch (run.exit_reason) {
+    case KVM_EXIT_IO:
+      exit.kind = ExitKind::kIo;
+      exit.io = {run.io.port, run.io.size, run.io.direction == KVM_EXIT_IO_OUT, run.io.count,
+                 reinterpret_cast<std::uint8_t*>(&run) + run.io.data_offset};
+      break;
+    case KVM_EXIT_MMIO:
+      exit.kind = ExitKind::kMmio;
+      exit.mmio = {run.mmio.phys_addr, run.mmio.len < sizeof run.mmio.data
+                                           ? run.mmio.len
+                                           : static_cast<std::uint32_t>(sizeof run.mmio.data),
+                   run.mmio.is_write != 0, run.mmio.data};
+      break;
+    case KVM_EXIT_HLT:
+      exit.kind = ExitKind::kHlt;
+      break;
+    case KVM_EXIT_DEBUG:
+      exit.kind = ExitKind::kDebug;
+      break;
+    case KVM_EXIT_SHUTDOWN:
+      exit.kind = ExitKind::kShutdown;
+      break;
+    case KVM_EXIT_INTERNAL_ERROR:
+      exit.kind = ExitKind::kInternalError;
+      break;
+    case KVM_EXIT_INTR:
+      exit.kind = ExitKind::kInterrupted;
+      break;
+    case KVM_EXIT_FAIL_ENTRY:
+      exit.kind = ExitKind::kFailEntry;
+      break;
+    case KVM_EXIT_EXCEPTION:
+      exit.kind = ExitKind::kException;
+      break;
+    case KVM_EXIT_SYSTEM_EVENT:
+      exit.kind = ExitKind::kSystemEvent;
+      break;
+    case KVM_EXIT_UNKNOWN:
+      exit.kind = ExitKind::kUnknown;
+      break;
+    default:
+      break;
+  }
+  return exit;
+}
 
 // Name of a KVM_EXIT_* reason ("KVM_EXIT_IO"), or "unknown exit reason N".
 std::string exit_reason_name(std::uint32_t reason);
