@@ -31,6 +31,22 @@ BreakpointManager::BreakpointManager(const ManagerConfig& config, Clock* clock)
 
 BreakpointManager::~BreakpointManager() = default;
 
+void BreakpointManager::set_clock(Clock* clock) {
+  const std::uint64_t before = clock_->now_ns();
+  for (Record& r : records_) {
+    if (r.live) account(r, before);
+  }
+  if (clock == nullptr) {
+    if (!own_clock_) own_clock_ = std::make_unique<SteadyClock>();
+    clock = own_clock_.get();
+  }
+  clock_ = clock;
+  const std::uint64_t after = clock_->now_ns();
+  for (Record& r : records_) {
+    if (r.live) r.stamp = after;
+  }
+}
+
 BreakpointManager::Record* BreakpointManager::find(EventId id) {
   if (id.index >= records_.size()) return nullptr;
   Record& r = records_[id.index];

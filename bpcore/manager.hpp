@@ -30,7 +30,7 @@ struct ManagerConfig {
 
 class BreakpointManager {
  public:
-  /// `clock` must outlive the manager; nullptr uses a steady clock.
+  /// `clock` must outlive the manager (or set_clock()); nullptr uses a steady clock.
   /// Throws std::invalid_argument for 0 vCPUs or an invalid layout (also when the host's slots
   /// plus the guest's exceed kMaxSlots).
   explicit BreakpointManager(const ManagerConfig& config, Clock* clock = nullptr);
@@ -61,6 +61,11 @@ class BreakpointManager {
   Result<PlaceError> place_error(EventId id) const;
   /// The event's current spec (attr reflects modify()); nullptr for an unknown id.
   const EventSpec* spec(EventId id) const;
+
+  /// Switches the time source (nullptr: a steady clock), as perf's events run on their
+  /// context's clock: every event's times are accounted up to now on the old clock and go on
+  /// from now on the new one. `clock` must outlive its use.
+  void set_clock(Clock* clock);
 
   // --- Scheduling -----------------------------------------------------------------------
   /// True when events changed since the last schedule(vcpu).

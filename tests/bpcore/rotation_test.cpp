@@ -1,6 +1,6 @@
-// Rotation of flexible events outside the manager: the Multiplexer's window (capacity events at
-// a time, sliding by one per tick, so every event is in the window for the same share of the
-// ticks), when it ticks, the times it keeps, and the budget pinned events leave.
+// Rotation of flexible events as an owner drives it (the counting session): the manager's window
+// of events on the slots, sliding by one per tick on every vCPU alike, the times it keeps on the
+// owner's clock, and the budget pinned events leave.
 #include "bpcore/rotation.hpp"
 
 #include <gtest/gtest.h>
@@ -8,102 +8,108 @@
 #include <optional>
 #include <vector>
 
+#include "bpcore/manager.hpp"
+#include "test_support.hpp"
+
 namespace drvm::bp {
 namespace {
 
 constexpr std::uint64_t kInterval = 100;
 
-TEST(Multiplexer, NoRotationWhenEverythingFits) {
-  Multiplexer fits(4, 4, kInterval);
-  EXPECT_FALSE(fits.rotates());
-  for (std::size_t i = 0; i < 4; ++i) EXPECT_TRUE(fits.holds_slots(i));
-  EXPECT_FALSE(fits.tick(10 * kInterval));
-  const Multiplexer no_room(3, 0, kInterval);
-  EXPECT_FALSE(no_room.rotates());
-  EXPECT_FALSE(Multiplexer().rotates());
+// An owner multiplexing `events` flexible events bound to every vCPU, as the counting session
+// does: each tick of its clock turns every vCPU's ring once.
+struct Multiplexing {
+  Multiplexing(std::size_t events, std::uint32_t slots, std::uint32_t vcpus)
+      : manager(ManagerConfig{vcpus, SlotLayout::mixed(slots)}, &clock) {
+    for (std::size_t i = 0; i < events; ++i) {
+      ids.push_back(test::must(manager.create(
+          test::spec(test::write(0x1000 + 8 * i), Binding::target_all(kOwner), false))));
+    }
+    for (VcpuId v = 0; v < vcpus; ++v) manager.schedule(v);
+  }
+  // Turns every vCPU's ring; whether anything rotated.
+  bool tick() {
+    clock.advance(kInterval);
+    bool turned = false;
+    for (VcpuId v = 0; v < manager.vcpus(); ++v) turned |= manager.rotate(v);
+    return turned;
+  }
+  bool on(std::size_t event, VcpuId vcpu) const {
+    const EffectiveSet& set = manager.effective(vcpu);
+    for (unsigned s = 0; s < kMaxSlots; ++s) {
+      if ((set.used_mask >> s & 1) && set.slot_event[s] == ids[event]) return true;
+    }
+    return false;
+  }
+  static constexpr TargetId kOwner = 2;
+  ManualClock clock;
+  BreakpointManager manager;
+  std::vector<EventId> ids;
+};
+
+TEST(Rotation, NothingRotatesWhenEverythingFits) {
+  Multiplexing fits(4, 4, 1);
+  EXPECT_FALSE(fits.tick());
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_TRUE(fits.on(i, 0));
+  EXPECT_EQ(fits.manager.read(fits.ids[3]).value().time_running, kInterval);
 }
 
-TEST(Multiplexer, WindowSlidesByOneEvent) {
-  Multiplexer mux(5, 2, kInterval);
-  ASSERT_TRUE(mux.rotates());
-  EXPECT_TRUE(mux.holds_slots(0));
-  EXPECT_TRUE(mux.holds_slots(1));
-  EXPECT_FALSE(mux.holds_slots(2));
-  const std::optional<Multiplexer::Step> first = mux.tick(kInterval);
-  ASSERT_TRUE(first);
-  EXPECT_EQ(first->leave, 0u);
-  EXPECT_EQ(first->join, 2u);
-  EXPECT_FALSE(mux.holds_slots(0));
-  EXPECT_TRUE(mux.holds_slots(1));
-  EXPECT_TRUE(mux.holds_slots(2));
-  ASSERT_TRUE(mux.tick(2 * kInterval));
-  ASSERT_TRUE(mux.tick(3 * kInterval));
-  const std::optional<Multiplexer::Step> wrap = mux.tick(4 * kInterval);  // window 3,4 -> 4,0
-  ASSERT_TRUE(wrap);
-  EXPECT_EQ(wrap->leave, 3u);
-  EXPECT_EQ(wrap->join, 0u);
-  EXPECT_TRUE(mux.holds_slots(4));
-  EXPECT_TRUE(mux.holds_slots(0));
-}
-
-TEST(Multiplexer, EveryEventGetsCapacityOutOfEveryNTicks) {
+// The window of `slots` events slides by one event per tick on every vCPU alike, so each event
+// holds the slots for `slots` of every `events` ticks, on all vCPUs at once.
+TEST(Rotation, EveryEventGetsItsShareOnEveryVcpuAtOnce) {
   for (std::size_t events = 2; events <= 9; ++events) {
-    for (std::uint32_t capacity = 1; capacity < events; ++capacity) {
-      Multiplexer mux(events, capacity, kInterval);
-      std::vector<std::size_t> ticks_in(events, 0);
+    for (std::uint32_t slots = 1; slots < events && slots <= 4; ++slots) {
+      Multiplexing mux(events, slots, 2);
+      std::vector<std::size_t> ticks_on(events, 0);
       for (std::size_t tick = 0; tick < events * 3; ++tick) {
         std::size_t holding = 0;
         for (std::size_t e = 0; e < events; ++e) {
-          if (mux.holds_slots(e)) {
-            ++ticks_in[e];
+          ASSERT_EQ(mux.on(e, 0), mux.on(e, 1)) << events << " " << slots << " " << e;
+          if (mux.on(e, 0)) {
+            ++ticks_on[e];
             ++holding;
           }
         }
-        ASSERT_EQ(holding, capacity);
-        const std::optional<Multiplexer::Step> step = mux.tick((tick + 1) * kInterval);
-        ASSERT_TRUE(step);
-        ASSERT_NE(step->leave, step->join);
+        ASSERT_EQ(holding, slots);
+        ASSERT_TRUE(mux.tick());
       }
-      for (std::size_t e = 0; e < events; ++e) EXPECT_EQ(ticks_in[e], capacity * 3);
+      for (std::size_t e = 0; e < events; ++e) EXPECT_EQ(ticks_on[e], slots * 3) << e;
     }
   }
 }
 
-TEST(Multiplexer, TicksOnlyOnceAnIntervalHasPassed) {
-  Multiplexer mux(3, 1, kInterval);
-  EXPECT_FALSE(mux.tick(0));
-  EXPECT_FALSE(mux.tick(kInterval - 1));
-  EXPECT_TRUE(mux.holds_slots(0));
-  ASSERT_TRUE(mux.tick(kInterval + 30));  // late: the next interval counts from here
-  EXPECT_TRUE(mux.holds_slots(1));
-  EXPECT_FALSE(mux.tick(2 * kInterval + 29));
-  EXPECT_TRUE(mux.tick(2 * kInterval + 30));
-  EXPECT_TRUE(mux.holds_slots(2));
-}
-
-// perf's times: enabled from the start, running only while in the window (up to now, the current
-// window included), so running sums to capacity times the elapsed time.
-TEST(Multiplexer, TimeRunningIsTimeInTheWindow) {
-  Multiplexer mux(3, 1, kInterval);
-  ASSERT_TRUE(mux.tick(100));     // 0 held 0..100
-  ASSERT_TRUE(mux.tick(250));     // 1 held 100..250
-  const std::uint64_t now = 280;  // 2 held since 250
-  const std::vector<std::uint64_t> running{100, 150, 30};
+// perf's times on the owner's clock: enabled from the start, running only while on the slots (the
+// current window included), so running sums to the slots times the elapsed time.
+TEST(Rotation, TimeRunningIsTimeOnTheSlots) {
+  Multiplexing mux(3, 1, 1);
+  ASSERT_TRUE(mux.tick());  // 0 held 0..100
+  ASSERT_TRUE(mux.tick());  // 1 held 100..200
+  mux.clock.advance(30);    // 2 held since 200
+  const std::vector<std::uint64_t> running{100, 100, 30};
   std::uint64_t total = 0;
   for (std::size_t e = 0; e < 3; ++e) {
-    const Multiplexer::Times times = mux.times(e, now);
-    EXPECT_EQ(times.enabled, now) << e;
-    EXPECT_EQ(times.running, running[e]) << e;
-    total += times.running;
+    const EventReading reading = mux.manager.read(mux.ids[e]).value();
+    EXPECT_EQ(reading.time_enabled, 230u) << e;
+    EXPECT_EQ(reading.time_running, running[e]) << e;
+    total += reading.time_running;
   }
-  EXPECT_EQ(total, now);
+  EXPECT_EQ(total, 230u);
 }
 
-TEST(Multiplexer, EveryEventRunsAllTheTimeWhenNothingRotates) {
-  Multiplexer mux(2, 2, kInterval);
-  EXPECT_FALSE(mux.tick(500));
-  EXPECT_EQ(mux.times(1, 500).running, 500u);
-  EXPECT_EQ(mux.times(1, 500).enabled, 500u);
+// An owner brings its own clock (the session's vCPU time): the times so far stay, and only the
+// new clock's progress counts from the switch on.
+TEST(Rotation, SwitchingTheClockKeepsTheTimesSoFar) {
+  Multiplexing mux(2, 4, 1);
+  mux.clock.advance(50);
+  ManualClock vcpu_time;
+  vcpu_time.set(1000);
+  mux.manager.set_clock(&vcpu_time);
+  mux.clock.advance(500);  // no longer the manager's clock
+  vcpu_time.advance(20);
+  EXPECT_EQ(mux.manager.read(mux.ids[0]).value().time_enabled, 70u);
+  EXPECT_EQ(mux.manager.read(mux.ids[0]).value().time_running, 70u);
+  mux.manager.set_clock(nullptr);  // a steady clock again: the reading goes on from 70
+  EXPECT_GE(mux.manager.read(mux.ids[1]).value().time_enabled, 70u);
 }
 
 EventSpec pinned_on(TargetId owner, std::optional<VcpuId> vcpu) {

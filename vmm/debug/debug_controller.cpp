@@ -434,6 +434,18 @@ bp::Result<void> DebugController::disable_event(bp::EventId id) {
   return result;
 }
 
+bool DebugController::rotate_flexible(unsigned vcpu) {
+  std::lock_guard lock(state_->mutex);
+  if (vcpu >= state_->vcpus.size() || !state_->manager.rotate(vcpu)) return false;
+  state_->vcpus[vcpu]->dirty.store(true, std::memory_order_release);
+  return true;
+}
+
+void DebugController::set_event_clock(bp::Clock* clock) {
+  std::lock_guard lock(state_->mutex);
+  state_->manager.set_clock(clock);
+}
+
 bp::Result<void> DebugController::modify_event(bp::EventId id, const bp::BpAttr& attr) {
   std::lock_guard lock(state_->mutex);
   auto result = state_->manager.modify(id, attr);

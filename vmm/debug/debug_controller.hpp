@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "bpcore/attributes.hpp"
+#include "bpcore/clock.hpp"
 #include "bpcore/event.hpp"
 #include "bpcore/guest_dr_file.hpp"
 #include "bpcore/result.hpp"
@@ -141,6 +142,13 @@ class DebugController final : public ExitInterceptor {
   bp::Result<bp::EventReading> read_event(bp::EventId id);
   // Schedules the event's vCPUs first, so kError says at once that a pinned event cannot be placed.
   bp::Result<bp::EventState> event_state(bp::EventId id);
+  // Multiplexing (perf's rotation, bpcore/rotation.hpp): when flexible events were left off
+  // `vcpu`'s slots, the next ones in turn take them at its next entry; whether anything moved.
+  // Call on `vcpu`'s own thread before its entry (an ExitInterceptor's before_run()).
+  bool rotate_flexible(unsigned vcpu);
+  // The clock of the events' time enabled and time running (nullptr: a steady clock); it must
+  // outlive its use. The counting session counts in vCPU time, as perf counts in task time.
+  void set_event_clock(bp::Clock* clock);
   // The engine serving `id` on `vcpu` right now (kNone when not on that vCPU's slots).
   Engine engine_of(unsigned vcpu, bp::EventId id);
   // Every used slot of `vcpu` (host events and the guest's DR0-DR3), by slot index; empty for an

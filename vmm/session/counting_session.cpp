@@ -2,11 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <time.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "bpcore/rotation.hpp"
+#include "bpcore/slot_layout.hpp"
 
 namespace drvm::vmm::session {
 namespace {
@@ -16,13 +17,6 @@ std::uint64_t ns_between(std::chrono::steady_clock::time_point from,
   return to > from ? static_cast<std::uint64_t>(
                          std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count())
                    : 0;
-}
-
-std::uint64_t thread_cpu_ns() {
-  timespec now{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(now.tv_nsec);
 }
 
 constexpr std::uint64_t kRotationIntervalNs =
@@ -78,7 +72,8 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
       vcpus_(plan.vcpus()),
       slots_(debug.options().slots),
       per_vcpu_(plan.vcpus() * plan.events().size()),
-      clocks_(std::make_unique<VcpuClock[]>(plan.vcpus())),
+      clock_(plan.vcpus()),
+      progress_(std::make_unique<VcpuProgress[]>(plan.vcpus())),
       machine_(machine) {
   if (!options_.record.empty()) {
     record_file_.reset(open_output("--record", options_.record));
@@ -93,7 +88,7 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
   }
 
   // Flexible events share what the session's pinned events leave on the busiest vCPU (bpcore's
-  // budget); beyond that they take turns (bpcore's Multiplexer).
+  // budget); beyond that they take turns (the manager's rotation, on vCPU time).
   const std::vector<PlannedEvent>& events = plan.events();
   std::vector<bp::EventSpec> pinned;
   std::size_t flexible = 0;
@@ -105,10 +100,10 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
     }
   }
   const bp::SlotLayout host = bp::SlotLayout::mixed(slots_);
-  multiplexer_ =
-      bp::Multiplexer(flexible, bp::flexible_budget(host, vcpus_, debug::kSessionOwner, 0, pinned),
-                      kRotationIntervalNs);
-  if (multiplexer_.rotates() && debug_.options().log != nullptr) {
+  const std::uint32_t budget =
+      bp::flexible_budget(host, vcpus_, debug::kSessionOwner, 0, pinned);
+  rotates_ = budget > 0 && flexible > budget;
+  if (rotates_ && debug_.options().log != nullptr) {
     // Once, before the run: the user asked for counts and gets estimates.
     std::fprintf(debug_.options().log,
                  "drvm: %zu events on %u slots: counts are multiplexed (scaled estimates); raise "
@@ -116,20 +111,17 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
                  events.size(), slots_);
   }
 
+  debug_.set_event_clock(&clock_);
   for (const PlannedEvent& planned : events) {
     auto event = std::make_unique<Event>();
     event->plan = planned;
     const bp::EventRequest& request = event->plan.request;
     bp::EventSpec spec = spec_of(event->plan);
     spec.on_overflow = bp::OverflowHandler{&CountingSession::on_overflow, event.get()};
-    if (!request.pinned && multiplexer_.rotates()) {
-      event->rotated = true;
-      spec.disabled = !multiplexer_.holds_slots(rotated_.size());
-      rotated_.push_back(events_.size());
-    }
     bp::Result<bp::EventId> id = debug_.create_event(spec);
     if (!id) {
       for (const auto& created : events_) (void)debug_.destroy_event(created->id);
+      debug_.set_event_clock(nullptr);
       throw PlanError(fmt::format(
           "--event '{}': the breakpoint manager refused it: {}; {}", request.text,
           bp::error_message(id.error()),
@@ -150,24 +142,19 @@ CountingSession::~CountingSession() {
   machine_.remove_interceptor(*this);
   debug_.set_hit_callback(debug::kSessionOwner, {});
   for (const auto& event : events_) (void)debug_.destroy_event(event->id);
+  debug_.set_event_clock(nullptr);
 }
 
 void CountingSession::before_run(VcpuRunner& vcpu) {
-  VcpuClock& clock = clocks_[vcpu.index()];
-  if (!clock.started.load(std::memory_order_relaxed)) {
-    const std::uint64_t now = thread_cpu_ns();
-    clock.base_ns.store(now, std::memory_order_relaxed);
-    clock.cpu_ns.store(now, std::memory_order_relaxed);
-    clock.started.store(true, std::memory_order_release);
-  }
-  if (multiplexer_.rotates()) maybe_rotate();
+  clock_.start(vcpu.index());
+  if (rotates_) maybe_rotate(vcpu.index());
   // The controller, next in the chain, arms the scheduled events.
 }
 
 void CountingSession::entering_guest(VcpuRunner& vcpu) {
-  VcpuClock& clock = clocks_[vcpu.index()];
-  if (clock.entered.load(std::memory_order_relaxed)) return;
-  clock.entered.store(true, std::memory_order_relaxed);
+  VcpuProgress& progress = progress_[vcpu.index()];
+  if (progress.entered) return;
+  progress.entered = true;
   // The first entry starts the run's clock. A vCPU's events are armed at its own first entry,
   // which for an AP may come a little later (its thread starts after the BSP's): until every vCPU
   // has entered, an event bound to a later one was waiting for setup, not multiplexed.
@@ -177,41 +164,25 @@ void CountingSession::entering_guest(VcpuRunner& vcpu) {
 }
 
 std::optional<ExitAction> CountingSession::on_exit(VcpuRunner& vcpu, const VmExit&) {
-  sample_clock(vcpu.index());
+  clock_.sample(vcpu.index());
   return std::nullopt;  // the controller, next in the chain, handles the exit
 }
 
 ExitAction CountingSession::on_interrupted(VcpuRunner& vcpu) {
-  sample_clock(vcpu.index());
+  clock_.sample(vcpu.index());
   return ExitAction::kResume;  // the controller, next in the chain, is called as well
 }
 
-void CountingSession::sample_clock(unsigned vcpu) {
-  VcpuClock& clock = clocks_[vcpu];
-  clock.cpu_ns.store(thread_cpu_ns(), std::memory_order_relaxed);
-  clock.exits.fetch_add(1, std::memory_order_relaxed);
-}
-
-std::uint64_t CountingSession::vcpu_time_ns() const {
-  std::uint64_t total = 0;
-  for (unsigned v = 0; v < vcpus_; ++v) {
-    const VcpuClock& clock = clocks_[v];
-    if (!clock.started.load(std::memory_order_acquire)) continue;
-    total += clock.cpu_ns.load(std::memory_order_relaxed) -
-             clock.base_ns.load(std::memory_order_relaxed);
+void CountingSession::maybe_rotate(unsigned vcpu) {
+  // Ticks are counted on the summed vCPU time, and every vCPU turns its ring once per tick that
+  // passed (at most once round the ring), so all of them hold the same window: a VM-wide event
+  // is then either counting everywhere or nowhere, as its time running says.
+  VcpuProgress& progress = progress_[vcpu];
+  const std::uint64_t tick = clock_.now_ns() / kRotationIntervalNs;
+  std::uint64_t turns = std::min<std::uint64_t>(tick - progress.ticks, events_.size());
+  progress.ticks = tick;
+  while (turns-- > 0 && debug_.rotate_flexible(vcpu)) {
   }
-  return total;
-}
-
-void CountingSession::maybe_rotate() {
-  std::unique_lock lock(rotation_mutex_, std::try_to_lock);
-  if (!lock.owns_lock() || stop_) return;
-  const std::optional<bp::Multiplexer::Step> step = multiplexer_.tick(vcpu_time_ns());
-  if (!step) return;
-  // Leave first, then join, so the joining event finds the freed slot; the controller re-arms
-  // right after this, in the same before_run().
-  (void)debug_.disable_event(events_[rotated_[step->leave]]->id);
-  (void)debug_.enable_event(events_[rotated_[step->join]]->id);
 }
 
 void CountingSession::take_time_origin() {
@@ -278,7 +249,7 @@ bool CountingSession::on_hit(const debug::HostHit& hit) {
 }
 
 void CountingSession::start() {
-  if (multiplexer_.rotates()) kick_thread_ = std::thread([this] { kick_loop(); });
+  if (rotates_) kick_thread_ = std::thread([this] { kick_loop(); });
 }
 
 void CountingSession::kick_loop() {
@@ -286,7 +257,7 @@ void CountingSession::kick_loop() {
   std::unique_lock lock(rotation_mutex_);
   while (!rotation_wake_.wait_for(lock, kRotationInterval, [this] { return stop_; })) {
     for (unsigned v = 0; v < vcpus_; ++v) {
-      const std::uint64_t exits = clocks_[v].exits.load(std::memory_order_relaxed);
+      const std::uint64_t exits = clock_.samples(v);
       if (exits == seen[v]) machine_.vcpu(v).kick();  // back through before_run()
       seen[v] = exits;
     }
@@ -310,9 +281,8 @@ StatReport CountingSession::report() {
   report.slots = slots_;
   report.vcpus = vcpus_;
   report.elapsed_ns = ran ? ns_between(time_origin_, now) : 0;
-  report.vcpu_time_ns = vcpu_time_ns();
-  std::unique_lock rotation_lock(rotation_mutex_);
-  report.rotation_interval_ns = multiplexer_.rotates() ? multiplexer_.interval_ns() : 0;
+  report.vcpu_time_ns = clock_.now_ns();
+  report.rotation_interval_ns = rotates_ ? kRotationIntervalNs : 0;
   for (std::size_t i = 0; i < events_.size(); ++i) {
     const Event& event = *events_[i];
     const bp::EventRequest& request = event.plan.request;
@@ -338,21 +308,14 @@ StatReport CountingSession::report() {
             *why ? " " : "",
             reading.value().place_error == bp::PlaceError::kExclusive ? " or drop ,exclusive" : "");
       }
-      if (!event.rotated) {
-        // On the slots all along unless another owner's events pushed it off: the manager's
-        // (wall-clock) ratio, applied to vCPU time. Time in the error state counts as enabled
-        // and not running, as the user enabled it.
-        const std::uint64_t enabled = reading.value().time_enabled + reading.value().time_error -
-                                      std::min(event.setup_ns, reading.value().time_enabled);
-        const std::uint64_t running = reading.value().time_running;
-        stat.time_running_ns = running >= enabled ? stat.time_enabled_ns
-                                                  : scale(stat.time_enabled_ns, running, enabled);
-      }
-    }
-    if (event.rotated) {
-      const std::size_t position = static_cast<std::size_t>(
-          std::find(rotated_.begin(), rotated_.end(), i) - rotated_.begin());
-      stat.time_running_ns = multiplexer_.times(position, report.vcpu_time_ns).running;
+      // The manager's times, on the session's vCPU time: running only while on the slots
+      // (multiplexed, or pushed off by another owner's events). Time in the error state counts
+      // as enabled and not running, as the user enabled it; setup time does not count.
+      const std::uint64_t enabled = reading.value().time_enabled + reading.value().time_error -
+                                    std::min(event.setup_ns, reading.value().time_enabled);
+      const std::uint64_t running = reading.value().time_running;
+      stat.time_running_ns = running >= enabled ? stat.time_enabled_ns
+                                                : scale(stat.time_enabled_ns, running, enabled);
     }
     for (unsigned vcpu = 0; vcpu < vcpus_; ++vcpu) {
       stat.per_vcpu.push_back(per_vcpu_[vcpu * events_.size() + i].load(std::memory_order_relaxed));

@@ -3,12 +3,14 @@
 // vCPU threads, multiplexes flexible events that outnumber their slots, and produces the stat at
 // the end of the run.
 //
-// Time: a multiplexed count is scaled by time enabled / time running. Both are vCPU time, the CPU
-// time of the vCPU threads from the guest's first run with the events armed (like perf's
-// task-clock), so neither setup nor a loaded host looks like guest progress. The session is the
-// link in front of the controller in the machine's interceptor chain: it samples that clock at
-// every exit and, on the vCPU thread right before the controller re-arms, applies the rotations
-// bpcore's Multiplexer decides on that clock (which also keeps the rotated events' times).
+// Time: a multiplexed count is scaled by time enabled / time running. Both are vCPU time
+// (VcpuTime: the CPU time of the vCPU threads, like perf's task-clock), which the session gives
+// the controller's breakpoint manager as its events' clock. Multiplexing is the manager's
+// rotation: flexible events beyond the slots their pinned ones leave take turns, the window
+// sliding by one event every kRotationInterval of vCPU time. The session is the link in front of
+// the controller in the machine's interceptor chain: it samples the clock at every exit and, on
+// each vCPU's thread right before the controller re-arms, turns that vCPU's ring once for every
+// tick that passed, so that all vCPUs hold the same events.
 //
 // Lifetime: construct after the controller, before Machine::run(); start() right before run();
 // finish() after run() returns; destroy before the controller.
@@ -25,13 +27,13 @@
 #include <thread>
 #include <vector>
 
-#include "bpcore/rotation.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/session/event_plan.hpp"
 #include "vmm/session/hit_log.hpp"
 #include "vmm/session/session_plan.hpp"
 #include "vmm/session/stat_report.hpp"
 #include "vmm/session/symbol_table.hpp"
+#include "vmm/session/vcpu_time.hpp"
 
 namespace drvm::vmm::session {
 
@@ -63,19 +65,15 @@ class CountingSession final : private ExitInterceptor {
   struct Event {
     PlannedEvent plan;
     bp::EventId id;
-    bool rotated = false;  // one of multiplexer_'s events
     std::atomic<std::uint64_t> samples{0};
     // Enabled before every vCPU had entered the guest once (not counted as enabled); under
     // setup_mutex_.
     std::uint64_t setup_ns = 0;
   };
-  // Per vCPU: its thread's CPU time, sampled on that thread.
-  struct VcpuClock {
-    std::atomic<bool> started{false};
-    std::atomic<bool> entered{false};       // its thread's first entering_guest() happened
-    std::atomic<std::uint64_t> base_ns{0};  // at the thread's first before_run()
-    std::atomic<std::uint64_t> cpu_ns{0};   // at its latest exit
-    std::atomic<std::uint64_t> exits{0};    // exits and interruptions so far
+  // Per vCPU, touched on its own thread only.
+  struct VcpuProgress {
+    bool entered = false;     // its thread's first entering_guest() happened
+    std::uint64_t ticks = 0;  // rotation ticks applied to its ring
   };
   // ExitInterceptor, ahead of the controller: samples the clock and slides the window before the
   // controller's before_run(); the first entry with the events armed sets the time origin, each
@@ -84,11 +82,9 @@ class CountingSession final : private ExitInterceptor {
   void entering_guest(VcpuRunner& vcpu) override;
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;
-  void sample_clock(unsigned vcpu);
   void take_time_origin();
   void take_setup_time();              // every event's setup_ns, as of now
-  std::uint64_t vcpu_time_ns() const;  // summed over the vCPUs that ran
-  void maybe_rotate();                 // vCPU thread
+  void maybe_rotate(unsigned vcpu);    // vCPU thread
   void kick_loop();
   static bp::HitAction on_overflow(void* context, const bp::Overflow& overflow);
   bool on_hit(const debug::HostHit& hit);
@@ -101,9 +97,10 @@ class CountingSession final : private ExitInterceptor {
   unsigned vcpus_;
   unsigned slots_;  // what the controller's manager schedules onto
   std::vector<std::unique_ptr<Event>> events_;
-  std::vector<std::size_t> rotated_;  // indices into events_, in multiplexer_'s order
   std::vector<std::atomic<std::uint64_t>> per_vcpu_;  // [vcpu * events + event]
-  std::unique_ptr<VcpuClock[]> clocks_;
+  VcpuTime clock_;
+  std::unique_ptr<VcpuProgress[]> progress_;
+  bool rotates_ = false;  // flexible events outnumber what the pinned ones leave them
 
   using FileCloser = int (*)(std::FILE*);
   std::unique_ptr<std::FILE, FileCloser> record_file_{nullptr, &std::fclose};
@@ -117,12 +114,10 @@ class CountingSession final : private ExitInterceptor {
   std::atomic<bool> has_time_origin_{false};
   std::chrono::steady_clock::time_point time_origin_;  // the guest's first run with events armed
   std::optional<std::chrono::steady_clock::time_point> finished_;
-  // Multiplexing state, under rotation_mutex_. bpcore's Multiplexer decides, on vCPU time,
-  // when the flexible events rotate and which hold the slots; the session applies it.
+  // The kicker's state, under rotation_mutex_.
   std::mutex rotation_mutex_;
   std::condition_variable rotation_wake_;
   bool stop_ = false;
-  bp::Multiplexer multiplexer_;
   std::thread kick_thread_;
 };
 

@@ -1,0 +1,40 @@
+// vCPU time: the CPU time of the vCPU threads, each from its first entry into the guest, summed
+// over the vCPUs, as perf's task-clock counts a task's own time. It is the counting session's
+// clock: its multiplexing ticks on it and the breakpoint manager keeps the events' time enabled
+// and time running on it (through bp::Clock), so neither setup nor a loaded host looks like guest
+// progress. Each vCPU samples its own thread (at its exits); any thread may read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "bpcore/clock.hpp"
+
+namespace drvm::vmm::session {
+
+class VcpuTime final : public bp::Clock {
+ public:
+  explicit VcpuTime(unsigned vcpus);
+
+  // On `vcpu`'s thread, before each entry: the first call starts its time.
+  void start(unsigned vcpu);
+  // On `vcpu`'s thread, at an exit or an interruption: its time so far.
+  void sample(unsigned vcpu);
+  // Exits and interruptions `vcpu` has sampled (a vCPU whose count stays put is not exiting).
+  std::uint64_t samples(unsigned vcpu) const;
+  // The summed time of the vCPUs that started, as of their latest samples.
+  std::uint64_t now_ns() override;
+
+ private:
+  struct PerVcpu {
+    std::atomic<bool> started{false};
+    std::atomic<std::uint64_t> base_ns{0};  // its thread's CPU time at start()
+    std::atomic<std::uint64_t> cpu_ns{0};   // at its latest sample()
+    std::atomic<std::uint64_t> samples{0};
+  };
+  unsigned count_;
+  std::unique_ptr<PerVcpu[]> vcpus_;
+};
+
+}  // namespace drvm::vmm::session
