@@ -391,7 +391,8 @@ void DebugController::before_run(VcpuRunner& runner) {
     s.thread.store(std::this_thread::get_id());
   }
   kvm_run& run = runner.vcpu().run_area();
-  run.kvm_valid_regs =
+  // Or-ed in: an earlier link (the exit log) may want the registers too.
+  run.kvm_valid_regs |=
       (st.sync_sregs ? KVM_SYNC_X86_SREGS : 0) | (st.sync_regs ? KVM_SYNC_X86_REGS : 0);
   // Whoever held the vCPU since the last exit (default exit handling, a debugger) may have
   // changed its registers: read them again after the next exit.
@@ -434,6 +435,11 @@ void DebugController::on_reset(VcpuRunner& runner) {
   // gone from the VMCB on SVM and the cached registers are stale. Apply and arm everything again.
   State& st = *state_;
   VcpuDebug& s = st.at(runner);
+  {
+    // INIT also resets the debug registers (SDM Vol. 3A, processor state after INIT).
+    std::lock_guard lock(st.mutex);
+    (void)st.manager.guest(s.index).load(bp::GuestDebugRegs{{}, bp::dr6::kInit, bp::dr7::kInit});
+  }
   s.registers.invalidate();
   s.debug_applied = false;
   s.dirty.store(true, std::memory_order_release);

@@ -28,7 +28,9 @@ T get(std::istream& in) {
 
 }  // namespace
 
-ExitLog::ExitLog(Machine& machine) : machine_(machine) {
+ExitLog::ExitLog(Machine& machine)
+    : machine_(machine),
+      sync_regs_((machine.system().check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) != 0) {
   machine_.add_interceptor(*this, ChainPosition::kFirst);
 }
 
@@ -130,7 +132,8 @@ std::optional<ExitAction> ExitLog::on_exit(VcpuRunner& vcpu, const VmExit& exit)
   } else {
     return std::nullopt;
   }
-  got.rip = vcpu.vcpu().regs().rip;
+  got.rip = (exit.run.kvm_valid_regs & KVM_SYNC_X86_REGS) != 0 ? exit.run.s.regs.regs.rip
+                                                               : vcpu.vcpu().regs().rip;
   if (replaying_) {
     // A quiet replay: the devices never see a replayed exit.
     if (const auto problem = follow(got, bytes)) {
@@ -198,7 +201,9 @@ std::optional<std::string> ExitLog::follow(const Record& got, std::span<std::uin
 }
 
 void ExitLog::before_run(VcpuRunner& vcpu) {
-  if (vcpu.index() != 0 || !pending_read_) return;
+  if (vcpu.index() != 0) return;
+  if (sync_regs_) vcpu.vcpu().run_area().kvm_valid_regs |= KVM_SYNC_X86_REGS;
+  if (!pending_read_) return;
   const Record& read = records_[*pending_read_];
   std::memcpy(data_.data() + read.data_offset, pending_bytes_.data(), pending_bytes_.size());
   pending_read_.reset();

@@ -87,6 +87,9 @@ class ExitLog final : public ExitInterceptor {
   std::optional<std::string> follow(const Record& got, std::span<std::uint8_t> bytes);
 
   Machine& machine_;
+  // KVM_CAP_SYNC_REGS: KVM copies the registers into kvm_run at every exit, so the RIP of a
+  // logged exit needs no KVM_GET_REGS.
+  bool sync_regs_ = false;
   std::vector<Record> records_;
   std::vector<std::uint8_t> data_;
   std::atomic<std::uint64_t> position_{0};
