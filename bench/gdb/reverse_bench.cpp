@@ -148,6 +148,17 @@ std::map<std::string, std::map<std::string, double>>& summary() {
 
 enum class Pattern { kContinue, kBreakpoints };
 
+// Each sum over the iterations as a mean: a counter of the benchmark and a line of the summary.
+void publish_means(benchmark::State& state, const std::string& name,
+                   const std::map<std::string, double>& sums) {
+  auto& means = summary()[name];
+  for (const auto& [counter, sum] : sums) {
+    const double mean = sum / static_cast<double>(state.iterations());
+    state.counters[counter] = mean;
+    means[counter] = mean;
+  }
+}
+
 void bm_forward(benchmark::State& state, const std::string& name, Pattern pattern,
                 std::uint64_t pages, bool history) {
   if (!kvm_usable()) {
@@ -218,12 +229,7 @@ void bm_forward(benchmark::State& state, const std::string& name, Pattern patter
     state.SkipWithError(error.what());
     return;
   }
-  auto& means = summary()[name];
-  for (const auto& [name, sum] : sums) {
-    const double mean = sum / static_cast<double>(state.iterations());
-    state.counters[name] = mean;
-    means[name] = mean;
-  }
+  publish_means(state, name, sums);
 }
 
 void bm_reverse_continue(benchmark::State& state, const std::string& name, std::uint64_t loops) {
@@ -270,12 +276,7 @@ void bm_reverse_continue(benchmark::State& state, const std::string& name, std::
     state.SkipWithError(error.what());
     return;
   }
-  auto& means = summary()[name];
-  for (const auto& [name, sum] : sums) {
-    const double mean = sum / static_cast<double>(state.iterations());
-    state.counters[name] = mean;
-    means[name] = mean;
-  }
+  publish_means(state, name, sums);
 }
 
 void print_summary() {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "elf_symbols.hpp"
+#include "process.hpp"
 #include "vmm/debug/debug_controller.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/machine.hpp"
@@ -82,17 +83,7 @@ class GuestRun {
   vmm::RunOutcome run(double seconds = 60) {
     return machine_.run(std::chrono::duration<double>(seconds));
   }
-  std::string output() const {
-    std::string text;
-    char buffer[4096];
-    for (off_t at = 0;;) {
-      const ssize_t got = ::pread(serial_fd_, buffer, sizeof buffer, at);
-      if (got <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(got));
-      at += got;
-    }
-    return text;
-  }
+  std::string output() const { return test::read_from_start(serial_fd_); }
   std::uint64_t symbol(std::string_view name) const {
     const auto address = elf_symbol_address(image_.name, name);
     EXPECT_TRUE(address.has_value()) << name;

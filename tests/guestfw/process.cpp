@@ -150,4 +150,16 @@ std::string describe(const ProcessResult& result) {
   return text + "; stderr: " + result.stderr_text;
 }
 
+std::string read_from_start(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (off_t at = 0;;) {
+    const ssize_t got = ::pread(fd, buffer, sizeof buffer, at);
+    if (got <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(got));
+    at += got;
+  }
+  return text;
+}
+
 }  // namespace drvm::test

@@ -36,4 +36,8 @@ std::optional<std::string> find_in_path(const std::string& program);
 // "exit status 3", "killed by signal 9", ...: for assertion messages.
 std::string describe(const ProcessResult& result);
 
+// Everything `fd` holds from offset 0 (a memfd a guest's serial output went to), however far the
+// writer's offset has moved.
+std::string read_from_start(int fd);
+
 }  // namespace drvm::test

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "process.hpp"
 #include "vmm/machine.hpp"
 #include "vmm/replay/machine_snapshot.hpp"
 #include "vmm/replay/memory_history.hpp"
@@ -48,17 +49,7 @@ class BootedGuest {
   ~BootedGuest() { ::close(serial_fd_); }
 
   Machine& machine() { return machine_; }
-  std::string output() const {
-    std::string text;
-    char buffer[4096];
-    for (off_t at = 0;;) {
-      const ssize_t got = ::pread(serial_fd_, buffer, sizeof buffer, at);
-      if (got <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(got));
-      at += got;
-    }
-    return text;
-  }
+  std::string output() const { return test::read_from_start(serial_fd_); }
   // Guest RAM as one range, read and written directly (no debugger plants anything here).
   MemoryHistory memory_history() {
     GuestMemory& memory = machine_.memory();
