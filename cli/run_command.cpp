@@ -360,6 +360,7 @@ int run_guest(const RunOptions& options, const std::string& image_path) {
       if (session) {
         gdb_target->set_session_events(
             [&session] { return vmm::format_session_events(session->report()); });
+        gdb_target->set_session_counting([&session](bool live) { session->set_counting(live); });
       }
       gdbstub::ServerOptions server_options;
       server_options.host = options.gdb->host;

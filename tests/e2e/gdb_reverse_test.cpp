@@ -374,6 +374,44 @@ TEST(GdbReverse, ContinueFromThePastReplaysWithoutPrintingTwice) {
   expect_one_complete_run(result);
 }
 
+// The count --stat shows for `event` ("drvm:   12 ...  mem:counter:w"), if any.
+std::optional<std::uint64_t> stat_count(const std::string& log, const std::string& event) {
+  std::smatch match;
+  if (!std::regex_search(log, match, std::regex(R"(drvm: +([0-9]+) [^\n]* )" + event + "\n"))) {
+    return std::nullopt;
+  }
+  return std::stoull(match[1]);
+}
+
+// A counting session counts what the guest did, once: reverse execution's replays (back to the
+// last write and to the start of history, then forward through everything again) add nothing,
+// and a trace line is not printed twice.
+TEST(GdbReverse, EventCountsLeaveOutTheReplays) {
+  REQUIRE_GDB_AND_KVM();
+  const std::vector<std::string> session = {"--event", "mem:counter:w", "--stat", "--trace"};
+  std::vector<std::string> argv = {DRVM_BINARY, "run", guest_image_path(kImage)};
+  argv.insert(argv.end(), session.begin(), session.end());
+  const ProcessResult plain = run_process(argv, {.timeout = std::chrono::seconds(120)});
+  ASSERT_EQ(plain.exit_status, exit_port_status(kGuestSuccess)) << describe(plain);
+  const std::optional<std::uint64_t> writes = stat_count(plain.stderr_text, "mem:counter:w");
+  ASSERT_TRUE(writes.has_value()) << plain.stderr_text;
+  EXPECT_GE(*writes, 11u);  // count_up()'s ten and corrupt()'s one
+
+  std::vector<std::string> commands = {"break done", "continue", "watch counter",
+                                       "reverse-continue", "delete", "reverse-continue",
+                                       "continue"};
+  finish_run(commands);
+  GdbScript script = reverse_script(commands);
+  script.drvm_args = session;
+  const GdbSessionResult result = run_gdb_session(script);
+  SCOPED_TRACE(result.describe());
+  EXPECT_TRUE(contains(result.gdb_output, "Old value = 999\nNew value = 28\n"));
+  EXPECT_TRUE(contains(result.gdb_output, kNoMoreHistory));
+  EXPECT_EQ(stat_count(result.drvm_log, "mem:counter:w"), writes) << result.drvm_log;
+  EXPECT_EQ(count(result.drvm_log, "event=mem:counter:w"), *writes);
+  expect_one_complete_run(result);
+}
+
 // Back to the start with nothing to stop at: gdb reports the end of the history, at the image's
 // entry; continuing from there replays the whole run and it ends as usual.
 TEST(GdbReverse, ReverseContinueWithNothingBeforeStopsAtTheStartOfHistory) {

@@ -629,12 +629,14 @@ gdbstub::Status GdbTarget::reverse_resume(gdbstub::ThreadId thread, gdbstub::Thr
 
 void GdbTarget::start_move(bool backward, bool step) {
   set_gdb_events_enabled(false);
+  if (session_counting_) session_counting_(false);
   history_->move(backward, step, triggers(),
                  [this, step](const replay::MoveResult& result) { finish_move(result, step); });
 }
 
 void GdbTarget::finish_move(const replay::MoveResult& result, bool step) {
   set_gdb_events_enabled(true);
+  if (session_counting_ && !history_->in_past()) session_counting_(true);
   if (result.kind == replay::MoveResult::Kind::kPresent) {
     // The present, reached by replaying: the rest of gdb's move runs live, unless gdb went away
     // or a Ctrl-C came meanwhile (the coordinator then reports that stop).
@@ -750,6 +752,7 @@ void GdbTarget::leave_the_past() {
   } catch (const std::exception& error) {
     fmt::print(stderr, "drvm: gdb: could not return to the present: {}\n", error.what());
   }
+  if (session_counting_) session_counting_(true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,6 +861,10 @@ void GdbTarget::remove_all_breakpoints() {
     retain_hits(entry);
     for (const bp::EventId id : entry.events) (void)controller_.destroy_event(id);
   }
+}
+
+void GdbTarget::set_session_counting(std::function<void(bool live)> counting) {
+  session_counting_ = std::move(counting);
 }
 
 void GdbTarget::set_session_events(std::function<std::string()> describe) {

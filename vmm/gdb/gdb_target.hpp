@@ -95,6 +95,10 @@ class GdbTarget final : public gdbstub::DebugTarget {
   // `monitor events` also lists the counting session's --event events: this gives their text.
   // Set before the server starts; called on the stub's thread while the vCPUs are stopped.
   void set_session_events(std::function<std::string()> describe);
+  // Reverse execution replays what already ran, and the counting session must not count it
+  // again: called with false when gdb's move leaves the live run and with true when the run is
+  // live again (at the present). Set before the server starts.
+  void set_session_counting(std::function<void(bool live)> counting);
 
   // The signal gdb is told for a fault held for inspection (docs/gdb.md): SIGSEGV for a triple
   // fault, SIGTRAP for a halt, SIGILL for a KVM internal error or emulation failure.
@@ -159,6 +163,7 @@ class GdbTarget final : public gdbstub::DebugTarget {
   std::vector<GdbBreakpoint> breakpoints_;
   std::vector<RemovedBreakpoint> removed_;  // every breakpoint removed and not re-inserted
   std::function<std::string()> session_events_;
+  std::function<void(bool)> session_counting_;
 
   std::thread coordinator_;
   // Reverse execution (null with several vCPUs or --history 0). Declared last: destroyed first,

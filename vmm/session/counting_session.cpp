@@ -185,6 +185,14 @@ void CountingSession::maybe_rotate(unsigned vcpu) {
   }
 }
 
+void CountingSession::set_counting(bool on) {
+  if (counting_ == on) return;
+  counting_ = on;
+  for (const auto& event : events_) {
+    (void)(on ? debug_.enable_event(event->id) : debug_.disable_event(event->id));
+  }
+}
+
 void CountingSession::take_time_origin() {
   take_setup_time();
   time_origin_ = std::chrono::steady_clock::now();

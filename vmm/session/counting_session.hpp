@@ -60,6 +60,10 @@ class CountingSession final : private ExitInterceptor {
   bool finish();
   // The counts as they are now (finish() uses it; tests may too).
   StatReport report();
+  // Off while gdb's reverse execution replays what already ran (its hits are not new work):
+  // every event is disabled, so nothing counts, traces or runs its enabled time; on again when
+  // the run is live. Any thread, while the vCPUs are stopped.
+  void set_counting(bool on);
 
  private:
   struct Event {
@@ -110,6 +114,7 @@ class CountingSession final : private ExitInterceptor {
 
   Machine& machine_;
   std::atomic<unsigned> vcpus_entered_{0};
+  bool counting_ = true;  // set_counting()
   std::mutex setup_mutex_;
   std::atomic<bool> has_time_origin_{false};
   std::chrono::steady_clock::time_point time_origin_;  // the guest's first run with events armed
