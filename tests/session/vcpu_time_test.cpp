@@ -4,19 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <time.h>
-
 #include <thread>
 
 namespace drvm::vmm::session {
 namespace {
-
-std::uint64_t thread_cpu_ns() {
-  timespec now{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(now.tv_nsec);
-}
 
 // Spends `ms` of this thread's CPU time (however loaded the host is).
 void burn(int ms) {

@@ -3,7 +3,6 @@
 #include <time.h>
 
 namespace drvm::vmm::session {
-namespace {
 
 std::uint64_t thread_cpu_ns() {
   timespec now{};
@@ -11,8 +10,6 @@ std::uint64_t thread_cpu_ns() {
   return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
          static_cast<std::uint64_t>(now.tv_nsec);
 }
-
-}  // namespace
 
 VcpuTime::VcpuTime(unsigned vcpus) : count_(vcpus), vcpus_(std::make_unique<PerVcpu[]>(vcpus)) {}
 

@@ -13,6 +13,9 @@
 
 namespace drvm::vmm::session {
 
+// The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), in nanoseconds.
+std::uint64_t thread_cpu_ns();
+
 class VcpuTime final : public bp::Clock {
  public:
   explicit VcpuTime(unsigned vcpus);
