@@ -50,5 +50,26 @@ TEST(VcpuTime, SumsTheVcpusOwnThreads) {
   EXPECT_EQ(clock.now_ns(), total);
 }
 
+// What ran while the clock was held (reverse execution's replays) never counts, and the clock
+// goes on from where it stood.
+TEST(VcpuTime, TimeWhileHeldIsLeftOut) {
+  VcpuTime clock(1);
+  clock.start(0);
+  burn(10);
+  clock.sample(0);
+  const std::uint64_t before = clock.now_ns();
+  clock.hold();
+  burn(30);
+  clock.sample(0);
+  EXPECT_EQ(clock.now_ns(), before);
+  clock.go_on();
+  EXPECT_EQ(clock.now_ns(), before);
+  burn(10);
+  clock.sample(0);
+  const std::uint64_t after = clock.now_ns();
+  EXPECT_GE(after, before + 10'000'000u);
+  EXPECT_LT(after, before + 30'000'000u);  // the 30 ms held are not in it
+}
+
 }  // namespace
 }  // namespace drvm::vmm::session

@@ -188,9 +188,13 @@ void CountingSession::maybe_rotate(unsigned vcpu) {
 void CountingSession::set_counting(bool on) {
   if (counting_ == on) return;
   counting_ = on;
+  // The clock stands still in between, so that neither the events' times nor the stat's vCPU
+  // time include the replays: the events leave on the running clock and come back on it.
+  if (on) clock_.go_on();
   for (const auto& event : events_) {
     (void)(on ? debug_.enable_event(event->id) : debug_.disable_event(event->id));
   }
+  if (!on) clock_.hold();
 }
 
 void CountingSession::take_time_origin() {

@@ -61,8 +61,8 @@ class CountingSession final : private ExitInterceptor {
   // The counts as they are now (finish() uses it; tests may too).
   StatReport report();
   // Off while gdb's reverse execution replays what already ran (its hits are not new work):
-  // every event is disabled, so nothing counts, traces or runs its enabled time; on again when
-  // the run is live. Any thread, while the vCPUs are stopped.
+  // every event is disabled and the vCPU clock held, so nothing counts, traces or adds time; on
+  // again when the run is live. Any thread, while the vCPUs are stopped.
   void set_counting(bool on);
 
  private:

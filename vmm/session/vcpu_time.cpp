@@ -33,6 +33,24 @@ std::uint64_t VcpuTime::samples(unsigned vcpu) const {
 }
 
 std::uint64_t VcpuTime::now_ns() {
+  if (held_.load(std::memory_order_acquire)) return held_at_.load(std::memory_order_relaxed);
+  return summed() - left_out_.load(std::memory_order_acquire);
+}
+
+void VcpuTime::hold() {
+  if (held_.load(std::memory_order_relaxed)) return;
+  held_at_.store(now_ns(), std::memory_order_relaxed);
+  held_.store(true, std::memory_order_release);
+}
+
+void VcpuTime::go_on() {
+  if (!held_.load(std::memory_order_relaxed)) return;
+  // From here on the clock reads on from where it was held.
+  left_out_.store(summed() - held_at_.load(std::memory_order_relaxed), std::memory_order_release);
+  held_.store(false, std::memory_order_release);
+}
+
+std::uint64_t VcpuTime::summed() const {
   std::uint64_t total = 0;
   for (unsigned v = 0; v < count_; ++v) {
     const PerVcpu& clock = vcpus_[v];

@@ -26,10 +26,16 @@ class VcpuTime final : public bp::Clock {
   void sample(unsigned vcpu);
   // Exits and interruptions `vcpu` has sampled (a vCPU whose count stays put is not exiting).
   std::uint64_t samples(unsigned vcpu) const;
-  // The summed time of the vCPUs that started, as of their latest samples.
+  // The summed time of the vCPUs that started, as of their latest samples, less the time held.
   std::uint64_t now_ns() override;
+  // Stops the clock until go_on(), and the time in between never counts: gdb's reverse execution
+  // replays what already ran, which is not guest progress. Any thread, the vCPUs stopped.
+  void hold();
+  void go_on();
 
  private:
+  std::uint64_t summed() const;
+
   struct PerVcpu {
     std::atomic<bool> started{false};
     std::atomic<std::uint64_t> base_ns{0};  // its thread's CPU time at start()
@@ -38,6 +44,9 @@ class VcpuTime final : public bp::Clock {
   };
   unsigned count_;
   std::unique_ptr<PerVcpu[]> vcpus_;
+  std::atomic<bool> held_{false};
+  std::atomic<std::uint64_t> held_at_{0};   // now_ns() while held
+  std::atomic<std::uint64_t> left_out_{0};  // summed time that was held
 };
 
 }  // namespace drvm::vmm::session
