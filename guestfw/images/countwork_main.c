@@ -16,17 +16,9 @@ void cw_rep_stos_loop(uint64_t n);
 void cw_call_loop(uint64_t n);
 void cw_mux_loop(uint64_t n);
 
-static uint64_t option_number(const char* key, uint64_t fallback) {
-  char text[24];
-  if (!guest_cmdline_option(key, text, sizeof text)) return fallback;
-  uint64_t value = 0;
-  for (const char* p = text; *p >= '0' && *p <= '9'; ++p) value = value * 10 + (uint64_t)(*p - '0');
-  return value;
-}
-
 int guest_main(void) {
-  const uint64_t mux = option_number("mux", 0);
-  const uint64_t write = option_number("write", 0);
+  const uint64_t mux = guest_cmdline_number("mux", 0);
+  const uint64_t write = guest_cmdline_number("write", 0);
   if (mux != 0) {
     cw_mux_loop(mux);
     guest_printf("countwork: mux %llu\n", (unsigned long long)mux);

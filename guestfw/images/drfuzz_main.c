@@ -786,12 +786,6 @@ static void report(void) {
 }
 
 /* ---- command line ---- */
-static uint64_t parse_number(const char* text) {
-  uint64_t value = 0;
-  while (*text >= '0' && *text <= '9') value = value * 10 + (uint64_t)(*text++ - '0');
-  return value;
-}
-
 static bool parse_layout(const char* text) {
   static const struct {
     const char* name;
@@ -826,9 +820,8 @@ static bool parse_layout(const char* text) {
 
 int guest_main(void) {
   char buffer[64];
-  uint64_t seed = 0, count = 1;
-  if (guest_cmdline_option("seed", buffer, sizeof buffer)) seed = parse_number(buffer);
-  if (guest_cmdline_option("count", buffer, sizeof buffer)) count = parse_number(buffer);
+  const uint64_t seed = guest_cmdline_number("seed", 0);
+  const uint64_t count = guest_cmdline_number("count", 1);
   if (guest_cmdline_option("layout", buffer, sizeof buffer) && !parse_layout(buffer)) {
     guest_printf(
         "drfuzz: unknown layout '%s' (all, plain, system, data, code, pt, desc, log, stack)\n",

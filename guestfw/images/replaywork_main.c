@@ -1,7 +1,7 @@
 /* replaywork.elf: the workload of the reverse-execution benchmark (bench/gdb/reverse_bench.cpp).
  * Ordinary globals, as a compiler lays them out. In order, guest_main:
- *   - writes replay_first once in replay_write_first() (the write `watch` + `reverse-continue` goes back to), then calls
- *     replay_started();
+ *   - writes replay_first once in replay_write_first() (the write `watch` +
+ *     `reverse-continue` goes back to), then calls replay_started();
  *   - runs loops=N iterations (default 1000000) that each write replay_value; every tick=T
  *     iterations (default 0: never) it calls replay_tick(), which writes one byte in each of
  *     pages=K pages (default 1) of replay_buffer; every print=P iterations (default 0: never) it
@@ -21,14 +21,6 @@ uint64_t replay_first = 1;
 volatile uint64_t replay_value;
 uint64_t replay_ticks;
 unsigned char replay_buffer[REPLAY_MAX_PAGES * REPLAY_PAGE];
-
-static uint64_t option_number(const char* key, uint64_t fallback) {
-  char text[24];
-  if (!guest_cmdline_option(key, text, sizeof text)) return fallback;
-  uint64_t value = 0;
-  for (const char* p = text; *p >= '0' && *p <= '9'; ++p) value = value * 10 + (uint64_t)(*p - '0');
-  return value;
-}
 
 __attribute__((noinline)) void replay_write_first(void) {
   replay_first = 0x5eed;
@@ -50,10 +42,10 @@ __attribute__((noinline)) void replay_done(void) {
 }
 
 int guest_main(void) {
-  const uint64_t loops = option_number("loops", 1000000);
-  const uint64_t tick = option_number("tick", 0);
-  uint64_t pages = option_number("pages", 1);
-  const uint64_t print = option_number("print", 0);
+  const uint64_t loops = guest_cmdline_number("loops", 1000000);
+  const uint64_t tick = guest_cmdline_number("tick", 0);
+  uint64_t pages = guest_cmdline_number("pages", 1);
+  const uint64_t print = guest_cmdline_number("print", 0);
   if (pages > REPLAY_MAX_PAGES) pages = REPLAY_MAX_PAGES;
   replay_write_first();
   replay_started();

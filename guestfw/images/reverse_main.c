@@ -124,16 +124,8 @@ __attribute__((noinline)) void done(void) {
   guest_printf("reverse: done\n");
 }
 
-static uint64_t parse_seed(void) {
-  char text[24];
-  if (!guest_cmdline_option("seed", text, sizeof text)) return 1;
-  uint64_t seed = 0;
-  for (const char* p = text; *p >= '0' && *p <= '9'; ++p) seed = seed * 10 + (uint64_t)(*p - '0');
-  return seed;
-}
-
 int guest_main(void) {
-  const uint64_t seed = parse_seed();
+  const uint64_t seed = guest_cmdline_number("seed", 1);
   guest_printf("reverse: start, seed %lu\n", (unsigned long)seed);
   count_up();
   guest_printf("reverse: counter %d\n", counter);

@@ -88,6 +88,7 @@ GUEST_TEST(boot_cmdline_readable) {
   GUEST_ASSERT_TRUE(strlen(cmdline) < 4096);
   char value[8];
   GUEST_ASSERT_TRUE(!guest_cmdline_option("no-such-option", value, sizeof value));
+  GUEST_ASSERT_EQ(guest_cmdline_number("no-such-option", 7), 7);
 }
 
 GUEST_TEST(serial_transmitter_ready) {

@@ -39,11 +39,9 @@ static uint64_t rdtsc(void) {
   return ((uint64_t)high << 32) | low;
 }
 
+/* key=N, where 0 (or no number) also means the default. */
 static uint64_t option_number(const char* key, uint64_t fallback) {
-  char text[24];
-  if (!guest_cmdline_option(key, text, sizeof text)) return fallback;
-  uint64_t value = 0;
-  for (const char* p = text; *p >= '0' && *p <= '9'; ++p) value = value * 10 + (uint64_t)(*p - '0');
+  const uint64_t value = guest_cmdline_number(key, fallback);
   return value == 0 ? fallback : value;
 }
 

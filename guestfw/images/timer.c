@@ -20,10 +20,7 @@ static void wait_ticks(unsigned wanted) {
 }
 
 static unsigned wanted_ticks(void) {
-  char value[16];
-  if (!guest_cmdline_option("ticks", value, sizeof value)) return 5;
-  unsigned n = 0;
-  for (const char* c = value; *c >= '0' && *c <= '9'; ++c) n = n * 10 + (unsigned)(*c - '0');
+  const unsigned n = (unsigned)guest_cmdline_number("ticks", 5);
   return n == 0 ? 5 : n;
 }
 

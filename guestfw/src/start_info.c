@@ -129,3 +129,11 @@ bool guest_cmdline_option(const char* key, char* buffer, size_t size) {
   }
   return false;
 }
+
+uint64_t guest_cmdline_number(const char* key, uint64_t fallback) {
+  char text[24];
+  if (!guest_cmdline_option(key, text, sizeof text)) return fallback;
+  uint64_t value = 0;
+  for (const char* c = text; *c >= '0' && *c <= '9'; ++c) value = value * 10 + (uint64_t)(*c - '0');
+  return value;
+}

@@ -397,8 +397,8 @@ TEST(GdbReverse, EventCountsLeaveOutTheReplays) {
   ASSERT_TRUE(writes.has_value()) << plain.stderr_text;
   EXPECT_GE(*writes, 11u);  // count_up()'s ten and corrupt()'s one
 
-  std::vector<std::string> commands = {"break done", "continue", "watch counter",
-                                       "reverse-continue", "delete", "reverse-continue",
+  std::vector<std::string> commands = {"break done",       "continue", "watch counter",
+                                       "reverse-continue", "delete",   "reverse-continue",
                                        "continue"};
   finish_run(commands);
   GdbScript script = reverse_script(commands);

@@ -63,9 +63,10 @@ inline VmExit decode_exit(kvm_run& run) {
       break;
     case KVM_EXIT_MMIO:
       exit.kind = ExitKind::kMmio;
-      exit.mmio = {run.mmio.phys_addr, run.mmio.len < sizeof run.mmio.data
-                                           ? run.mmio.len
-                                           : static_cast<std::uint32_t>(sizeof run.mmio.data),
+      exit.mmio = {run.mmio.phys_addr,
+                   run.mmio.len < sizeof run.mmio.data
+                       ? run.mmio.len
+                       : static_cast<std::uint32_t>(sizeof run.mmio.data),
                    run.mmio.is_write != 0, run.mmio.data};
       break;
     case KVM_EXIT_HLT:

@@ -100,8 +100,7 @@ CountingSession::CountingSession(debug::DebugController& debug, Machine& machine
     }
   }
   const bp::SlotLayout host = bp::SlotLayout::mixed(slots_);
-  const std::uint32_t budget =
-      bp::flexible_budget(host, vcpus_, debug::kSessionOwner, 0, pinned);
+  const std::uint32_t budget = bp::flexible_budget(host, vcpus_, debug::kSessionOwner, 0, pinned);
   rotates_ = budget > 0 && flexible > budget;
   if (rotates_ && debug_.options().log != nullptr) {
     // Once, before the run: the user asked for counts and gets estimates.
@@ -326,8 +325,8 @@ StatReport CountingSession::report() {
       const std::uint64_t enabled = reading.value().time_enabled + reading.value().time_error -
                                     std::min(event.setup_ns, reading.value().time_enabled);
       const std::uint64_t running = reading.value().time_running;
-      stat.time_running_ns = running >= enabled ? stat.time_enabled_ns
-                                                : scale(stat.time_enabled_ns, running, enabled);
+      stat.time_running_ns =
+          running >= enabled ? stat.time_enabled_ns : scale(stat.time_enabled_ns, running, enabled);
     }
     for (unsigned vcpu = 0; vcpu < vcpus_; ++vcpu) {
       stat.per_vcpu.push_back(per_vcpu_[vcpu * events_.size() + i].load(std::memory_order_relaxed));

@@ -87,8 +87,8 @@ class CountingSession final : private ExitInterceptor {
   std::optional<ExitAction> on_exit(VcpuRunner& vcpu, const VmExit& exit) override;
   ExitAction on_interrupted(VcpuRunner& vcpu) override;
   void take_time_origin();
-  void take_setup_time();              // every event's setup_ns, as of now
-  void maybe_rotate(unsigned vcpu);    // vCPU thread
+  void take_setup_time();            // every event's setup_ns, as of now
+  void maybe_rotate(unsigned vcpu);  // vCPU thread
   void kick_loop();
   static bp::HitAction on_overflow(void* context, const bp::Overflow& overflow);
   bool on_hit(const debug::HostHit& hit);

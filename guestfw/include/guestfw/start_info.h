@@ -54,3 +54,6 @@ const char* guest_cmdline(void);
 /* Finds "key=value" among the space-separated words of the command line and copies value into
  * buffer (truncated to size - 1 characters). Returns false when key is absent. */
 bool guest_cmdline_option(const char* key, char* buffer, size_t size);
+/* The decimal number of "key=N" (its leading digits; 0 when there are none), or fallback when key
+ * is absent. */
+uint64_t guest_cmdline_number(const char* key, uint64_t fallback);
